@@ -1,0 +1,132 @@
+// CPU feature detection, the active instruction set, and threads.
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// MARK: - Instruction sets
+
+int ck_isa_is_supported(ck_isa isa) {
+    switch (isa) {
+    case CK_ISA_SCALAR:
+        return 1;
+#if CK_X86
+    case CK_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CK_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("fma");
+#endif
+    default:
+        return 0;
+    }
+}
+
+ck_isa ck_isa_best_supported(void) {
+    if (ck_isa_is_supported(CK_ISA_AVX512)) return CK_ISA_AVX512;
+    if (ck_isa_is_supported(CK_ISA_AVX2)) return CK_ISA_AVX2;
+    return CK_ISA_SCALAR;
+}
+
+const char *ck_isa_name(ck_isa isa) {
+    switch (isa) {
+    case CK_ISA_SCALAR: return "scalar";
+    case CK_ISA_AVX2: return "avx2";
+    case CK_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+// -1 = not chosen yet. Benign race: every thread computes the same value.
+static volatile int global_isa = -1;
+// Per-thread override (tests and benchmarks); -1 = none. Dispatch reads it on the calling
+// thread, before any parallel region, so OpenMP workers need not see it.
+static _Thread_local int thread_isa = -1;
+
+static ck_isa isa_from_environment(void) {
+    const char *value = getenv("BERTOLOGY_ISA");
+    ck_isa best = ck_isa_best_supported();
+    if (value == NULL || value[0] == 0) return best;
+    ck_isa wanted = best;
+    if (strcmp(value, "scalar") == 0) wanted = CK_ISA_SCALAR;
+    else if (strcmp(value, "avx2") == 0) wanted = CK_ISA_AVX2;
+    else if (strcmp(value, "avx512") == 0) wanted = CK_ISA_AVX512;
+    // An unsupported or unknown request falls back to the best supported ISA; the Swift layer
+    // reports the mismatch to the user (kernels never fail).
+    return ck_isa_is_supported(wanted) ? wanted : best;
+}
+
+ck_isa ck_isa_active(void) {
+    if (thread_isa >= 0) return (ck_isa)thread_isa;
+    int isa = global_isa;
+    if (isa < 0) {
+        isa = (int)isa_from_environment();
+        global_isa = isa;
+    }
+    return (ck_isa)isa;
+}
+
+int ck_isa_set_global(ck_isa isa) {
+    if (!ck_isa_is_supported(isa)) return -1;
+    global_isa = (int)isa;
+    return 0;
+}
+
+int ck_isa_set_thread_override(int isa) {
+    if (isa < 0) {
+        thread_isa = -1;
+        return 0;
+    }
+    if (isa > CK_ISA_AVX512 || !ck_isa_is_supported((ck_isa)isa)) return -1;
+    thread_isa = isa;
+    return 0;
+}
+
+// MARK: - Threads
+
+int ck_openmp_enabled(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int ck_threads_max(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void ck_threads_set(int n) {
+#ifdef _OPENMP
+    if (n >= 1) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+int ck_threads_observed(void) {
+#ifdef _OPENMP
+    int seen[256] = {0};
+    int count = 0;
+#pragma omp parallel
+    {
+        int id = omp_get_thread_num();
+        if (id < 256) {
+#pragma omp atomic write
+            seen[id] = 1;
+        }
+    }
+    for (int i = 0; i < 256; i++) count += seen[i];
+    return count;
+#else
+    return 1;
+#endif
+}

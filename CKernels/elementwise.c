@@ -1,0 +1,133 @@
+// Element-wise kernels: GELU (erf form), bias and residual adds, tanh, and the input embeddings.
+#include "internal.h"
+#include "vecmath.h"
+
+#include <math.h>
+
+#define CK_INV_SQRT2 0.70710678118654752440f
+
+// MARK: - Scalar reference
+
+static void gelu_range_scalar(float *out, const float *inp, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * CK_INV_SQRT2));
+}
+
+static void add_range_scalar(float *out, const float *a, const float *b, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) out[i] = a[i] + b[i];
+}
+
+#if CK_X86
+// MARK: - AVX-512
+
+CK_TARGET_AVX512 static void gelu_range_avx512(float *out, const float *inp, size_t i0, size_t i1) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), r2 = _mm512_set1_ps(CK_INV_SQRT2);
+    for (size_t i = i0; i < i1; i += 16) {
+        __mmask16 m = ck_tail_mask512((int)CK_MIN(i1 - i, 16));
+        __m512 x = _mm512_maskz_loadu_ps(m, inp + i);
+        __m512 e = _mm512_add_ps(one, ck_erf512(_mm512_mul_ps(x, r2)));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(half, x), e));
+    }
+}
+
+CK_TARGET_AVX512 static void add_range_avx512(float *out, const float *a, const float *b, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i += 16) {
+        __mmask16 m = ck_tail_mask512((int)CK_MIN(i1 - i, 16));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+// MARK: - AVX2
+
+CK_TARGET_AVX2 static void gelu_range_avx2(float *out, const float *inp, size_t i0, size_t i1) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps(CK_INV_SQRT2);
+    for (size_t i = i0; i < i1; i += 8) {
+        __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
+        __m256 x = _mm256_maskload_ps(inp + i, m);
+        __m256 e = _mm256_add_ps(one, ck_erf256(_mm256_mul_ps(x, r2)));
+        _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(_mm256_mul_ps(half, x), e));
+    }
+}
+
+CK_TARGET_AVX2 static void add_range_avx2(float *out, const float *a, const float *b, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i += 8) {
+        __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
+        _mm256_maskstore_ps(out + i, m, _mm256_add_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m)));
+    }
+}
+#endif
+
+// MARK: - Drivers
+
+// Element-wise work is split into chunks of this many values (a multiple of every vector width).
+#define CK_CHUNK 4096
+
+void ck_gelu_forward(float *out, const float *inp, size_t n) {
+    void (*range)(float *, const float *, size_t, size_t) = gelu_range_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: range = gelu_range_avx512; break;
+    case CK_ISA_AVX2: range = gelu_range_avx2; break;
+    default: break;
+    }
+#endif
+    const long chunks = (long)((n + CK_CHUNK - 1) / CK_CHUNK);
+#pragma omp parallel for schedule(static) if (chunks > 4)
+    for (long c = 0; c < chunks; c++) range(out, inp, (size_t)c * CK_CHUNK, CK_MIN(n, (size_t)(c + 1) * CK_CHUNK));
+}
+
+void ck_add(float *out, const float *a, const float *b, size_t n) {
+    void (*range)(float *, const float *, const float *, size_t, size_t) = add_range_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: range = add_range_avx512; break;
+    case CK_ISA_AVX2: range = add_range_avx2; break;
+    default: break;
+    }
+#endif
+    const long chunks = (long)((n + CK_CHUNK - 1) / CK_CHUNK);
+#pragma omp parallel for schedule(static) if (chunks > 8)
+    for (long c = 0; c < chunks; c++) range(out, a, b, (size_t)c * CK_CHUNK, CK_MIN(n, (size_t)(c + 1) * CK_CHUNK));
+}
+
+void ck_add_bias(float *x, const float *bias, int N, int C) {
+    // Each row is one ck_add over C values; rows are independent.
+    void (*range)(float *, const float *, const float *, size_t, size_t) = add_range_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: range = add_range_avx512; break;
+    case CK_ISA_AVX2: range = add_range_avx2; break;
+    default: break;
+    }
+#endif
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
+    for (int r = 0; r < N; r++) {
+        float *row = x + (size_t)r * C;
+        // Offsetting row and bias by the same base keeps add_range's indices 0..C-1.
+        range(row, row, bias, 0, (size_t)C);
+    }
+}
+
+void ck_tanh_forward(float *out, const float *inp, size_t n) {
+    // Only the pooler uses tanh (B x C values per batch): scalar tanhf is the whole story.
+    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
+                           const float *word, const float *position, const float *token_type,
+                           int B, int T, int C) {
+    void (*range)(float *, const float *, const float *, size_t, size_t) = add_range_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: range = add_range_avx512; break;
+    case CK_ISA_AVX2: range = add_range_avx2; break;
+    default: break;
+    }
+#endif
+#pragma omp parallel for schedule(static) if ((long)B * T * C > 65536)
+    for (int bt = 0; bt < B * T; bt++) {
+        const int t = bt % T;
+        float *row = out + (size_t)bt * C;
+        range(row, word + (size_t)input_ids[bt] * C, position + (size_t)t * C, 0, (size_t)C);
+        range(row, row, token_type + (size_t)token_type_ids[bt] * C, 0, (size_t)C);
+    }
+}

@@ -1,0 +1,123 @@
+// CKernels: the compute core of Bertology.
+//
+// Pure C, every symbol `ck_`-prefixed. Kernels compute: they never allocate, never fail and never
+// decide. Shapes are checked by the Swift caller; model logic (layers, hooks, analyses) lives in Swift.
+// All matrices are row-major and dense unless a leading dimension (`ld*`) says otherwise.
+// Shape comments use B = batch, T = padded sequence length, C = hidden size, NH = heads,
+// HS = head size (C = NH * HS), OC = output channels.
+//
+// Every kernel has a scalar reference path, written to be read; AVX2+FMA and AVX-512 paths are chosen
+// at run time (never at build time) and must agree with the scalar path (see Tests/).
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Instruction sets and threads
+
+typedef enum {
+    CK_ISA_SCALAR = 0,
+    CK_ISA_AVX2 = 1,    // AVX2 + FMA
+    CK_ISA_AVX512 = 2,  // AVX-512 F/BW/VL/DQ
+} ck_isa;
+
+/// The best instruction set this CPU supports.
+ck_isa ck_isa_best_supported(void);
+/// 1 when `isa` can run on this CPU.
+int ck_isa_is_supported(ck_isa isa);
+/// The instruction set kernels use on the calling thread: the thread's override if one is set,
+/// else the process-wide choice (the best supported one, or `BERTOLOGY_ISA=scalar|avx2|avx512`).
+ck_isa ck_isa_active(void);
+/// Sets the process-wide instruction set. Returns 0, or -1 (and changes nothing) if unsupported.
+int ck_isa_set_global(ck_isa isa);
+/// Overrides the instruction set for kernels called from this thread only (tests, benchmarks).
+/// Pass -1 to remove the override. Returns 0, or -1 if unsupported.
+int ck_isa_set_thread_override(int isa);
+/// "scalar", "avx2" or "avx512".
+const char *ck_isa_name(ck_isa isa);
+
+/// 1 when the library was compiled with OpenMP.
+int ck_openmp_enabled(void);
+/// Threads a parallel region will use.
+int ck_threads_max(void);
+/// Sets the number of threads for later parallel regions (n >= 1).
+void ck_threads_set(int n);
+/// Runs one parallel region of `ck_threads_max()` threads and returns how many distinct threads
+/// actually executed it (proves OpenMP is live, not just compiled in).
+int ck_threads_observed(void);
+
+// MARK: - Matrix multiplication
+
+/// C = alpha * op(A) · op(B) + beta * C, row-major, like cblas_sgemm(CblasRowMajor, ...).
+/// op(A) is (M,K): A is (M,K) with lda >= K, or (K,M) with lda >= M when trans_a.
+/// op(B) is (K,N): B is (K,N) with ldb >= N, or (N,K) with ldb >= K when trans_b.
+/// C is (M,N) with ldc >= N. beta == 0 ignores the old contents of C (NaN included).
+void ck_sgemm(int trans_a, int trans_b, int M, int N, int K,
+              float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc);
+
+/// A fully connected layer as PyTorch's nn.Linear stores it.
+/// inp is (M,K), weight is (N,K), bias is (N) or NULL, out is (M,N): out = inp · weightᵀ + bias.
+void ck_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       int M, int N, int K);
+
+// MARK: - Attention
+
+/// How one head's attention probabilities are changed after softmax, before they multiply V.
+typedef enum {
+    CK_HEAD_KEEP = 0,
+    CK_HEAD_ZERO = 1,     // every probability 0 (Hugging Face head_mask = 0)
+    CK_HEAD_UNIFORM = 2,  // 1/L on each of the L non-padding keys, in every query row (Kovaleva et al.)
+} ck_head_mode;
+
+/// Multi-head self-attention for a right-padded batch, from a fused QKV projection.
+/// qkv is (B,T,3C): for token t, [q(C) | k(C) | v(C)], head h owning columns h*HS..h*HS+HS-1 of each.
+/// lengths is (B): keys j >= lengths[b] are padding and get probability exactly 0.
+/// Padding query rows are computed like any other row (as Hugging Face does).
+/// head_modes is (NH) or NULL (all keep). scale is usually 1/sqrt(HS).
+/// probs is (B,NH,T,T) or NULL: when given, it receives the probabilities actually used.
+/// context is (B,T,C): context[b,t,h*HS+d] = sum_j probs[b,h,t,j] * v[b,j,h*HS+d].
+void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
+                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale);
+
+/// Row-wise softmax of scale * x over the first `valid` columns; columns >= valid become 0.
+/// x is (rows, cols), in place.
+void ck_softmax_forward(float *x, int rows, int cols, int valid, float scale);
+
+// MARK: - Embeddings, normalisation and element-wise
+
+/// BERT input embeddings before their layernorm, for a right-padded batch.
+/// input_ids and token_type_ids are (B,T); positions are 0..T-1. word is (V,C), position is (P,C)
+/// with P >= T, token_type is (TT,C). out is (B,T,C) = word[id] + position[t] + token_type[type].
+/// Ids are trusted: the caller has checked them against V and TT.
+void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
+                           const float *word, const float *position, const float *token_type,
+                           int B, int T, int C);
+
+
+/// out = (inp - mean) / sqrt(var + eps) * weight + bias, per row; inp and out are (N,C).
+/// out may equal inp.
+void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int N, int C, float eps);
+
+/// Exact (erf) GELU, as BERT's "gelu": out = 0.5 x (1 + erf(x / sqrt 2)); out may equal inp.
+void ck_gelu_forward(float *out, const float *inp, size_t n);
+
+/// x (N,C) += bias (C), per row.
+void ck_add_bias(float *x, const float *bias, int N, int C);
+
+/// out = a + b, element-wise over n values; out may equal a or b.
+void ck_add(float *out, const float *a, const float *b, size_t n);
+
+/// out (N) = tanh(inp (N)); out may equal inp.
+void ck_tanh_forward(float *out, const float *inp, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // CKERNELS_H

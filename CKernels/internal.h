@@ -1,0 +1,25 @@
+// Private to CKernels: the ISA worker tables and helpers shared by the op files.
+#ifndef CKERNELS_INTERNAL_H
+#define CKERNELS_INTERNAL_H
+
+#include "include/ckernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define CK_X86 1
+// Target attributes for the SIMD workers. OpenMP regions never live inside these functions:
+// clang outlines the region body without the target attribute and rejects __m512 there.
+#define CK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define CK_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx2")))
+#else
+#define CK_X86 0
+#endif
+
+#define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+// The row softmax worker for the active ISA (softmax.c); attention.c reuses it per query row.
+// Softmax of scale * x over the first `valid` of `cols` columns, zeros after.
+typedef void (*ck_softmax_row_fn)(float *x, int cols, int valid, float scale);
+ck_softmax_row_fn ck_softmax_row_worker(void);
+
+#endif  // CKERNELS_INTERNAL_H

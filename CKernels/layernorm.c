@@ -1,0 +1,101 @@
+// Layer normalisation over the last dimension (biased variance, eps inside the square root,
+// as torch.nn.LayerNorm).
+#include "internal.h"
+#include "vecmath.h"
+
+#include <math.h>
+
+// MARK: - Scalar reference
+
+static void layernorm_rows_scalar(float *out, const float *inp, const float *weight,
+                                  const float *bias, int r0, int r1, int C, float eps) {
+    for (int r = r0; r < r1; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        float mean = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= (float)C;
+        float variance = 0.0f;
+        for (int i = 0; i < C; i++) variance += (x[i] - mean) * (x[i] - mean);
+        variance /= (float)C;
+        const float rstd = 1.0f / sqrtf(variance + eps);
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
+    }
+}
+
+#if CK_X86
+// MARK: - AVX-512
+
+CK_TARGET_AVX512 static void layernorm_rows_avx512(float *out, const float *inp, const float *weight,
+                                                   const float *bias, int r0, int r1, int C, float eps) {
+    for (int r = r0; r < r1; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        __m512 sum = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16)
+            sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(ck_tail_mask512(C - i), x + i));
+        const __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(sum) / (float)C);
+        __m512 squares = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) {
+            __mmask16 m = ck_tail_mask512(C - i);
+            __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), mean);
+            squares = _mm512_fmadd_ps(d, d, squares);
+        }
+        const float variance = _mm512_reduce_add_ps(squares) / (float)C;
+        const __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(variance + eps));
+        for (int i = 0; i < C; i += 16) {
+            __mmask16 m = ck_tail_mask512(C - i);
+            __m512 n = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), rstd);
+            __m512 o = _mm512_fmadd_ps(n, _mm512_maskz_loadu_ps(m, weight + i), _mm512_maskz_loadu_ps(m, bias + i));
+            _mm512_mask_storeu_ps(y + i, m, o);
+        }
+    }
+}
+
+// MARK: - AVX2
+
+CK_TARGET_AVX2 static void layernorm_rows_avx2(float *out, const float *inp, const float *weight,
+                                               const float *bias, int r0, int r1, int C, float eps) {
+    for (int r = r0; r < r1; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        __m256 sum = _mm256_setzero_ps();
+        for (int i = 0; i < C; i += 8)
+            sum = _mm256_add_ps(sum, _mm256_maskload_ps(x + i, ck_tail_mask256(C - i)));
+        const __m256 mean = _mm256_set1_ps(ck_hsum256(sum) / (float)C);
+        __m256 squares = _mm256_setzero_ps();
+        for (int i = 0; i < C; i += 8) {
+            __m256i m = ck_tail_mask256(C - i);
+            __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mean), _mm256_castsi256_ps(m));
+            squares = _mm256_fmadd_ps(d, d, squares);
+        }
+        const float variance = ck_hsum256(squares) / (float)C;
+        const __m256 rstd = _mm256_set1_ps(1.0f / sqrtf(variance + eps));
+        for (int i = 0; i < C; i += 8) {
+            __m256i m = ck_tail_mask256(C - i);
+            __m256 n = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mean), rstd);
+            __m256 o = _mm256_fmadd_ps(n, _mm256_maskload_ps(weight + i, m), _mm256_maskload_ps(bias + i, m));
+            _mm256_maskstore_ps(y + i, m, o);
+        }
+    }
+}
+#endif
+
+// MARK: - Driver
+
+void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int N, int C, float eps) {
+    void (*rows)(float *, const float *, const float *, const float *, int, int, int, float) =
+        layernorm_rows_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: rows = layernorm_rows_avx512; break;
+    case CK_ISA_AVX2: rows = layernorm_rows_avx2; break;
+    default: break;
+    }
+#endif
+    const int block = 16;
+    const int blocks = (N + block - 1) / block;
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
+    for (int t = 0; t < blocks; t++) rows(out, inp, weight, bias, t * block, CK_MIN(N, t * block + block), C, eps);
+}

@@ -1,0 +1,3 @@
+import Bertology
+
+print("bertology: kernels on \(KernelISA.active), OpenMP \(Kernels.openMPEnabled)")

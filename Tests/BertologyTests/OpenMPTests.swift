@@ -1,0 +1,13 @@
+import Testing
+@testable import Bertology
+
+@Suite struct OpenMPTests {
+    /// BUILD.md: `-fopenmp=libgomp` or a missing flag silently gives one thread. This fails then.
+    @Test func openMPIsCompiledInAndRunsTwoThreads() {
+        #expect(Kernels.openMPEnabled)
+        let previous = Kernels.maxThreads
+        Kernels.setThreads(2)
+        defer { Kernels.setThreads(previous) }
+        #expect(Kernels.observedThreads() == 2)
+    }
+}
