@@ -1,0 +1,58 @@
+import Foundation
+
+/// Every error Bertology throws: what went wrong, in which file, and where in it.
+///
+/// `description` is the one line the CLI prints, for example
+/// `model/model.safetensors: tensor encoder.layer.0.attention.self.query.weight: shape [384, 383] disagrees with config.json (expected [384, 384])`.
+public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A file that exists but is malformed or disagrees with another (exit status 1).
+        case badInput
+        /// A file that is missing or cannot be read or written (exit status 1).
+        case io
+        /// Arguments or options that make no sense together (exit status 2).
+        case usage
+        /// The operation was cancelled (a task was cancelled, or SIGINT/SIGTERM).
+        case cancelled
+    }
+
+    public let kind: Kind
+    /// The file concerned, as the user named it, when there is one.
+    public let file: String?
+    /// Where in the file: "line 12", "tensor embeddings.word_embeddings.weight", "byte 8".
+    public let location: String?
+    /// What is wrong, in words.
+    public let reason: String
+
+    public init(_ kind: Kind, file: String? = nil, location: String? = nil, _ reason: String) {
+        self.kind = kind
+        self.file = file
+        self.location = location
+        self.reason = reason
+    }
+
+    public static func badInput(_ file: String?, at location: String? = nil, _ reason: String) -> BertologyError {
+        BertologyError(.badInput, file: file, location: location, reason)
+    }
+
+    public static func io(_ file: String?, _ reason: String) -> BertologyError {
+        BertologyError(.io, file: file, reason)
+    }
+
+    public static func usage(_ reason: String) -> BertologyError {
+        BertologyError(.usage, reason)
+    }
+
+    public var description: String {
+        [file, location, reason].compactMap { $0 }.joined(separator: ": ")
+    }
+
+    /// The process exit status the CLI uses for this error.
+    public var exitStatus: Int32 {
+        switch kind {
+        case .usage: 2
+        case .cancelled: 130
+        case .badInput, .io: 1
+        }
+    }
+}
