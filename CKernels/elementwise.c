@@ -131,3 +131,18 @@ void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *
         range(row, row, token_type + (size_t)token_type_ids[bt] * C, 0, (size_t)C);
     }
 }
+
+void ck_mean_pool(float *out, const float *hidden, const int32_t *lengths, int B, int T, int C) {
+    // B x C outputs, each a sum over at most T rows: small next to one layer, so scalar and serial.
+    for (int b = 0; b < B; b++) {
+        float *o = out + (size_t)b * C;
+        for (int c = 0; c < C; c++) o[c] = 0.0f;
+        const int len = lengths[b];
+        for (int t = 0; t < len; t++) {
+            const float *h = hidden + ((size_t)b * T + t) * C;
+            for (int c = 0; c < C; c++) o[c] += h[c];
+        }
+        const float inverse = 1.0f / (float)(len > 0 ? len : 1);
+        for (int c = 0; c < C; c++) o[c] *= inverse;
+    }
+}

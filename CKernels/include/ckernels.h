@@ -117,6 +117,17 @@ void ck_add(float *out, const float *a, const float *b, size_t n);
 /// out (N) = tanh(inp (N)); out may equal inp.
 void ck_tanh_forward(float *out, const float *inp, size_t n);
 
+/// Mean over the real tokens of each example (sentence-transformers' mean pooling).
+/// hidden is (B,T,C), lengths is (B) with 1 <= lengths[b] <= T, out is (B,C).
+void ck_mean_pool(float *out, const float *hidden, const int32_t *lengths, int B, int T, int C);
+
+// MARK: - Storage conversion
+
+/// IEEE half precision (binary16) to float, n values; subnormals, infinities and NaN included.
+void ck_convert_f16_to_f32(float *out, const uint16_t *inp, size_t n);
+/// bfloat16 to float, n values (exact: bf16 is the top half of a float).
+void ck_convert_bf16_to_f32(float *out, const uint16_t *inp, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

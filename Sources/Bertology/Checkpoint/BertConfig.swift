@@ -1,0 +1,170 @@
+import Foundation
+
+/// The architecture of a BERT checkpoint, read from its `config.json` (Hugging Face `BertConfig`).
+public struct BertConfig: Sendable, Equatable, Codable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var intermediateSize: Int
+    public var maxPositionEmbeddings: Int
+    public var typeVocabSize: Int
+    public var layerNormEps: Float
+    public var hiddenAct: String
+    public var padTokenId: Int
+    /// Outputs of the classifier, when the checkpoint has one (1 means regression).
+    public var numLabels: Int
+    /// Class names by index (`id2label`), when config.json gives them.
+    public var id2label: [Int: String]
+    /// `problem_type` as Hugging Face writes it ("regression", "single_label_classification", ...).
+    public var problemType: String?
+
+    /// The size of one attention head's query, key and value vectors.
+    public var headSize: Int { hiddenSize / numAttentionHeads }
+
+    /// Whether a classifier head of this config predicts one real value (STS-B style).
+    public var isRegression: Bool { problemType == "regression" || numLabels == 1 }
+
+    public init(vocabSize: Int = 30522, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+                intermediateSize: Int, maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
+                layerNormEps: Float = 1e-12, hiddenAct: String = "gelu", padTokenId: Int = 0,
+                numLabels: Int = 2, id2label: [Int: String] = [:], problemType: String? = nil) {
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.intermediateSize = intermediateSize
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.typeVocabSize = typeVocabSize
+        self.layerNormEps = layerNormEps
+        self.hiddenAct = hiddenAct
+        self.padTokenId = padTokenId
+        self.numLabels = numLabels
+        self.id2label = id2label
+        self.problemType = problemType
+    }
+
+    /// bert-base-uncased: 12 layers x 12 heads, hidden 768.
+    public static let bertBase = BertConfig(hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12,
+                                            intermediateSize: 3072)
+    /// all-MiniLM-L6-v2: 6 layers x 12 heads, hidden 384.
+    public static let miniLML6 = BertConfig(hiddenSize: 384, numHiddenLayers: 6, numAttentionHeads: 12,
+                                            intermediateSize: 1536)
+
+    /// Reads and checks `config.json`. Errors name the file and the field.
+    public static func load(from url: URL) throws -> BertConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(data, file: url.path)
+    }
+
+    static func parse(_ data: Data, file: String) throws -> BertConfig {
+        guard let fields = try JSONValue.parse(data, file: file).object else {
+            throw BertologyError.badInput(file, "expected a JSON object")
+        }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int {
+            guard let field = fields[key], field != .null else {
+                if let value { return value }
+                throw BertologyError.badInput(file, at: key, "missing (required)")
+            }
+            guard let number = field.integer else {
+                throw BertologyError.badInput(file, at: key, "expected an integer")
+            }
+            return number
+        }
+        if let modelType = fields["model_type"]?.string, !["bert"].contains(modelType) {
+            throw BertologyError.badInput(file, at: "model_type",
+                "\"\(modelType)\" is not supported: Bertology runs BERT checkpoints (model_type \"bert\")")
+        }
+        if let kind = fields["position_embedding_type"]?.string, kind != "absolute" {
+            throw BertologyError.badInput(file, at: "position_embedding_type",
+                "\"\(kind)\" is not supported (only \"absolute\")")
+        }
+        var config = BertConfig(
+            vocabSize: try integer("vocab_size"),
+            hiddenSize: try integer("hidden_size"),
+            numHiddenLayers: try integer("num_hidden_layers"),
+            numAttentionHeads: try integer("num_attention_heads"),
+            intermediateSize: try integer("intermediate_size"),
+            maxPositionEmbeddings: try integer("max_position_embeddings", default: 512),
+            typeVocabSize: try integer("type_vocab_size", default: 2),
+            padTokenId: try integer("pad_token_id", default: 0))
+        if let eps = fields["layer_norm_eps"] {
+            guard let value = eps.double, value > 0, value < 1 else {
+                throw BertologyError.badInput(file, at: "layer_norm_eps", "expected a small positive number")
+            }
+            config.layerNormEps = Float(value)
+        }
+        if let act = fields["hidden_act"] {
+            guard let name = act.string else {
+                throw BertologyError.badInput(file, at: "hidden_act", "expected a string")
+            }
+            config.hiddenAct = name
+        }
+        if let labels = fields["id2label"], labels != .null {
+            guard let table = labels.object else {
+                throw BertologyError.badInput(file, at: "id2label", "expected an object of index -> name")
+            }
+            for (key, value) in table {
+                guard let index = Int(key), index >= 0, let name = value.string else {
+                    throw BertologyError.badInput(file, at: "id2label", "entry \"\(key)\" is not index -> name")
+                }
+                config.id2label[index] = name
+            }
+        }
+        config.numLabels = config.id2label.isEmpty ? 2 : config.id2label.count
+        if fields["num_labels"] != nil { config.numLabels = try integer("num_labels") }
+        if let problem = fields["problem_type"]?.string { config.problemType = problem }
+        try config.validate(file: file)
+        return config
+    }
+
+    /// Limits that keep a hostile or mistyped config from asking for absurd memory before a
+    /// single weight is read.
+    static let limits = (dimension: 65_536, layers: 256, heads: 1_024, vocab: 2_000_000, positions: 65_536,
+                         parameters: 8_000_000_000)
+
+    func validate(file: String) throws {
+        func check(_ value: Int, _ key: String, max: Int) throws {
+            guard value >= 1 else { throw BertologyError.badInput(file, at: key, "must be at least 1 (got \(value))") }
+            guard value <= max else {
+                throw BertologyError.badInput(file, at: key, "\(value) is beyond the supported maximum \(max)")
+            }
+        }
+        let limits = Self.limits
+        try check(vocabSize, "vocab_size", max: limits.vocab)
+        try check(hiddenSize, "hidden_size", max: limits.dimension)
+        try check(numHiddenLayers, "num_hidden_layers", max: limits.layers)
+        try check(numAttentionHeads, "num_attention_heads", max: limits.heads)
+        try check(intermediateSize, "intermediate_size", max: limits.dimension * 4)
+        try check(maxPositionEmbeddings, "max_position_embeddings", max: limits.positions)
+        try check(typeVocabSize, "type_vocab_size", max: 1_024)
+        try check(numLabels, "num_labels", max: 100_000)
+        guard hiddenSize % numAttentionHeads == 0 else {
+            throw BertologyError.badInput(file, at: "hidden_size",
+                "\(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
+        }
+        guard hiddenAct == "gelu" else {
+            throw BertologyError.badInput(file, at: "hidden_act",
+                "\"\(hiddenAct)\" is not supported (BERT uses \"gelu\", the exact erf form)")
+        }
+        guard padTokenId >= 0, padTokenId < vocabSize else {
+            throw BertologyError.badInput(file, at: "pad_token_id", "\(padTokenId) is outside the vocabulary (\(vocabSize))")
+        }
+        guard parameterCount <= limits.parameters else {
+            throw BertologyError.badInput(file, "the sizes describe \(parameterCount) parameters, beyond the supported \(limits.parameters)")
+        }
+    }
+
+    /// Parameters of the encoder with embeddings and pooler (classifier excluded).
+    public var parameterCount: Int {
+        let c = hiddenSize, i = intermediateSize
+        let embeddings = (vocabSize + maxPositionEmbeddings + typeVocabSize) * c + 2 * c
+        let layer = 4 * (c * c + c) + 2 * (c * i) + i + c + 4 * c
+        return embeddings + numHiddenLayers * layer + c * c + c
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Token ids of several examples, right-padded to one length: the input of a forward pass.
+public struct Batch: Sendable, Equatable {
+    /// Number of examples (B).
+    public let size: Int
+    /// Padded length (T): every example has `sequenceLength` slots, the first `lengths[b]` real.
+    public let sequenceLength: Int
+    /// (B,T) token ids, padding filled with the pad id.
+    public let inputIds: [Int32]
+    /// (B,T) segment ids (0 for `[CLS] A [SEP]`, 1 for `B [SEP]`), padding 0.
+    public let tokenTypeIds: [Int32]
+    /// (B) real tokens per example.
+    public let lengths: [Int32]
+
+    /// Pads rows of ids to the longest row (or to `padTo`, for the paper's fixed-length variants).
+    public init(inputIds rows: [[Int32]], tokenTypeIds typeRows: [[Int32]]? = nil, padId: Int32 = 0,
+                padTo: Int? = nil) {
+        precondition(!rows.isEmpty, "a batch needs at least one example")
+        precondition(typeRows == nil || typeRows!.map(\.count) == rows.map(\.count), "token type ids must match input ids")
+        let longest = rows.map(\.count).max() ?? 0
+        let length = max(longest, padTo ?? 0)
+        var ids = [Int32](repeating: padId, count: rows.count * length)
+        var types = [Int32](repeating: 0, count: rows.count * length)
+        for (b, row) in rows.enumerated() {
+            ids.replaceSubrange(b * length..<(b * length + row.count), with: row)
+            if let typeRows { types.replaceSubrange(b * length..<(b * length + row.count), with: typeRows[b]) }
+        }
+        self.size = rows.count
+        self.sequenceLength = length
+        self.inputIds = ids
+        self.tokenTypeIds = types
+        self.lengths = rows.map { Int32($0.count) }
+    }
+
+    /// The real (unpadded) token ids of example `b`.
+    public func tokenIds(example b: Int) -> ArraySlice<Int32> {
+        inputIds[(b * sequenceLength)..<(b * sequenceLength + Int(lengths[b]))]
+    }
+
+    /// Real tokens over all examples.
+    public var tokenCount: Int { lengths.reduce(0) { $0 + Int($1) } }
+}

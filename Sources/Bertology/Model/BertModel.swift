@@ -1,0 +1,103 @@
+import Foundation
+
+/// A loaded BERT model: configuration and weights, immutable and safe to share between tasks.
+/// Run it through an `InferenceSession` (one per task; sessions hold the mutable buffers).
+public final class BertModel: Sendable {
+    public let config: BertConfig
+    /// The folder or file the weights came from, for reports.
+    public let source: String
+    let weights: BertWeights
+
+    init(config: BertConfig, weights: BertWeights, source: String) {
+        self.config = config
+        self.weights = weights
+        self.source = source
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a checkpoint folder in the Hugging Face layout.
+    public static func load(folder: URL) throws -> BertModel {
+        let config = try BertConfig.load(from: try requireFile(folder, "config.json"))
+        let file = try SafeTensorsFile(url: try requireFile(folder, "model.safetensors"))
+        let weights = try BertWeights.load(from: file, config: config)
+        return BertModel(config: config, weights: weights, source: folder.path)
+    }
+
+    static func requireFile(_ folder: URL, _ name: String) throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) else {
+            throw BertologyError.io(folder.path, "no such checkpoint folder")
+        }
+        guard isDirectory.boolValue else {
+            throw BertologyError.io(folder.path, "not a folder (a checkpoint is a folder with config.json, vocab.txt, model.safetensors)")
+        }
+        let url = folder.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw BertologyError.io(url.path, "missing (a checkpoint folder needs config.json, vocab.txt and model.safetensors)")
+        }
+        return url
+    }
+
+    /// Whether the checkpoint has a pooler (`pooler.dense`).
+    public var hasPooler: Bool { weights.pooler != nil }
+    /// Whether the checkpoint has a sequence-classification head (`classifier`).
+    public var hasClassifier: Bool { weights.classifier != nil }
+    public var layerCount: Int { config.numHiddenLayers }
+    public var headCount: Int { config.numAttentionHeads }
+
+    /// A model of `config`'s shape with seeded random weights (normal, std `initializerRange`, as
+    /// Hugging Face initialises BERT), for performance work and tests; no file involved.
+    public static func random(config: BertConfig, seed: UInt64, initializerRange: Float = 0.02,
+                              pooler: Bool = true, classifier: Bool = false) -> BertModel {
+        var generator = SeededGenerator(seed: seed)
+        let c = config.hiddenSize, i = config.intermediateSize
+        func normal(_ shape: [Int]) -> Tensor {
+            let tensor = Tensor(zeros: shape)
+            for index in 0..<tensor.count { tensor.mutablePointer[index] = initializerRange * generator.nextNormal() }
+            return tensor
+        }
+        func filled(_ shape: [Int], _ value: Float) -> Tensor {
+            let tensor = Tensor(zeros: shape)
+            tensor.mutablePointer.update(repeating: value, count: tensor.count)
+            return tensor
+        }
+        let layers = (0..<config.numHiddenLayers).map { _ in
+            LayerWeights(qkvWeight: normal([3 * c, c]), qkvBias: filled([3 * c], 0),
+                         attentionOutputWeight: normal([c, c]), attentionOutputBias: filled([c], 0),
+                         attentionNormWeight: filled([c], 1), attentionNormBias: filled([c], 0),
+                         intermediateWeight: normal([i, c]), intermediateBias: filled([i], 0),
+                         outputWeight: normal([c, i]), outputBias: filled([c], 0),
+                         outputNormWeight: filled([c], 1), outputNormBias: filled([c], 0))
+        }
+        let weights = BertWeights(
+            wordEmbeddings: normal([config.vocabSize, c]),
+            positionEmbeddings: normal([config.maxPositionEmbeddings, c]),
+            tokenTypeEmbeddings: normal([config.typeVocabSize, c]),
+            embeddingNormWeight: filled([c], 1), embeddingNormBias: filled([c], 0),
+            layers: layers,
+            pooler: pooler ? (normal([c, c]), filled([c], 0)) : nil,
+            classifier: classifier ? (normal([config.numLabels, c]), filled([config.numLabels], 0)) : nil)
+        return BertModel(config: config, weights: weights, source: "random(seed: \(seed))")
+    }
+}
+
+/// splitmix64: a small, fast, seedable generator, so "seeded" means the same numbers everywhere.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A standard normal value (Box-Muller).
+    mutating func nextNormal() -> Float {
+        let u1 = max(Double(next() >> 11) / Double(1 << 53), .leastNormalMagnitude)
+        let u2 = Double(next() >> 11) / Double(1 << 53)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+    }
+}

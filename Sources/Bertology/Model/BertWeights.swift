@@ -1,0 +1,147 @@
+import Foundation
+
+/// The weights of one encoder layer, laid out for the kernels.
+struct LayerWeights: Sendable {
+    /// Query, key and value projections stacked as one (3C, C) matrix, so one GEMM produces
+    /// the (B,T,3C) input of `ck_attention_forward`.
+    let qkvWeight: Tensor
+    let qkvBias: Tensor
+    let attentionOutputWeight: Tensor  // (C, C)
+    let attentionOutputBias: Tensor
+    let attentionNormWeight: Tensor
+    let attentionNormBias: Tensor
+    let intermediateWeight: Tensor  // (I, C)
+    let intermediateBias: Tensor
+    let outputWeight: Tensor  // (C, I)
+    let outputBias: Tensor
+    let outputNormWeight: Tensor
+    let outputNormBias: Tensor
+}
+
+/// Every weight of a BERT model in Float32, immutable once loaded.
+struct BertWeights: Sendable {
+    let wordEmbeddings: Tensor  // (V, C)
+    let positionEmbeddings: Tensor  // (P, C)
+    let tokenTypeEmbeddings: Tensor  // (TT, C)
+    let embeddingNormWeight: Tensor
+    let embeddingNormBias: Tensor
+    let layers: [LayerWeights]
+    /// tanh(W h[CLS] + b), when the checkpoint has a pooler.
+    let pooler: (weight: Tensor, bias: Tensor)?
+    /// Sequence-classification head on the pooled output, when the checkpoint has one.
+    let classifier: (weight: Tensor, bias: Tensor)?
+}
+
+extension BertWeights {
+    /// Reads the weights named as Hugging Face names them, with or without the `bert.` prefix,
+    /// LayerNorm as `weight`/`bias` or the older `gamma`/`beta`. Every shape is checked against
+    /// `config`; a missing or misshapen tensor is an error naming it.
+    static func load(from file: SafeTensorsFile, config: BertConfig) throws -> BertWeights {
+        let c = config.hiddenSize, i = config.intermediateSize
+        let path = file.path
+
+        func entry(_ name: String) -> SafeTensorsEntry? {
+            var candidates = [name, "bert." + name]
+            for (modern, legacy) in [(".weight", ".gamma"), (".bias", ".beta")] where name.contains("LayerNorm") && name.hasSuffix(modern) {
+                let old = String(name.dropLast(modern.count)) + legacy
+                candidates += [old, "bert." + old]
+            }
+            return candidates.lazy.compactMap { file.entries[$0] }.first
+        }
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
+            guard let found = entry(name) else {
+                throw BertologyError.badInput(path, at: "tensor \(name)", "missing (required; also looked for bert.\(name))")
+            }
+            guard found.shape == shape else {
+                throw BertologyError.badInput(path, at: "tensor \(found.name)",
+                    "shape \(found.shape) disagrees with config.json (expected \(shape))")
+            }
+            return try file.floatTensor(found)
+        }
+        func optionalPair(_ prefix: String, _ weightShape: [Int], _ biasShape: [Int]) throws -> (weight: Tensor, bias: Tensor)? {
+            guard entry(prefix + ".weight") != nil || entry(prefix + ".bias") != nil else { return nil }
+            return (try tensor(prefix + ".weight", weightShape), try tensor(prefix + ".bias", biasShape))
+        }
+
+        if let positions = entry("embeddings.position_ids") {
+            // Real checkpoints carry this I64 buffer; it must be 0, 1, 2, ... to mean absolute positions.
+            let values = try file.integerValues(positions)
+            guard values.enumerated().allSatisfy({ $0.offset == $0.element }) else {
+                throw BertologyError.badInput(path, at: "tensor \(positions.name)", "expected 0, 1, 2, ... (absolute positions)")
+            }
+        }
+
+        var layers: [LayerWeights] = []
+        for l in 0..<config.numHiddenLayers {
+            let p = "encoder.layer.\(l)."
+            let q = try tensor(p + "attention.self.query.weight", [c, c])
+            let k = try tensor(p + "attention.self.key.weight", [c, c])
+            let v = try tensor(p + "attention.self.value.weight", [c, c])
+            let qb = try tensor(p + "attention.self.query.bias", [c])
+            let kb = try tensor(p + "attention.self.key.bias", [c])
+            let vb = try tensor(p + "attention.self.value.bias", [c])
+            layers.append(LayerWeights(
+                qkvWeight: stack([q, k, v], shape: [3 * c, c]),
+                qkvBias: stack([qb, kb, vb], shape: [3 * c]),
+                attentionOutputWeight: try tensor(p + "attention.output.dense.weight", [c, c]),
+                attentionOutputBias: try tensor(p + "attention.output.dense.bias", [c]),
+                attentionNormWeight: try tensor(p + "attention.output.LayerNorm.weight", [c]),
+                attentionNormBias: try tensor(p + "attention.output.LayerNorm.bias", [c]),
+                intermediateWeight: try tensor(p + "intermediate.dense.weight", [i, c]),
+                intermediateBias: try tensor(p + "intermediate.dense.bias", [i]),
+                outputWeight: try tensor(p + "output.dense.weight", [c, i]),
+                outputBias: try tensor(p + "output.dense.bias", [c]),
+                outputNormWeight: try tensor(p + "output.LayerNorm.weight", [c]),
+                outputNormBias: try tensor(p + "output.LayerNorm.bias", [c])))
+        }
+        if let extra = file.entries.keys.compactMap({ layerIndex(of: $0) }).first(where: { $0 >= config.numHiddenLayers }) {
+            throw BertologyError.badInput(path, at: "tensor encoder.layer.\(extra)",
+                "the file has more layers than num_hidden_layers = \(config.numHiddenLayers) in config.json")
+        }
+
+        let pooler = try optionalPair("pooler.dense", [c, c], [c])
+        // The classifier is never stored under the `bert.` prefix; look for it as saved.
+        var classifier: (weight: Tensor, bias: Tensor)?
+        if let weight = file.entries["classifier.weight"] {
+            guard weight.shape.count == 2, weight.shape[1] == c else {
+                throw BertologyError.badInput(path, at: "tensor classifier.weight",
+                    "shape \(weight.shape) disagrees with config.json (expected [num_labels, \(c)])")
+            }
+            let labels = weight.shape[0]
+            guard labels == config.numLabels else {
+                throw BertologyError.badInput(path, at: "tensor classifier.weight",
+                    "\(labels) outputs, but config.json says num_labels = \(config.numLabels)")
+            }
+            guard pooler != nil else {
+                throw BertologyError.badInput(path, at: "tensor classifier.weight",
+                    "a classifier needs the pooler (pooler.dense.weight), which is missing")
+            }
+            classifier = (try tensor("classifier.weight", [labels, c]), try tensor("classifier.bias", [labels]))
+        }
+
+        return BertWeights(
+            wordEmbeddings: try tensor("embeddings.word_embeddings.weight", [config.vocabSize, c]),
+            positionEmbeddings: try tensor("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, c]),
+            tokenTypeEmbeddings: try tensor("embeddings.token_type_embeddings.weight", [config.typeVocabSize, c]),
+            embeddingNormWeight: try tensor("embeddings.LayerNorm.weight", [c]),
+            embeddingNormBias: try tensor("embeddings.LayerNorm.bias", [c]),
+            layers: layers, pooler: pooler, classifier: classifier)
+    }
+
+    private static func layerIndex(of name: String) -> Int? {
+        let trimmed = name.hasPrefix("bert.") ? name.dropFirst(5) : Substring(name)
+        guard trimmed.hasPrefix("encoder.layer.") else { return nil }
+        return Int(trimmed.dropFirst("encoder.layer.".count).prefix { $0.isNumber })
+    }
+
+    /// Concatenates tensors along their first dimension.
+    private static func stack(_ parts: [Tensor], shape: [Int]) -> Tensor {
+        let result = Tensor(zeros: shape)
+        var offset = 0
+        for part in parts {
+            (result.mutablePointer + offset).update(from: part.pointer, count: part.count)
+            offset += part.count
+        }
+        return result
+    }
+}

@@ -1,0 +1,205 @@
+import CKernels
+import Foundation
+
+/// Runs a `BertModel` on batches. Holds the activation buffers, sized to the largest batch seen and
+/// reused, so a steady stream of batches allocates nothing. One session per task: sessions are
+/// not Sendable; the model they share is.
+public final class InferenceSession {
+    public let model: BertModel
+    private let buffers = Workspace()
+    /// The batch of the last `forward`, whose results the buffers hold.
+    public private(set) var lastBatch: Batch?
+
+    public init(model: BertModel) {
+        self.model = model
+    }
+
+    // MARK: - Forward pass
+
+    /// Runs the model on `batch`, leaving the results in this session until the next call
+    /// (read them with `lastHiddenState`, `sentenceEmbedding`, `logits`, `pooledOutput`).
+    /// Allocates nothing once the session has seen a batch of this size.
+    ///
+    /// - Parameters:
+    ///   - interventions: head changes applied after softmax, before the probabilities multiply V.
+    ///   - observer: receives every layer's probabilities (as used) while the pass runs.
+    public func forward(_ batch: Batch, interventions: HeadInterventions? = nil,
+                        observer: (any AttentionObserver)? = nil) throws {
+        try validate(batch, interventions)
+        let config = model.config
+        let weights = model.weights
+        let (b, t, c) = (batch.size, batch.sequenceLength, config.hiddenSize)
+        let (nh, hs, inner) = (config.numAttentionHeads, config.headSize, config.intermediateSize)
+        let tokens = b * t
+        buffers.reserve(tokens: tokens, batch: b, config: config,
+                        probabilities: observer == nil ? 0 : b * nh * t * t,
+                        labels: weights.classifier.map { $0.weight.shape[0] } ?? 0)
+        let hidden = buffers.hidden.pointer, qkv = buffers.qkv.pointer, context = buffers.context.pointer
+        let projection = buffers.projection.pointer, intermediate = buffers.intermediate.pointer
+        let probabilities = observer == nil ? nil : buffers.probabilities.pointer
+        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
+        let scale = Float(pow(Double(hs), -0.5))
+
+        batch.inputIds.withUnsafeBufferPointer { ids in
+            batch.tokenTypeIds.withUnsafeBufferPointer { types in
+                ck_embeddings_forward(hidden, ids.baseAddress, types.baseAddress, weights.wordEmbeddings.pointer,
+                                      weights.positionEmbeddings.pointer, weights.tokenTypeEmbeddings.pointer,
+                                      Int32(b), Int32(t), Int32(c))
+            }
+        }
+        ck_layernorm_forward(hidden, hidden, weights.embeddingNormWeight.pointer, weights.embeddingNormBias.pointer,
+                             Int32(tokens), Int32(c), config.layerNormEps)
+
+        for (index, layer) in weights.layers.enumerated() {
+            // Self-attention: one GEMM for Q, K and V, then per-head attention with the intervention.
+            ck_linear_forward(qkv, hidden, layer.qkvWeight.pointer, layer.qkvBias.pointer,
+                              Int32(tokens), Int32(3 * c), Int32(c))
+            batch.lengths.withUnsafeBufferPointer { lengths in
+                if let interventions, !interventions.isEmpty {
+                    interventions.withLayerModes(index) { modes in
+                        ck_attention_forward(context, probabilities, qkv, lengths.baseAddress, modes,
+                                             Int32(b), Int32(t), Int32(nh), Int32(hs), scale)
+                    }
+                } else {
+                    ck_attention_forward(context, probabilities, qkv, lengths.baseAddress, nil,
+                                         Int32(b), Int32(t), Int32(nh), Int32(hs), scale)
+                }
+            }
+            if let observer, let probabilities {
+                observer.observe(LayerAttention(
+                    layer: index, headCount: nh, batch: batch,
+                    probabilities: UnsafeBufferPointer(start: probabilities, count: b * nh * t * t)))
+            }
+            // Attention output: dense, residual, layernorm (BertSelfOutput).
+            ck_linear_forward(projection, context, layer.attentionOutputWeight.pointer, layer.attentionOutputBias.pointer,
+                              Int32(tokens), Int32(c), Int32(c))
+            ck_add(projection, projection, hidden, tokens * c)
+            ck_layernorm_forward(hidden, projection, layer.attentionNormWeight.pointer, layer.attentionNormBias.pointer,
+                                 Int32(tokens), Int32(c), config.layerNormEps)
+            // Feed-forward: dense + GELU (BertIntermediate), dense, residual, layernorm (BertOutput).
+            ck_linear_forward(intermediate, hidden, layer.intermediateWeight.pointer, layer.intermediateBias.pointer,
+                              Int32(tokens), Int32(inner), Int32(c))
+            ck_gelu_forward(intermediate, intermediate, tokens * inner)
+            ck_linear_forward(projection, intermediate, layer.outputWeight.pointer, layer.outputBias.pointer,
+                              Int32(tokens), Int32(c), Int32(inner))
+            ck_add(projection, projection, hidden, tokens * c)
+            ck_layernorm_forward(hidden, projection, layer.outputNormWeight.pointer, layer.outputNormBias.pointer,
+                                 Int32(tokens), Int32(c), config.layerNormEps)
+        }
+
+        batch.lengths.withUnsafeBufferPointer { lengths in
+            ck_mean_pool(buffers.sentence.pointer, hidden, lengths.baseAddress, Int32(b), Int32(t), Int32(c))
+        }
+        if let pooler = weights.pooler {
+            let cls = buffers.cls.pointer
+            for example in 0..<b { (cls + example * c).update(from: hidden + example * t * c, count: c) }
+            ck_linear_forward(buffers.pooled.pointer, cls, pooler.weight.pointer, pooler.bias.pointer,
+                              Int32(b), Int32(c), Int32(c))
+            ck_tanh_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c)
+            if let classifier = weights.classifier {
+                let labels = classifier.weight.shape[0]
+                ck_linear_forward(buffers.logits.pointer, buffers.pooled.pointer, classifier.weight.pointer,
+                                  classifier.bias.pointer, Int32(b), Int32(labels), Int32(c))
+            }
+        }
+        lastBatch = batch
+    }
+
+    private func validate(_ batch: Batch, _ interventions: HeadInterventions?) throws {
+        let config = model.config
+        guard batch.sequenceLength <= config.maxPositionEmbeddings else {
+            throw BertologyError.usage("sequence length \(batch.sequenceLength) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        guard batch.sequenceLength >= 1 else { throw BertologyError.usage("empty batch: sequence length 0") }
+        for (b, length) in batch.lengths.enumerated() where length < 1 || Int(length) > batch.sequenceLength {
+            throw BertologyError.usage("example \(b) has length \(length), outside 1...\(batch.sequenceLength)")
+        }
+        let vocabulary = Int32(config.vocabSize), types = Int32(config.typeVocabSize)
+        if let bad = batch.inputIds.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw BertologyError.usage("token id \(bad) is outside the model's vocabulary (0..<\(vocabulary))")
+        }
+        if let bad = batch.tokenTypeIds.first(where: { $0 < 0 || $0 >= types }) {
+            throw BertologyError.usage("token type id \(bad) is outside 0..<\(types) (type_vocab_size)")
+        }
+        if let interventions, interventions.layerCount != config.numHiddenLayers || interventions.headCount != config.numAttentionHeads {
+            throw BertologyError.usage("interventions are for \(interventions.layerCount)x\(interventions.headCount) heads, the model has \(config.numHiddenLayers)x\(config.numAttentionHeads)")
+        }
+    }
+
+    // MARK: - Results of the last forward pass
+
+    private func checkExample(_ b: Int) -> Batch {
+        guard let batch = lastBatch else { preconditionFailure("no forward pass has run on this session") }
+        precondition(b >= 0 && b < batch.size, "example \(b) outside the last batch of \(batch.size)")
+        return batch
+    }
+
+    /// (lengths[b], C): the last hidden state of example `b`'s real tokens.
+    public func lastHiddenState(example b: Int) -> [Float] {
+        let batch = checkExample(b)
+        let c = model.config.hiddenSize
+        let start = buffers.hidden.pointer + b * batch.sequenceLength * c
+        return Array(UnsafeBufferPointer(start: start, count: Int(batch.lengths[b]) * c))
+    }
+
+    /// (C): the mean of example `b`'s last hidden state over its real tokens.
+    public func sentenceEmbedding(example b: Int) -> [Float] {
+        _ = checkExample(b)
+        let c = model.config.hiddenSize
+        return Array(UnsafeBufferPointer(start: buffers.sentence.pointer + b * c, count: c))
+    }
+
+    /// (C): tanh(W h[CLS] + b), or nil when the model has no pooler.
+    public func pooledOutput(example b: Int) -> [Float]? {
+        _ = checkExample(b)
+        guard model.hasPooler else { return nil }
+        let c = model.config.hiddenSize
+        return Array(UnsafeBufferPointer(start: buffers.pooled.pointer + b * c, count: c))
+    }
+
+    /// (num_labels): the classifier's outputs, or nil when the model has no classifier.
+    public func logits(example b: Int) -> [Float]? {
+        _ = checkExample(b)
+        guard let classifier = model.weights.classifier else { return nil }
+        let labels = classifier.weight.shape[0]
+        return Array(UnsafeBufferPointer(start: buffers.logits.pointer + b * labels, count: labels))
+    }
+
+    /// Calls `body` with the (B,T,C) last hidden state of the last batch, padding rows included.
+    public func withLastHiddenState<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        guard let batch = lastBatch else { preconditionFailure("no forward pass has run on this session") }
+        return try body(UnsafeBufferPointer(start: buffers.hidden.pointer,
+                                            count: batch.size * batch.sequenceLength * model.config.hiddenSize))
+    }
+}
+
+/// Activation buffers of one session, grown to the largest shape seen, never shrunk.
+final class Workspace {
+    var hidden = Buffer(), qkv = Buffer(), context = Buffer(), projection = Buffer(), intermediate = Buffer()
+    var probabilities = Buffer()
+    var cls = Buffer(), pooled = Buffer(), sentence = Buffer(), logits = Buffer()
+
+    struct Buffer {
+        private var storage: TensorStorage?
+        var pointer: UnsafeMutablePointer<Float> { storage!.pointer }
+
+        mutating func reserve(_ count: Int) {
+            if let storage, storage.capacity >= count { return }
+            storage = TensorStorage(capacity: count)
+        }
+    }
+
+    func reserve(tokens: Int, batch: Int, config: BertConfig, probabilities probabilityCount: Int, labels: Int) {
+        let c = config.hiddenSize
+        hidden.reserve(tokens * c)
+        qkv.reserve(tokens * 3 * c)
+        context.reserve(tokens * c)
+        projection.reserve(tokens * c)
+        intermediate.reserve(tokens * config.intermediateSize)
+        if probabilityCount > 0 { probabilities.reserve(probabilityCount) }
+        cls.reserve(batch * c)
+        pooled.reserve(batch * c)
+        sentence.reserve(batch * c)
+        logits.reserve(batch * max(1, labels))
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// Float32 storage aligned for SIMD loads, owned by one or more `Tensor` values.
+///
+/// Sendable because of how it is used, which the compiler cannot check: model weights are written
+/// once while loading and only read afterwards; workspace buffers belong to one `InferenceSession`,
+/// which is not Sendable, so they never cross tasks.
+public final class TensorStorage: @unchecked Sendable {
+    /// 64 bytes: one cache line, the width of an AVX-512 register.
+    static let alignment = 64
+
+    let pointer: UnsafeMutablePointer<Float>
+    let capacity: Int
+
+    init(capacity: Int) {
+        let bytes = max(1, capacity) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(1, capacity))
+        self.capacity = capacity
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+/// A dense, row-major Float32 tensor: the one tensor type of Bertology.
+///
+/// Values are copied only when asked (`array`); kernels read and write through `pointer`.
+public struct Tensor: Sendable {
+    public let shape: [Int]
+    let storage: TensorStorage
+
+    /// A zero-filled tensor.
+    public init(zeros shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.storage = TensorStorage(capacity: shape.reduce(1, *))
+    }
+
+    /// A tensor holding `values` (row-major), which must have `shape`'s element count.
+    public init(shape: [Int], values: [Float]) {
+        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        self.init(zeros: shape)
+        values.withUnsafeBufferPointer { source in
+            storage.pointer.update(from: source.baseAddress!, count: values.count)
+        }
+    }
+
+    /// The same storage seen with another shape of the same or smaller element count.
+    func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) <= storage.capacity, "reshape \(shape) -> \(newShape) exceeds storage")
+        return Tensor(shape: newShape, storage: storage)
+    }
+
+    private init(shape: [Int], storage: TensorStorage) {
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Read-only access for kernels.
+    var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
+    /// Write access for kernels. Only for tensors the caller owns (workspace buffers, or weights
+    /// while they are being built).
+    var mutablePointer: UnsafeMutablePointer<Float> { storage.pointer }
+
+    /// The values, copied out in row-major order.
+    public var array: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
+
+    /// Calls `body` with the values in row-major order, without copying.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// The element at a full index (one coordinate per dimension).
+    public subscript(_ index: Int...) -> Float {
+        precondition(index.count == shape.count, "index \(index) for shape \(shape)")
+        var offset = 0
+        for (i, (coordinate, size)) in zip(index, shape).enumerated() {
+            precondition(coordinate >= 0 && coordinate < size, "index \(index) out of range in dimension \(i) of \(shape)")
+            offset = offset * size + coordinate
+        }
+        return storage.pointer[offset]
+    }
+}
