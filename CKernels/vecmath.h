@@ -121,14 +121,14 @@ CK_TARGET_AVX2 static inline float ck_hmax256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Mask of the first n (0..8) lanes, for AVX2 tails.
+// Mask of the first n lanes, for AVX2 tails: none when n <= 0, all 8 when n >= 8.
 CK_TARGET_AVX2 static inline __m256i ck_tail_mask256(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Mask of the first n (0..16) lanes, for AVX-512 tails.
+// Mask of the first n lanes, for AVX-512 tails: none when n <= 0, all 16 when n >= 16.
 static inline __mmask16 ck_tail_mask512(int n) {
-    return (__mmask16)(n >= 16 ? 0xFFFF : ((1u << n) - 1u));
+    return (__mmask16)(n <= 0 ? 0 : n >= 16 ? 0xFFFF : ((1u << n) - 1u));
 }
 #endif  // CK_X86
 
