@@ -160,6 +160,25 @@ public struct BertConfig: Sendable, Equatable, Codable {
         }
     }
 
+    /// config.json as Hugging Face writes it for `BertModel` / `BertForSequenceClassification`.
+    public func huggingFaceJSON() -> Data {
+        var fields: [String: Any] = [
+            "model_type": "bert", "architectures": [id2label.isEmpty ? "BertModel" : "BertForSequenceClassification"],
+            "vocab_size": vocabSize, "hidden_size": hiddenSize, "num_hidden_layers": numHiddenLayers,
+            "num_attention_heads": numAttentionHeads, "intermediate_size": intermediateSize,
+            "max_position_embeddings": maxPositionEmbeddings, "type_vocab_size": typeVocabSize,
+            "layer_norm_eps": Double(layerNormEps), "hidden_act": hiddenAct, "pad_token_id": padTokenId,
+            "position_embedding_type": "absolute",
+        ]
+        // As transformers does: id2label always present, LABEL_i when no names were given.
+        let labels = id2label.isEmpty
+            ? Dictionary(uniqueKeysWithValues: (0..<numLabels).map { ($0, "LABEL_\($0)") }) : id2label
+        fields["id2label"] = Dictionary(uniqueKeysWithValues: labels.map { (String($0.key), $0.value) })
+        fields["label2id"] = Dictionary(uniqueKeysWithValues: labels.map { ($0.value, $0.key) })
+        if let problemType { fields["problem_type"] = problemType }
+        return try! JSONSerialization.data(withJSONObject: fields, options: [.prettyPrinted, .sortedKeys])
+    }
+
     /// Parameters of the encoder with embeddings and pooler (classifier excluded).
     public var parameterCount: Int {
         let c = hiddenSize, i = intermediateSize

@@ -145,3 +145,51 @@ extension BertWeights {
         return result
     }
 }
+
+extension BertWeights {
+    /// Every weight under its Hugging Face name (no `bert.` prefix, LayerNorm as weight/bias), with
+    /// the fused QKV projection split back into query, key and value.
+    func namedTensors() -> [(name: String, tensor: Tensor)] {
+        var result: [(name: String, tensor: Tensor)] = [
+            ("embeddings.word_embeddings.weight", wordEmbeddings),
+            ("embeddings.position_embeddings.weight", positionEmbeddings),
+            ("embeddings.token_type_embeddings.weight", tokenTypeEmbeddings),
+            ("embeddings.LayerNorm.weight", embeddingNormWeight),
+            ("embeddings.LayerNorm.bias", embeddingNormBias),
+        ]
+        for (index, layer) in layers.enumerated() {
+            let p = "encoder.layer.\(index)."
+            let c = layer.qkvWeight.shape[1]
+            for (part, name) in ["query", "key", "value"].enumerated() {
+                result.append((p + "attention.self.\(name).weight", slice(layer.qkvWeight, rows: part * c..<(part + 1) * c, columns: c)))
+                result.append((p + "attention.self.\(name).bias", slice(layer.qkvBias, rows: part * c..<(part + 1) * c, columns: 1)))
+            }
+            result += [
+                (p + "attention.output.dense.weight", layer.attentionOutputWeight),
+                (p + "attention.output.dense.bias", layer.attentionOutputBias),
+                (p + "attention.output.LayerNorm.weight", layer.attentionNormWeight),
+                (p + "attention.output.LayerNorm.bias", layer.attentionNormBias),
+                (p + "intermediate.dense.weight", layer.intermediateWeight),
+                (p + "intermediate.dense.bias", layer.intermediateBias),
+                (p + "output.dense.weight", layer.outputWeight),
+                (p + "output.dense.bias", layer.outputBias),
+                (p + "output.LayerNorm.weight", layer.outputNormWeight),
+                (p + "output.LayerNorm.bias", layer.outputNormBias),
+            ]
+        }
+        if let pooler {
+            result += [("pooler.dense.weight", pooler.weight), ("pooler.dense.bias", pooler.bias)]
+        }
+        if let classifier {
+            result += [("classifier.weight", classifier.weight), ("classifier.bias", classifier.bias)]
+        }
+        return result
+    }
+
+    private func slice(_ tensor: Tensor, rows: Range<Int>, columns: Int) -> Tensor {
+        let shape = columns == 1 ? [rows.count] : [rows.count, columns]
+        let result = Tensor(zeros: shape)
+        result.mutablePointer.update(from: tensor.pointer + rows.lowerBound * columns, count: rows.count * columns)
+        return result
+    }
+}
