@@ -54,6 +54,12 @@ let package = Package(
             ],
             path: "Sources/bertology"
         ),
+        // MARK: - Benchmarks (dependency-free: swift run -c release tokenizer-benchmark)
+        .executableTarget(
+            name: "tokenizer-benchmark",
+            dependencies: ["Bertology"],
+            path: "Sources/tokenizer-benchmark"
+        ),
         // MARK: - Tests
         .testTarget(
             name: "BertologyTests",
