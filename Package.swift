@@ -64,7 +64,9 @@ let package = Package(
         .testTarget(
             name: "BertologyTests",
             dependencies: ["Bertology", "CKernels"],
-            path: "Tests/BertologyTests"
+            path: "Tests/BertologyTests",
+            // Reference values read from disk via TestPaths (#filePath), not bundled as resources.
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Everything the model computes for one input: what `bertology inspect` prints.
+public struct Inspection: Sendable {
+    public let encoding: Encoding
+    /// (layers, heads, T, T): the attention probabilities actually used, rows = queries.
+    public let attentions: Tensor
+    /// (T, C).
+    public let lastHiddenState: Tensor
+    /// The classifier's outputs, when the checkpoint has one.
+    public let logits: [Float]?
+    /// Class names for `logits` (from config.json `id2label`), when known.
+    public let labels: [String]?
+    /// Mean of the last hidden state over the tokens.
+    public let sentenceEmbedding: [Float]
+    /// Pooler output, when the checkpoint has a pooler.
+    public let pooledOutput: [Float]?
+    public let interventions: HeadInterventions
+
+    /// Total attention each key token receives from all queries in `head`, divided by the length:
+    /// the paper's column score s_j = (1/L) sum_i A[i, j].
+    public func columnMeans(layer: Int, head: Int) -> [Float] {
+        let t = encoding.count, heads = attentions.shape[1]
+        let base = (layer * heads + head) * t * t
+        return (0..<t).map { j in (0..<t).reduce(Float(0)) { $0 + attentions.pointer[base + $1 * t + j] } / Float(t) }
+    }
+}
+
+extension Checkpoint {
+    /// Runs the model on one text (or pair) and keeps every attention map.
+    public func inspect(_ text: String, pair: String? = nil, maxLength: Int? = nil,
+                        interventions: HeadInterventions? = nil) throws -> Inspection {
+        let limit = min(maxLength ?? model.config.maxPositionEmbeddings, model.config.maxPositionEmbeddings)
+        let encoding = tokenizer.encode(text, pair: pair, maxLength: limit)
+        let batch = Batch(encodings: [encoding], padId: tokenizer.padId)
+        let config = model.config
+        let t = encoding.count
+        let attentions = Tensor(zeros: [config.numHiddenLayers, config.numAttentionHeads, t, t])
+        final class Collector: AttentionObserver {
+            let destination: Tensor
+            init(_ destination: Tensor) { self.destination = destination }
+            func observe(_ attention: LayerAttention) {
+                let size = attention.probabilities.count
+                (destination.mutablePointer + attention.layer * size).update(from: attention.probabilities.baseAddress!, count: size)
+            }
+        }
+        let session = InferenceSession(model: model)
+        let interventions = interventions ?? HeadInterventions(layerCount: config.numHiddenLayers, headCount: config.numAttentionHeads)
+        try session.forward(batch, interventions: interventions, observer: Collector(attentions))
+        let labels = model.hasClassifier ? (0..<config.numLabels).map { config.id2label[$0] ?? "LABEL_\($0)" } : nil
+        return Inspection(
+            encoding: encoding, attentions: attentions,
+            lastHiddenState: Tensor(shape: [t, config.hiddenSize], values: session.lastHiddenState(example: 0)),
+            logits: session.logits(example: 0), labels: labels,
+            sentenceEmbedding: session.sentenceEmbedding(example: 0), pooledOutput: session.pooledOutput(example: 0),
+            interventions: interventions)
+    }
+}

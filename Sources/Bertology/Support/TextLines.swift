@@ -1,0 +1,37 @@
+import Foundation
+
+/// Reads a UTF-8 text file as lines, the way every text input of Bertology is read: a leading BOM
+/// is dropped, CRLF and LF both end a line, a final newline does not add an empty line, and
+/// bytes that are not UTF-8 are an error naming the line.
+public enum TextLines {
+    public static func read(_ url: URL) throws -> [String] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
+        }
+        return try split(data, file: url.path)
+    }
+
+    public static func split(_ data: Data, file: String) throws -> [String] {
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        var lines: [String] = []
+        var start = 0
+        var number = 1
+        func take(_ end: Int) throws {
+            var stop = end
+            if stop > start && bytes[stop - 1] == 0x0D { stop -= 1 }
+            guard let line = String(validating: bytes[start..<stop], as: UTF8.self) else {
+                throw BertologyError.badInput(file, at: "line \(number)", "not valid UTF-8")
+            }
+            lines.append(line)
+        }
+        for index in bytes.indices where bytes[index] == 0x0A {
+            try take(index)
+            start = index + 1
+            number += 1
+        }
+        if start < bytes.count { try take(bytes.count) }
+        return lines
+    }
+}

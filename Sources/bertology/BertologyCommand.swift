@@ -1,0 +1,72 @@
+import ArgumentParser
+import Bertology
+import Foundation
+
+@main
+struct BertologyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bertology",
+        abstract: "Look inside BERT: attention heads, their patterns, and which ones a model really uses.",
+        discussion: """
+        Heads and layers are named as in Kovaleva et al. (2019), 1-based: L4-H1 is layer 4, head 1; L3 is all of layer 3.
+        --model defaults to $BERTOLOGY_MODEL, else the default model that tools/setup fetches (models/all-MiniLM-L6-v2).
+        Exit status: 0 success, 1 bad input (a malformed file), 2 bad usage.
+        """,
+        subcommands: [Tokenize.self, Inspect.self])
+
+    /// ArgumentParser exits 64 on usage errors; Bertology's convention (DESIGN.md) is 2 for bad usage
+    /// and 1 for bad input, with one line on stderr naming the file and the problem.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as BertologyError {
+            FileHandle.standardError.write(Data("bertology: \(error.description)\n".utf8))
+            Foundation.exit(error.exitStatus)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : 1)
+        }
+    }
+}
+
+/// Options every command that loads a model shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Checkpoint folder (config.json, vocab.txt, model.safetensors).", valueName: "DIR"))
+    var model: String?
+
+    var modelURL: URL { model.map { URL(fileURLWithPath: $0) } ?? DefaultPaths.model() }
+
+    func load() throws -> Checkpoint { try Checkpoint.load(modelURL) }
+}
+
+/// Head interventions from `--ablate SPEC --mode zero|uniform`.
+struct AblationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Heads or layers to switch off, 1-based as the paper names them: L4-H1,L2-H12 or L3.", valueName: "SPEC"))
+    var ablate: String?
+
+    @Option(help: "How switched-off heads behave: zero (Hugging Face head_mask) or uniform (1/L on every real token, the paper's).")
+    var mode: HeadIntervention = .uniform
+
+    func interventions(for model: BertModel) throws -> HeadInterventions? {
+        guard let ablate else { return nil }
+        let selection = try HeadSelection(parsing: ablate, layerCount: model.layerCount, headCount: model.headCount)
+        return HeadInterventions(selection, mode: mode, layerCount: model.layerCount, headCount: model.headCount)
+    }
+}
+
+extension HeadIntervention: ExpressibleByArgument {}
+
+/// Writes one line to stdout (results) without buffering surprises.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
