@@ -14,12 +14,15 @@ public struct BertTokenizer: Sendable {
 
     private let wordPiece: WordPiece
     private let specialTokens: SpecialTokenMatcher
+    private let specialIds: (cls: Int32, sep: Int32, pad: Int32)
 
     public init(vocabulary: Vocabulary, options: TokenizerOptions = .init()) {
         self.vocabulary = vocabulary
         self.options = options
+        // Vocabulary checks that it holds all the special tokens.
         wordPiece = WordPiece(table: vocabulary.table, unknownId: vocabulary.id(for: "[UNK]")!)
         specialTokens = SpecialTokenMatcher(vocabulary: vocabulary)
+        specialIds = (vocabulary.id(for: "[CLS]")!, vocabulary.id(for: "[SEP]")!, vocabulary.id(for: "[PAD]")!)
     }
 
     /// The tokenizer of a checkpoint folder: `vocab.txt`, and `tokenizer_config.json` when present.
@@ -34,10 +37,9 @@ public struct BertTokenizer: Sendable {
         return BertTokenizer(vocabulary: vocabulary, options: options)
     }
 
-    // The vocabulary is checked to hold all of these.
-    public var clsId: Int32 { vocabulary.id(for: "[CLS]")! }
-    public var sepId: Int32 { vocabulary.id(for: "[SEP]")! }
-    public var padId: Int32 { vocabulary.id(for: "[PAD]")! }
+    public var clsId: Int32 { specialIds.cls }
+    public var sepId: Int32 { specialIds.sep }
+    public var padId: Int32 { specialIds.pad }
     public var unkId: Int32 { wordPiece.unknownId }
 
     /// The word pieces of `text`, without the template's specials (transformers `tokenize`).
@@ -49,7 +51,8 @@ public struct BertTokenizer: Sendable {
     }
 
     /// `tok(text, pair)`, or with `maxLength`, `tok(text, pair, truncation="longest_first",
-    /// max_length=maxLength)`.
+    /// max_length=maxLength)`. `maxLength` counts the specials; one smaller than their number
+    /// (2, or 3 for a pair) truncates nothing, as in transformers 5.
     public func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
         var splitter = WordSplitter(options: options, capacity: max(text.utf8.count, pair?.utf8.count ?? 0))
         var first = PieceSequence()
@@ -164,8 +167,7 @@ public struct BertTokenizer: Sendable {
                 sequenceIds.append(Int(type))
             }
         }
-        let cls = clsId
-        let sep = sepId
+        let (cls, sep, _) = specialIds
         appendSpecial(cls, type: 0)
         appendSequence(first, length: firstLength, type: 0)
         appendSpecial(sep, type: 0)

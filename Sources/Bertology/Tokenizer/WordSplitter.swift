@@ -60,8 +60,16 @@ struct WordSplitter {
         while index < count {
             let lead = text[index]
             if lead < 0x80 {
-                appendASCII(lead)
-                index += 1
+                if classes.asciiKind(lead) == .word {
+                    // A run of ASCII word characters (most of English text) is copied at once.
+                    var end = index + 1
+                    while end < count && text[end] < 0x80 && classes.asciiKind(text[end]) == .word { end += 1 }
+                    appendASCIIWord(UnsafeBufferPointer(rebasing: text[index..<end]))
+                    index = end
+                } else {
+                    appendASCII(lead)
+                    index += 1
+                }
                 continue
             }
             // Valid UTF-8 (it comes from a Swift String): decode without checks.
@@ -107,6 +115,21 @@ struct WordSplitter {
         }
     }
 
+    /// All five steps for a run of ASCII bytes of kind `.word` (no cleaning, no split inside).
+    @inline(__always)
+    private mutating func appendASCIIWord(_ run: UnsafeBufferPointer<UInt8>) {
+        flushMarks()
+        let start = bytes.count
+        bytes.append(contentsOf: run)
+        if lowercase {
+            bytes.withUnsafeMutableBufferPointer { buffer in
+                for index in start..<buffer.count where buffer[index] &- UInt8(ascii: "A") < 26 {
+                    buffer[index] |= 0x20
+                }
+            }
+        }
+    }
+
     /// Steps 1 and 2 for a non-ASCII scalar.
     private mutating func appendCleaning(_ scalar: UInt32) {
         let flags = classes.flags(scalar)
@@ -138,7 +161,6 @@ struct WordSplitter {
         }
     }
 
-    @inline(__always)
     private mutating func appendDecomposed(_ scalar: UInt32, _ flags: ScalarFlags) {
         if flags.contains(.combining) {
             if !flags.contains(.nonspacing) {
@@ -153,10 +175,15 @@ struct WordSplitter {
         }
     }
 
-    /// Emits the pending marks in canonical order (a stable sort by combining class).
+    /// Emits the pending marks, if any (a starter ends their run).
     @inline(__always)
     private mutating func flushMarks() {
-        if pendingMarks.isEmpty { return }
+        if !pendingMarks.isEmpty { emitPendingMarks() }
+    }
+
+    /// Emits the pending marks in canonical order (a stable sort by combining class).
+    @inline(never)
+    private mutating func emitPendingMarks() {
         if pendingMarks.count > 1 {
             for index in 1..<pendingMarks.count {
                 let mark = pendingMarks[index]
@@ -175,7 +202,6 @@ struct WordSplitter {
     }
 
     /// Step 4: lower-case.
-    @inline(__always)
     private mutating func appendLowercasing(_ scalar: UInt32, _ flags: ScalarFlags) {
         if lowercase && flags.contains(.lowercases) {
             classes.forEachInLowercase(of: scalar) { lower in
@@ -187,7 +213,6 @@ struct WordSplitter {
     }
 
     /// Step 5: split on whitespace and around punctuation.
-    @inline(__always)
     private mutating func appendSplitting(_ scalar: UInt32, _ flags: ScalarFlags) {
         if flags.contains(.whitespace) {
             endWord()
@@ -200,7 +225,6 @@ struct WordSplitter {
         }
     }
 
-    @inline(__always)
     private mutating func appendUTF8(_ scalar: UInt32) {
         switch scalar {
         case ..<0x80:
