@@ -7,10 +7,18 @@
 //     transposed (its element is a broadcast scalar either way).
 // A and B both transposed (not used by the model) runs on the scalar reference.
 // OpenMP splits C into tiles in the baseline-ISA driver; workers own whole tiles.
+//
+// The model's own projections do not use ck_sgemm: they run ck_linear_packed_forward below, a
+// BLIS-style packed GEMM on weights packed once at load time.
 #include "internal.h"
+#include "microkernel.h"
 #include "vecmath.h"
 
+#include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct {
     int trans_a, trans_b, M, N, K;
@@ -212,4 +220,227 @@ void ck_linear_forward(float *out, const float *inp, const float *weight, const 
                        int M, int N, int K) {
     ck_sgemm(0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N);
     if (bias != NULL) ck_add_bias(out, bias, M, N);
+}
+
+// MARK: - Packed linear layer
+//
+// out (M,N) = epilogue(inp (M,K) · weightᵀ), weight (N,K) packed once by ck_pack_weight into
+// panels of CK_NR output columns: panel p holds, for k = 0..K-1, the 32 weights
+// weight[32p .. 32p+31, k] (zero past N), so the micro-kernel streams it with two aligned loads per k.
+//
+// Blocking (BLIS): the activation is cut into blocks of MC rows x KC columns, each packed by the
+// thread that uses it into MR-row panels ([k][MR], contiguous broadcasts) in that thread's slice of
+// the caller's workspace (about 150 KB: stays in L2). For each 32-column weight panel (KC x 32 =
+// 32-40 KB, stays in L1 while every row panel of the block passes over it) the micro-kernel runs
+// on each MR-row panel. Work items are (row block, column chunk) pairs scheduled dynamically: big M
+// splits rows only (a thread then owns whole rows and applies the layernorm while they are in
+// cache), small M (short sequences, batch 1) splits the columns too so both cores have work.
+
+#define CK_MC 96   // rows per packed activation block (a multiple of CK_MR512 and CK_MR256)
+#define CK_KC 384  // most columns per packed activation block
+
+size_t ck_pack_weight_size(int N, int K) {
+    return (size_t)((N + CK_NR - 1) / CK_NR) * CK_NR * (size_t)K;
+}
+
+void ck_pack_weight(float *packed, const float *weight, int N, int K) {
+    const int panels = (N + CK_NR - 1) / CK_NR;
+    for (int p = 0; p < panels; p++) {
+        float *panel = packed + (size_t)p * K * CK_NR;
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < CK_NR; j++) {
+                const int n = p * CK_NR + j;
+                panel[(size_t)k * CK_NR + j] = n < N ? weight[(size_t)n * K + k] : 0.0f;
+            }
+    }
+}
+
+void ck_unpack_weight(float *weight, const float *packed, int N, int K) {
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)
+            weight[(size_t)n * K + k] = packed[((size_t)(n / CK_NR) * K + k) * CK_NR + n % CK_NR];
+}
+
+// Each thread's slice of the workspace holds one packed MC x KC activation block.
+#define CK_PACK_A_FLOATS ((size_t)CK_MC * CK_KC)
+
+size_t ck_linear_workspace_size(int threads) {
+    return (size_t)(threads < 1 ? 1 : threads) * CK_PACK_A_FLOATS;
+}
+
+// The KC blocks of K: as few as possible, of equal size (a multiple of 4), at most CK_KC.
+static int k_block_size(int K) {
+    const int blocks = (K + CK_KC - 1) / CK_KC;
+    const int size = (K + blocks - 1) / blocks;
+    return CK_MIN(CK_KC, (size + 3) & ~3);
+}
+
+// Packs rows i0..i0+mc-1, columns p0..p0+kc-1 of inp (ld K) into MR-row panels: panel q holds
+// element (r, k) at dst[q * MR * kc + k * MR + r]. Rows past mc in the last panel are not written
+// (the micro-kernel is specialised to the valid row count and never reads them).
+static void pack_activation_block(float *dst, const float *inp, int K, int i0, int mc, int p0, int kc, int MR) {
+    for (int q = 0; q < mc; q += MR) {
+        const int rows = CK_MIN(MR, mc - q);
+        float *panel = dst + (size_t)q * kc;
+        for (int r = 0; r < rows; r++) {
+            const float *src = inp + (size_t)(i0 + q + r) * K + p0;
+            for (int k = 0; k < kc; k++) panel[(size_t)k * MR + r] = src[k];
+        }
+    }
+}
+
+typedef struct {
+    float *out;
+    const float *inp, *packed;
+    const ck_linear_epilogue *epilogue;
+    int M, N, K;
+} linear_args;
+
+// One work item: rows i0..i1-1 (i1 - i0 <= CK_MC), weight panels p0..p1-1, all of K.
+typedef void (*linear_block_fn)(const linear_args *, float *pack, int i0, int i1, int p0, int p1);
+
+// MARK: Scalar reference
+
+static void linear_block_scalar(const linear_args *g, float *pack, int i0, int i1, int p0, int p1) {
+    (void)pack;
+    const int K = g->K, N = g->N;
+    const ck_linear_epilogue *ep = g->epilogue;
+    for (int i = i0; i < i1; i++) {
+        for (int j = p0 * CK_NR; j < CK_MIN(N, p1 * CK_NR); j++) {
+            const float *panel = g->packed + (size_t)(j / CK_NR) * K * CK_NR + j % CK_NR;
+            float acc = 0.0f;
+            for (int k = 0; k < K; k++) acc += g->inp[(size_t)i * K + k] * panel[(size_t)k * CK_NR];
+            if (ep->bias) acc += ep->bias[j];
+            if (ep->activation == CK_ACTIVATION_GELU) acc = 0.5f * acc * (1.0f + erff(acc * CK_INV_SQRT2_F));
+            if (ep->residual) acc += ep->residual[(size_t)i * N + j];
+            g->out[(size_t)i * N + j] = acc;
+        }
+    }
+}
+
+#if CK_X86
+// MARK: AVX-512
+
+// mr is a constant in every call below (the switch), so ck_tile512 is specialised per row count.
+CK_TARGET_AVX512 static CK_ALWAYS_INLINE void tile512_packed(int mr, int kc, const float *a, const float *b, int n,
+                                                             float *c, long ldc, int accumulate,
+                                                             const ck_tile_epilogue *ep, const float *res, int col0) {
+    switch (mr) {
+#define CK_CASE(R) case R: ck_tile512(R, kc, a, 1, CK_MR512, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
+    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+    CK_CASE(7) CK_CASE(8) CK_CASE(9) CK_CASE(10) CK_CASE(11) CK_CASE(12)
+#undef CK_CASE
+    }
+}
+
+CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pack, int i0, int i1, int p0, int p1) {
+    const int K = g->K, N = g->N, kb = k_block_size(K);
+    const ck_linear_epilogue *ep = g->epilogue;
+    const ck_tile_epilogue tile_ep = {ep->bias, ep->residual, N, ep->activation == CK_ACTIVATION_GELU};
+    for (int pc = 0; pc < K; pc += kb) {
+        const int kc = CK_MIN(kb, K - pc);
+        const int last = pc + kc == K;
+        pack_activation_block(pack, g->inp, K, i0, i1 - i0, pc, kc, CK_MR512);
+        for (int p = p0; p < p1; p++) {
+            const int col = p * CK_NR, n = CK_MIN(CK_NR, N - col);
+            const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
+            for (int i = i0; i < i1; i += CK_MR512) {
+                const int mr = CK_MIN(CK_MR512, i1 - i);
+                float *c = g->out + (size_t)i * N + col;
+                const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
+                tile512_packed(mr, kc, pack + (size_t)(i - i0) * kc, b, n, c, N, pc > 0,
+                               last ? &tile_ep : NULL, res, col);
+            }
+        }
+    }
+}
+
+// MARK: AVX2
+
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void tile256_packed(int mr, int kc, const float *a, const float *b, int n,
+                                                           float *c, long ldc, int accumulate,
+                                                           const ck_tile_epilogue *ep, const float *res, int col0) {
+    switch (mr) {
+#define CK_CASE(R) case R: ck_tile256(R, kc, a, 1, CK_MR512, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
+    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+#undef CK_CASE
+    }
+}
+
+CK_TARGET_AVX2 static void linear_block_avx2(const linear_args *g, float *pack, int i0, int i1, int p0, int p1) {
+    const int K = g->K, N = g->N, kb = k_block_size(K);
+    const ck_linear_epilogue *ep = g->epilogue;
+    const ck_tile_epilogue tile_ep = {ep->bias, ep->residual, N, ep->activation == CK_ACTIVATION_GELU};
+    for (int pc = 0; pc < K; pc += kb) {
+        const int kc = CK_MIN(kb, K - pc);
+        const int last = pc + kc == K;
+        pack_activation_block(pack, g->inp, K, i0, i1 - i0, pc, kc, CK_MR512);
+        for (int p = p0; p < p1; p++) {
+            const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
+            for (int half = 0; half < 2; half++) {
+                const int col = p * CK_NR + 16 * half, n = CK_MIN(16, N - col);
+                if (n <= 0) break;
+                for (int i = i0; i < i1; i += CK_MR256) {
+                    const int mr = CK_MIN(CK_MR256, i1 - i);
+                    // Row i sits in packed panel (i - i0) / 12 at row (i - i0) % 12.
+                    const int q = (i - i0) / CK_MR512, r = (i - i0) % CK_MR512;
+                    const float *a = pack + (size_t)q * CK_MR512 * kc + r;
+                    float *c = g->out + (size_t)i * N + col;
+                    const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
+                    tile256_packed(mr, kc, a, b + 16 * half, n, c, N, pc > 0, last ? &tile_ep : NULL, res, col);
+                }
+            }
+        }
+    }
+}
+#endif  // CK_X86
+
+// MARK: Driver
+
+void ck_linear_packed_forward(float *out, const float *inp, const float *packed_weight,
+                              const ck_linear_epilogue *epilogue, int M, int N, int K,
+                              float *workspace, size_t workspace_floats) {
+    if (M <= 0 || N <= 0) return;
+    static const ck_linear_epilogue none = {0};
+    const ck_linear_epilogue *ep = epilogue ? epilogue : &none;
+    linear_args g = {out, inp, packed_weight, ep, M, N, K};
+    linear_block_fn block = linear_block_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: block = linear_block_avx512; break;
+    case CK_ISA_AVX2: block = linear_block_avx2; break;
+    default: break;
+    }
+#endif
+    int threads = ck_threads_max();
+    threads = CK_MAX(1, CK_MIN(threads, (int)(workspace_floats / CK_PACK_A_FLOATS)));
+    const int row_blocks = (M + CK_MC - 1) / CK_MC;
+    const int panels = (N + CK_NR - 1) / CK_NR;
+    // Enough column chunks that every thread gets several items when rows alone cannot feed them.
+    int chunks = 1;
+    if (row_blocks < 4 * threads) chunks = CK_MIN(panels, (4 * threads + row_blocks - 1) / row_blocks);
+    const int per_chunk = (panels + chunks - 1) / chunks;
+    chunks = (panels + per_chunk - 1) / per_chunk;
+    const int items = row_blocks * chunks;
+    const int fuse_norm = ep->norm_weight != NULL && chunks == 1;
+    const double flops = 2.0 * M * N * (double)K;
+    if (flops < 2e5) threads = 1;
+    const ck_layernorm_rows_fn norm_rows = ck_layernorm_rows_worker();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+    for (int item = 0; item < items; item++) {
+        const int rb = item / chunks, chunk = item % chunks;
+        const int i0 = rb * CK_MC, i1 = CK_MIN(M, i0 + CK_MC);
+        const int p0 = chunk * per_chunk, p1 = CK_MIN(panels, p0 + per_chunk);
+#ifdef _OPENMP
+        float *pack = workspace + (size_t)omp_get_thread_num() * CK_PACK_A_FLOATS;
+#else
+        float *pack = workspace;
+#endif
+        block(&g, pack, i0, i1, p0, p1);
+        // The block's rows are complete and still in cache: normalise them now.
+        if (fuse_norm)
+            norm_rows(out, out, ep->norm_weight, ep->norm_bias, i0, i1, N, ep->norm_eps);
+    }
+    if (ep->norm_weight != NULL && !fuse_norm)
+        ck_layernorm_forward(out, out, ep->norm_weight, ep->norm_bias, M, N, ep->norm_eps);
 }

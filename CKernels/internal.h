@@ -22,4 +22,9 @@
 typedef void (*ck_softmax_row_fn)(float *x, int cols, int valid, float scale);
 ck_softmax_row_fn ck_softmax_row_worker(void);
 
+// The layernorm worker for the active ISA (layernorm.c): rows r0..r1-1 of (N,C), serially.
+typedef void (*ck_layernorm_rows_fn)(float *out, const float *inp, const float *weight, const float *bias,
+                                     int r0, int r1, int C, float eps);
+ck_layernorm_rows_fn ck_layernorm_rows_worker(void);
+
 #endif  // CKERNELS_INTERNAL_H

@@ -83,17 +83,20 @@ CK_TARGET_AVX2 static void layernorm_rows_avx2(float *out, const float *inp, con
 
 // MARK: - Driver
 
-void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int N, int C, float eps) {
-    void (*rows)(float *, const float *, const float *, const float *, int, int, int, float) =
-        layernorm_rows_scalar;
+ck_layernorm_rows_fn ck_layernorm_rows_worker(void) {
 #if CK_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512: rows = layernorm_rows_avx512; break;
-    case CK_ISA_AVX2: rows = layernorm_rows_avx2; break;
+    case CK_ISA_AVX512: return layernorm_rows_avx512;
+    case CK_ISA_AVX2: return layernorm_rows_avx2;
     default: break;
     }
 #endif
+    return layernorm_rows_scalar;
+}
+
+void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int N, int C, float eps) {
+    const ck_layernorm_rows_fn rows = ck_layernorm_rows_worker();
     const int block = 16;
     const int blocks = (N + block - 1) / block;
 #pragma omp parallel for schedule(static) if ((long)N * C > 65536)

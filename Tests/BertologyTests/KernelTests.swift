@@ -95,6 +95,93 @@ import Testing
         }
     }
 
+    @Test func packedWeightRoundTripsAndPadsWithZeros() {
+        for (n, k) in [(1, 1), (33, 7), (64, 5), (67, 131)] {
+            let weight = randomValues(n * k, seed: UInt64(n * k))
+            var packed = [Float](repeating: .nan, count: ck_pack_weight_size(Int32(n), Int32(k)))
+            ck_pack_weight(&packed, weight, Int32(n), Int32(k))
+            var back = [Float](repeating: .nan, count: n * k)
+            ck_unpack_weight(&back, packed, Int32(n), Int32(k))
+            #expect(back == weight, "pack/unpack \(n)x\(k)")
+            #expect(packed.allSatisfy { !$0.isNaN }, "padding columns are written (zeros)")
+        }
+    }
+
+    /// Runs ck_linear_packed_forward with every epilogue stage on the given ISA.
+    func packedLinear(_ m: Int, _ n: Int, _ k: Int, gelu: Bool, residual: [Float]?, norm: Bool,
+                      input: [Float], weight: [Float], bias: [Float], normWeight: [Float], normBias: [Float]) -> [Float] {
+        var packed = [Float](repeating: 0, count: ck_pack_weight_size(Int32(n), Int32(k)))
+        ck_pack_weight(&packed, weight, Int32(n), Int32(k))
+        var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+        var out = [Float](repeating: .nan, count: m * n)
+        bias.withUnsafeBufferPointer { biasPointer in
+            (residual ?? []).withUnsafeBufferPointer { residualPointer in
+                normWeight.withUnsafeBufferPointer { nw in
+                    normBias.withUnsafeBufferPointer { nb in
+                        var epilogue = ck_linear_epilogue()
+                        epilogue.bias = biasPointer.baseAddress
+                        epilogue.activation = Int32(gelu ? CK_ACTIVATION_GELU.rawValue : CK_ACTIVATION_NONE.rawValue)
+                        epilogue.residual = residual == nil ? nil : residualPointer.baseAddress
+                        epilogue.norm_weight = norm ? nw.baseAddress : nil
+                        epilogue.norm_bias = norm ? nb.baseAddress : nil
+                        epilogue.norm_eps = 1e-12
+                        ck_linear_packed_forward(&out, input, packed, &epilogue, Int32(m), Int32(n), Int32(k),
+                                                 &workspace, workspace.count)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: simdPaths)
+    func packedLinearMatchesScalarWithEveryEpilogue(isa: KernelISA) {
+        // Row counts around the 12-row tile, the 96-row block and their tails; K across the 384-column
+        // block (385, 800); N around the 32-column panel.
+        for (m, n, k) in [(1, 1, 1), (1, 67, 131), (13, 33, 385), (97, 32, 17), (131, 96, 800), (200, 7, 64)] {
+            let input = randomValues(m * k, seed: UInt64(m + k)), weight = randomValues(n * k, seed: UInt64(n))
+            let bias = randomValues(n, seed: 14), residual = randomValues(m * n, seed: 15)
+            let normWeight = randomValues(n, seed: 16), normBias = randomValues(n, seed: 17)
+            for (gelu, withResidual, norm) in [(false, false, false), (true, false, false), (false, true, true)] {
+                let (reference, simd) = both(isa) { () -> [Float] in
+                    packedLinear(m, n, k, gelu: gelu, residual: withResidual ? residual : nil, norm: norm,
+                                 input: input, weight: weight, bias: bias, normWeight: normWeight, normBias: normBias)
+                }
+                // Before the layernorm: the sgemm bound, 2 k 2^-24 sum|x w| (GELU's slope is at most
+                // 1.13 and its SIMD erf adds 2e-6 relative). A layernorm rescales a row by 1/sigma,
+                // so there the bound is taken relative to the row's spread (measured below 1e-5).
+                var worst: Double = 0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        let magnitude = (0..<k).reduce(0.0) { $0 + Double(abs(input[i * k + $1] * weight[j * k + $1])) }
+                        let bound = 2.3 * Double(k) * 0x1p-24 * magnitude + 2e-6 * Double(max(1, abs(reference[i * n + j])))
+                        let difference = Double(abs(reference[i * n + j] - simd[i * n + j]))
+                        if norm { worst = max(worst, difference / max(1, Double(abs(reference[i * n + j])))) }
+                        else { #expect(difference <= bound, "packed linear \(m)x\(n)x\(k) gelu \(gelu) on \(isa) at [\(i), \(j)]") }
+                    }
+                }
+                #expect(worst <= 2e-5, "packed linear + layernorm \(m)x\(n)x\(k) on \(isa): \(worst)")
+            }
+        }
+    }
+
+    @Test func packedLinearScalarPathIsTheDefinition() {
+        // The oracle itself against a plain double-precision sum: out = gelu(x wᵀ + b).
+        let (m, n, k) = (5, 37, 19)
+        let input = randomValues(m * k, seed: 18), weight = randomValues(n * k, seed: 19), bias = randomValues(n, seed: 20)
+        let out = Kernels.withISA(.scalar) {
+            packedLinear(m, n, k, gelu: true, residual: nil, norm: false, input: input, weight: weight, bias: bias,
+                         normWeight: [], normBias: [])
+        }!
+        for i in 0..<m {
+            for j in 0..<n {
+                let x = (0..<k).reduce(Double(bias[j])) { $0 + Double(input[i * k + $1]) * Double(weight[j * k + $1]) }
+                let expected = 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+                #expect(abs(Double(out[i * n + j]) - expected) <= 1e-5 * max(1, abs(expected)))
+            }
+        }
+    }
+
     @Test(arguments: simdPaths)
     func softmaxMatchesScalarAndZeroesMaskedColumns(isa: KernelISA) {
         for cols in Self.awkward {
