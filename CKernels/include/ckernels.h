@@ -122,8 +122,14 @@ typedef enum {
 /// head_modes is (NH) or NULL (all keep). scale is usually 1/sqrt(HS).
 /// probs is (B,NH,T,T) or NULL: when given, it receives the probabilities actually used.
 /// context is (B,T,C): context[b,t,h*HS+d] = sum_j probs[b,h,t,j] * v[b,j,h*HS+d].
+/// workspace holds workspace_floats floats (see ck_attention_workspace_size; fewer threads run when
+/// it is smaller, at least one thread's share is required).
 void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
-                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale);
+                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
+                          float *workspace, size_t workspace_floats);
+/// Floats of workspace ck_attention_forward needs for sequences of T tokens, heads of HS values,
+/// on `threads` threads.
+size_t ck_attention_workspace_size(int T, int HS, int threads);
 
 /// Row-wise softmax of scale * x over the first `valid` columns; columns >= valid become 0.
 /// x is (rows, cols), in place.

@@ -204,22 +204,30 @@ import Testing
         }
     }
 
+    func attentionWorkspace(_ t: Int, _ headSize: Int) -> [Float] {
+        // NaN-filled: no path may read workspace it has not written.
+        [Float](repeating: .nan, count: ck_attention_workspace_size(Int32(t), Int32(headSize), Int32(Kernels.maxThreads)))
+    }
+
     @Test(arguments: simdPaths)
     func attentionMatchesScalarWithEveryHeadMode(isa: KernelISA) {
-        for (heads, headSize) in [(3, 12), (4, 5), (2, 17), (1, 33)] {
-            for t in [1, 7, 17, 33] {
+        for (heads, headSize) in [(3, 12), (4, 5), (2, 17), (1, 33), (2, 64)] {
+            for t in [1, 7, 17, 33, 70] {
                 let batch = 3, c = heads * headSize
                 let qkv = randomValues(batch * t * 3 * c, seed: UInt64(t * 31 + heads), scale: 2)
                 let lengths: [Int32] = [Int32(t), Int32(max(1, t / 2)), 1]
                 let modes: [Int32] = (0..<heads).map { Int32($0 % 3) }  // keep, zero, uniform, ...
                 let (reference, simd) = both(isa) { () -> [Float] in
+                    var workspace = attentionWorkspace(t, headSize)
                     var context = [Float](repeating: .nan, count: batch * t * c)
                     var probabilities = [Float](repeating: .nan, count: batch * heads * t * t)
                     ck_attention_forward(&context, &probabilities, qkv, lengths, modes, Int32(batch), Int32(t),
-                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot())
+                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot(),
+                                         &workspace, workspace.count)
                     var contextOnly = [Float](repeating: .nan, count: batch * t * c)
                     ck_attention_forward(&contextOnly, nil, qkv, lengths, modes, Int32(batch), Int32(t),
-                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot())
+                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot(),
+                                         &workspace, workspace.count)
                     #expect(contextOnly == context, "keeping probabilities must not change the context")
                     return context + probabilities
                 }
@@ -238,7 +246,9 @@ import Testing
         let lengths: [Int32] = [5, 3]
         var context = [Float](repeating: 0, count: batch * t * c)
         var p = [Float](repeating: 0, count: batch * heads * t * t)
-        ck_attention_forward(&context, &p, qkv, lengths, [0, 1, 2], Int32(batch), Int32(t), Int32(heads), Int32(headSize), 0.5)
+        var workspace = attentionWorkspace(t, headSize)
+        ck_attention_forward(&context, &p, qkv, lengths, [0, 1, 2], Int32(batch), Int32(t), Int32(heads), Int32(headSize), 0.5,
+                             &workspace, workspace.count)
         for b in 0..<batch {
             let length = Int(lengths[b])
             for i in 0..<t {
