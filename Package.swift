@@ -27,6 +27,8 @@ let package = Package(
     products: [
         .library(name: "Bertology", targets: ["Bertology"]),
         .executable(name: "bertology", targets: ["bertology"]),
+        .executable(name: "kernel-bench", targets: ["kernel-bench"]),
+        .executable(name: "model-bench", targets: ["model-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,6 +55,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/bertology"
+        ),
+        // MARK: - Benchmarks (dependency-free; the ordo-one allocation benchmark is its own package
+        // in Benchmarks/Allocations, so `swift test` never builds it)
+        .executableTarget(
+            name: "kernel-bench",
+            dependencies: ["Bertology", "CKernels"],
+            path: "Benchmarks/KernelBench"
+        ),
+        .executableTarget(
+            name: "model-bench",
+            dependencies: ["Bertology", "CKernels"],
+            path: "Benchmarks/ModelBench"
         ),
         // MARK: - Tests
         .testTarget(
