@@ -111,8 +111,60 @@ static void pack_keys(float *panels, const float *k, int len, int HS, int C3) {
     }
 }
 
+// Copies the head's first len values (rows of stride C3, one per key) into panels of 32 of the HS
+// columns: panel p holds, for j = 0..len-1, v[j, 32p..32p+31]. Read in place, V rows are 9 KB
+// apart in bert-base: every k step of the PV product would miss the cache with no prefetch (page
+// crossings); copied, the product streams them.
+static void pack_values(float *panels, const float *v, int len, int HS, int C3) {
+    for (int p = 0; p < HS; p += CK_NR) {
+        const int width = CK_MIN(CK_NR, HS - p);
+        float *dst = panels + (size_t)(p / CK_NR) * len * CK_NR;
+        for (int j = 0; j < len; j++) memcpy(dst + (size_t)j * CK_NR, v + (size_t)j * C3 + p, sizeof(float) * width);
+    }
+}
+
 #if CK_X86
 // MARK: - AVX-512
+
+// In-register transpose of 16 rows of 16 floats: on return r[c] holds column c (unpack, then
+// 128-bit and 256-bit lane shuffles; checked against pack_keys by the kernel tests).
+CK_TARGET_AVX512 static CK_ALWAYS_INLINE void transpose16x16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int c = 0; c < 4; c++) {
+            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
+            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xdd);
+        }
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+    }
+}
+
+// pack_keys by 16 x 16 blocks transposed in registers (the scalar form compiles to scatters).
+CK_TARGET_AVX512 static void pack_keys_avx512(float *panels, const float *k, int len, int HS, int C3) {
+    for (int j0 = 0; j0 < len; j0 += 16) {
+        float *panel = panels + (size_t)(j0 / CK_NR) * HS * CK_NR + j0 % CK_NR;
+        for (int d0 = 0; d0 < HS; d0 += 16) {
+            const __mmask16 m = ck_tail_mask512(HS - d0);
+            __m512 r[16];
+            for (int jj = 0; jj < 16; jj++)
+                r[jj] = j0 + jj < len ? _mm512_maskz_loadu_ps(m, k + (size_t)(j0 + jj) * C3 + d0) : _mm512_setzero_ps();
+            transpose16x16(r);
+            for (int dd = 0; dd < CK_MIN(16, HS - d0); dd++) _mm512_storeu_ps(panel + (size_t)(d0 + dd) * CK_NR, r[dd]);
+        }
+    }
+}
 
 // C[mr x n] = A[mr x kc] (rows of stride lda) · B[kc x n] (rows of stride ldb): the micro-kernel
 // specialised for each row count.
@@ -134,9 +186,12 @@ CK_TARGET_AVX512 static void attention_head_avx512(const attention_args *a, int 
     const float *v = q + 2 * C;
     float *context = a->context + (size_t)b * T * C + h * HS;
     const int panels = (len + CK_NR - 1) / CK_NR;
+    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
     float *keys = scratch;                                   // panels x HS x 32
-    float *rows = scratch + (size_t)panels * HS * CK_NR;     // MR x ld scores, when probs are not kept
-    pack_keys(keys, q + C, len, HS, C3);
+    float *values = keys + (size_t)panels * HS * CK_NR;      // HS/32 panels x len x 32
+    float *rows = values + (size_t)len * hs_padded;          // MR x ld scores, when probs are not kept
+    pack_keys_avx512(keys, q + C, len, HS, C3);
+    pack_values(values, v, len, HS, C3);
     for (int i0 = 0; i0 < T; i0 += CK_MR512) {
         const int mr = CK_MIN(CK_MR512, T - i0);
         float *s;
@@ -153,7 +208,8 @@ CK_TARGET_AVX512 static void attention_head_avx512(const attention_args *a, int 
                                 CK_MIN(CK_NR, len - p * CK_NR), s + p * CK_NR, lds);
         for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
         for (int d = 0; d < HS; d += CK_NR)
-            rows_times_panel512(mr, len, s, lds, v + d, C3, CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C);
+            rows_times_panel512(mr, len, s, lds, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
+                                CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C);
     }
 }
 
@@ -176,9 +232,12 @@ CK_TARGET_AVX2 static void attention_head_avx2(const attention_args *a, int b, i
     const float *v = q + 2 * C;
     float *context = a->context + (size_t)b * T * C + h * HS;
     const int panels = (len + CK_NR - 1) / CK_NR;
+    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
     float *keys = scratch;
-    float *rows = scratch + (size_t)panels * HS * CK_NR;
+    float *values = keys + (size_t)panels * HS * CK_NR;
+    float *rows = values + (size_t)len * hs_padded;
     pack_keys(keys, q + C, len, HS, C3);
+    pack_values(values, v, len, HS, C3);
     for (int i0 = 0; i0 < T; i0 += CK_MR256) {
         const int mr = CK_MIN(CK_MR256, T - i0);
         float *s;
@@ -195,7 +254,8 @@ CK_TARGET_AVX2 static void attention_head_avx2(const attention_args *a, int b, i
                                 CK_NR, CK_MIN(16, len - j), s + j, lds);
         for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
         for (int d = 0; d < HS; d += 16)
-            rows_times_panel256(mr, len, s, lds, v + d, C3, CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C);
+            rows_times_panel256(mr, len, s, lds, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
+                                CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C);
     }
 }
 #endif  // CK_X86
@@ -204,8 +264,10 @@ CK_TARGET_AVX2 static void attention_head_avx2(const attention_args *a, int b, i
 
 size_t ck_attention_workspace_size(int T, int HS, int threads) {
     const size_t padded = (size_t)(T + CK_NR - 1) / CK_NR * CK_NR;
-    // Key panels (HS x padded) and MR rows of scores (or the scalar path's one row of T).
-    const size_t per_thread = (padded * HS + (size_t)CK_MR512 * padded + 15) / 16 * 16;
+    const size_t hs_padded = (size_t)(HS + CK_NR - 1) / CK_NR * CK_NR;
+    // Key panels (HS x padded), value panels (T x hs_padded) and MR rows of scores (or the scalar
+    // path's one row of T).
+    const size_t per_thread = (padded * HS + (size_t)T * hs_padded + (size_t)CK_MR512 * padded + 15) / 16 * 16;
     return (size_t)(threads < 1 ? 1 : threads) * per_thread;
 }
 
