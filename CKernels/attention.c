@@ -12,9 +12,6 @@
 #include "vecmath.h"
 
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 typedef struct {
     float *context;        // (B,T,C)
@@ -271,13 +268,33 @@ size_t ck_attention_workspace_size(int T, int HS, int threads) {
     return (size_t)(threads < 1 ? 1 : threads) * per_thread;
 }
 
+typedef void (*attention_head_fn)(const attention_args *, int, int, float *, ck_softmax_row_fn);
+
+typedef struct {
+    const attention_args *args;
+    attention_head_fn head;
+    ck_softmax_row_fn softmax_row;
+} attention_job;
+
+// One (example, head) pair on the thread's own scratch.
+static void attention_item(void *context, int pair, int thread) {
+    const attention_job *job = context;
+    const attention_args *a = job->args;
+    const int b = pair / a->NH, h = pair % a->NH;
+    const int mode = a->head_modes ? a->head_modes[h] : CK_HEAD_KEEP;
+    float *scratch = a->workspace + (size_t)thread * a->workspace_per_thread;
+    // The scalar reference handles every mode itself; the SIMD paths only compute kept heads.
+    if (mode == CK_HEAD_KEEP || job->head == attention_head_scalar) job->head(a, b, h, scratch, job->softmax_row);
+    else attention_head_fixed(a, b, h, mode);
+}
+
 void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
                           const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
                           float *workspace, size_t workspace_floats) {
     const size_t per_thread = ck_attention_workspace_size(T, HS, 1);
     int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
     attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace, per_thread};
-    void (*head)(const attention_args *, int, int, float *, ck_softmax_row_fn) = attention_head_scalar;
+    attention_head_fn head = attention_head_scalar;
 #if CK_X86
     switch (ck_isa_active()) {
     case CK_ISA_AVX512: head = attention_head_avx512; break;
@@ -285,20 +302,6 @@ void ck_attention_forward(float *context, float *probs, const float *qkv, const 
     default: break;
     }
 #endif
-    const ck_softmax_row_fn softmax_row = ck_softmax_row_worker();
-    const int pairs = B * NH;
-    if (pairs == 1) threads = 1;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (int pair = 0; pair < pairs; pair++) {
-        const int b = pair / NH, h = pair % NH;
-        const int mode = head_modes ? head_modes[h] : CK_HEAD_KEEP;
-#ifdef _OPENMP
-        float *scratch = workspace + (size_t)omp_get_thread_num() * per_thread;
-#else
-        float *scratch = workspace;
-#endif
-        // The scalar reference handles every mode itself; the SIMD paths only compute kept heads.
-        if (mode == CK_HEAD_KEEP || head == attention_head_scalar) head(&args, b, h, scratch, softmax_row);
-        else attention_head_fixed(&args, b, h, mode);
-    }
+    attention_job job = {&args, head, ck_softmax_row_worker()};
+    ck_parallel_for(B * NH, threads, 1, attention_item, &job);
 }

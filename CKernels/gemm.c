@@ -16,9 +16,6 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 typedef struct {
     int trans_a, trans_b, M, N, K;
@@ -197,6 +194,22 @@ static gemm_tile_fn choose_tile_worker(const gemm_args *g) {
     return gemm_tile_scalar;
 }
 
+#define SGEMM_TM 32
+#define SGEMM_TN 64
+
+typedef struct {
+    const gemm_args *g;
+    gemm_tile_fn worker;
+    int tiles_n;
+} sgemm_job;
+
+static void sgemm_tile_item(void *context, int t, int thread) {
+    (void)thread;
+    const sgemm_job *job = context;
+    const int i0 = t / job->tiles_n * SGEMM_TM, j0 = t % job->tiles_n * SGEMM_TN;
+    job->worker(job->g, i0, CK_MIN(i0 + SGEMM_TM, job->g->M), j0, CK_MIN(j0 + SGEMM_TN, job->g->N));
+}
+
 void ck_sgemm(int trans_a, int trans_b, int M, int N, int K,
               float alpha, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc) {
@@ -205,15 +218,10 @@ void ck_sgemm(int trans_a, int trans_b, int M, int N, int K,
     gemm_tile_fn worker = choose_tile_worker(&g);
     // Tiles of 32 rows x 64 columns: multiples of every worker's register block, and small
     // enough that batch-1 shapes (M = 32) still give each thread several tiles along N.
-    const int TM = 32, TN = 64;
-    const int tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
-    const long tiles = (long)tiles_m * tiles_n;
+    const int tiles_m = (M + SGEMM_TM - 1) / SGEMM_TM, tiles_n = (N + SGEMM_TN - 1) / SGEMM_TN;
     const double flops = 2.0 * M * N * (double)K;
-#pragma omp parallel for schedule(static) if (flops > 1e5)
-    for (long t = 0; t < tiles; t++) {
-        int i0 = (int)(t / tiles_n) * TM, j0 = (int)(t % tiles_n) * TN;
-        worker(&g, i0, CK_MIN(i0 + TM, M), j0, CK_MIN(j0 + TN, N));
-    }
+    sgemm_job job = {&g, worker, tiles_n};
+    ck_parallel_for(tiles_m * tiles_n, flops > 1e5 ? ck_threads_max() : 1, 0, sgemm_tile_item, &job);
 }
 
 void ck_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -397,6 +405,27 @@ CK_TARGET_AVX2 static void linear_block_avx2(const linear_args *g, float *pack, 
 
 // MARK: Driver
 
+typedef struct {
+    const linear_args *g;
+    linear_block_fn block;
+    ck_layernorm_rows_fn norm_rows;
+    float *workspace;
+    int chunks, per_chunk, panels, fuse_norm;
+} linear_job;
+
+// One (row block, column chunk) item, on the thread's own activation-pack slice.
+static void linear_item(void *context, int item, int thread) {
+    const linear_job *job = context;
+    const linear_args *g = job->g;
+    const int rb = item / job->chunks, chunk = item % job->chunks;
+    const int i0 = rb * CK_MC, i1 = CK_MIN(g->M, i0 + CK_MC);
+    const int p0 = chunk * job->per_chunk, p1 = CK_MIN(job->panels, p0 + job->per_chunk);
+    job->block(g, job->workspace + (size_t)thread * CK_PACK_A_FLOATS, i0, i1, p0, p1);
+    // The block's rows are complete and still in cache: normalise them now.
+    const ck_linear_epilogue *ep = g->epilogue;
+    if (job->fuse_norm) job->norm_rows(g->out, g->out, ep->norm_weight, ep->norm_bias, i0, i1, g->N, ep->norm_eps);
+}
+
 void ck_linear_packed_forward(float *out, const float *inp, const float *packed_weight,
                               const ck_linear_epilogue *epilogue, int M, int N, int K,
                               float *workspace, size_t workspace_floats) {
@@ -421,26 +450,11 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
     if (row_blocks < 4 * threads) chunks = CK_MIN(panels, (4 * threads + row_blocks - 1) / row_blocks);
     const int per_chunk = (panels + chunks - 1) / chunks;
     chunks = (panels + per_chunk - 1) / per_chunk;
-    const int items = row_blocks * chunks;
-    const int fuse_norm = ep->norm_weight != NULL && chunks == 1;
+    linear_job job = {&g, block, ck_layernorm_rows_worker(), workspace, chunks, per_chunk, panels,
+                      ep->norm_weight != NULL && chunks == 1};
     const double flops = 2.0 * M * N * (double)K;
-    if (flops < 2e5) threads = 1;
-    const ck_layernorm_rows_fn norm_rows = ck_layernorm_rows_worker();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (int item = 0; item < items; item++) {
-        const int rb = item / chunks, chunk = item % chunks;
-        const int i0 = rb * CK_MC, i1 = CK_MIN(M, i0 + CK_MC);
-        const int p0 = chunk * per_chunk, p1 = CK_MIN(panels, p0 + per_chunk);
-#ifdef _OPENMP
-        float *pack = workspace + (size_t)omp_get_thread_num() * CK_PACK_A_FLOATS;
-#else
-        float *pack = workspace;
-#endif
-        block(&g, pack, i0, i1, p0, p1);
-        // The block's rows are complete and still in cache: normalise them now.
-        if (fuse_norm)
-            norm_rows(out, out, ep->norm_weight, ep->norm_bias, i0, i1, N, ep->norm_eps);
-    }
+    ck_parallel_for(row_blocks * chunks, flops < 2e5 ? 1 : threads, 1, linear_item, &job);
+    const int fuse_norm = job.fuse_norm;
     if (ep->norm_weight != NULL && !fuse_norm)
         ck_layernorm_forward(out, out, ep->norm_weight, ep->norm_bias, M, N, ep->norm_eps);
 }

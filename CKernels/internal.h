@@ -17,6 +17,18 @@
 #define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+// MARK: - Parallel loops
+
+// One work item of a parallel loop: `thread` (0 <= thread < threads) indexes per-thread scratch.
+typedef void (*ck_item_fn)(void *context, int item, int thread);
+
+// Runs body(context, item, thread) for item = 0..items-1 on up to `threads` OpenMP threads (serially
+// when threads <= 1), in a plain `omp parallel` region: `dynamic` hands items out through an atomic
+// counter, otherwise each thread takes one contiguous range. Every kernel parallelises through this,
+// never `omp for`: libomp 19 mallocs in `schedule(dynamic)` dispatch (about 3 per chunk) and in
+// every static worksharing loop (measured), and a steady-state forward pass must allocate nothing.
+void ck_parallel_for(int items, int threads, int dynamic, ck_item_fn body, void *context);
+
 // The row softmax worker for the active ISA (softmax.c); attention.c reuses it per query row.
 // Softmax of scale * x over the first `valid` of `cols` columns, zeros after.
 typedef void (*ck_softmax_row_fn)(float *x, int cols, int valid, float scale);

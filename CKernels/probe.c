@@ -63,8 +63,7 @@ double ck_fma_probe(long iterations) {
     {
         sink += chains(iterations);
 #ifdef _OPENMP
-#pragma omp single
-        threads = omp_get_num_threads();
+        if (omp_get_thread_num() == 0) threads = omp_get_num_threads();
 #endif
     }
     volatile double keep = sink;  // the sums are never used; this keeps the chains alive
