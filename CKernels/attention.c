@@ -123,31 +123,6 @@ static void pack_values(float *panels, const float *v, int len, int HS, int C3) 
 #if CK_X86
 // MARK: - AVX-512
 
-// In-register transpose of 16 rows of 16 floats: on return r[c] holds column c (unpack, then
-// 128-bit and 256-bit lane shuffles; checked against pack_keys by the kernel tests).
-CK_TARGET_AVX512 static CK_ALWAYS_INLINE void transpose16x16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 2; i++)
-        for (int c = 0; c < 4; c++) {
-            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
-            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xdd);
-        }
-    for (int c = 0; c < 8; c++) {
-        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
-        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
-    }
-}
-
 // pack_keys by 16 x 16 blocks transposed in registers (the scalar form compiles to scatters).
 CK_TARGET_AVX512 static void pack_keys_avx512(float *panels, const float *k, int len, int HS, int C3) {
     for (int j0 = 0; j0 < len; j0 += 16) {
