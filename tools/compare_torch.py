@@ -62,7 +62,18 @@ MODEL_CASES = [
 GEMM_SHAPES = [(4096, 768, 768), (4096, 3072, 768), (4096, 768, 3072)]
 
 
+# Both sides' thread pools spin after their last parallel region (libomp and MKL: KMP_BLOCKTIME,
+# 200 ms; OpenBLAS: its own timeout) and would take the cores from the side measured next. Every
+# measurement starts after this pause, so neither side runs against the other's spinning threads.
+SETTLE_SECONDS = 0.4
+
+
+def settle():
+    time.sleep(SETTLE_SECONDS)
+
+
 def timed_iterations(body, iterations, warmup=1):
+    settle()
     for _ in range(warmup):
         body()
     seconds = []
@@ -91,6 +102,7 @@ def iterations_for(batch, layers):
 
 
 def ours_model(case, iterations):
+    settle()
     _, config, layers, _, _, _, batch, seq, attentions = case
     command = [str(RELEASE / "model-bench"), "--config", config, "--batch", str(batch), "--seq", str(seq),
                "--threads", str(ARGS.threads), "--iterations", str(iterations), "--warmup", "1", "--json"]
@@ -147,6 +159,7 @@ def compare_models(report):
 
 def ours_gemm(shape, iterations):
     """Median GFLOP/s of our packed linear on one shape, and the FMA peak kernel-bench measured."""
+    settle()
     m, n, k = shape
     command = [str(RELEASE / "kernel-bench"), "--kernel", "linear", "--isa", "best", "--threads", str(ARGS.threads),
                "--shapes", f"{m}x{n}x{k}", "--repeats", str(iterations), "--json"]
