@@ -2,11 +2,12 @@
 // scores = q kᵀ over the real keys, scaled masked softmax, the head's intervention, then p V.
 //
 // The SIMD paths run both products on the GEMM micro-kernels (microkernel.h), one block of MR query
-// rows at a time: the head's keys are first transposed into 32-key panels (HS x 32, in the thread's
-// workspace), then for each row block S = Q Kᵀ (MR x len, straight into the caller's probabilities
-// when it keeps them, else into an MR-row scratch), the scaled masked softmax of those rows while
-// they are in L1, and context = P V with V read in place (rows of the fused QKV, stride 3C).
-// Nothing larger than MR x T scores exists at once; padding keys are never computed.
+// rows at a time: the head's real keys are first transposed into 32-key panels (HS x 32) and its
+// values copied into 32-column panels (len x 32), both in the thread's workspace; then for each row
+// block S = Q Kᵀ (MR x len, Q read in place, straight into the caller's probabilities when it keeps
+// them, else into an MR-row scratch), the scaled masked softmax of those rows while they are in L1,
+// and context = P V. Nothing larger than MR x T scores exists at once; padding keys are never
+// computed. The scalar path below is the per-row reference (dot products, softmax, axpy).
 #include "internal.h"
 #include "microkernel.h"
 #include "vecmath.h"
@@ -25,7 +26,7 @@ typedef struct {
     size_t workspace_per_thread;
 } attention_args;
 
-// Vector primitives one ISA provides to the shared head loop below.
+// The scalar reference's vector primitives.
 typedef float (*dot_fn)(const float *a, const float *b, int n);
 typedef void (*axpy_fn)(float *y, float a, const float *x, int n);  // y += a x
 
