@@ -148,18 +148,48 @@ func linearShapes(_ spec: String?) -> [(Int, Int, Int)] {
     }
 }
 
-func benchLinear(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
-    let input = randomValues(m * k, seed: 1), weight = randomValues(n * k, seed: 2), bias = randomValues(n, seed: 3)
-    var packed = [Float](repeating: 0, count: ck_pack_weight_size(Int32(n), Int32(k)))
-    ck_pack_weight(&packed, weight, Int32(n), Int32(k))
-    var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(Kernels.maxThreads)))
-    var out = [Float](repeating: 0, count: m * n)
-    return bias.withUnsafeBufferPointer { biasPointer in
-        var epilogue = ck_linear_epilogue()
-        epilogue.bias = biasPointer.baseAddress
-        return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
-            ck_linear_packed_forward(&out, input, packed, &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
+/// Zeroed floats in memory laid out as the model's tensors are (`TensorStorage`): 2 MB pages, with
+/// MADV_HUGEPAGE, for buffers of 2 MB or more, so the benchmark sees the model's TLB behaviour.
+final class Buffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(_ count: Int) {
+        let huge = 2 << 20
+        var bytes = max(1, count) * 4
+        let raw: UnsafeMutableRawPointer
+        if bytes >= huge {
+            bytes = (bytes + huge - 1) / huge * huge
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge)
+            _ = madvise(raw, bytes, MADV_HUGEPAGE)
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         }
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        self.count = count
+    }
+
+    convenience init(_ values: [Float]) {
+        self.init(values.count)
+        pointer.update(from: values, count: values.count)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+func benchLinear(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
+    let input = Buffer(randomValues(m * k, seed: 1)), weight = randomValues(n * k, seed: 2)
+    let bias = Buffer(randomValues(n, seed: 3))
+    let packed = Buffer(ck_pack_weight_size(Int32(n), Int32(k)))
+    ck_pack_weight(packed.pointer, weight, Int32(n), Int32(k))
+    let workspace = Buffer(ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+    let out = Buffer(m * n)
+    var epilogue = ck_linear_epilogue()
+    epilogue.bias = UnsafePointer(bias.pointer)
+    return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
+        ck_linear_packed_forward(out.pointer, input.pointer, packed.pointer, &epilogue, Int32(m), Int32(n), Int32(k),
+                                 workspace.pointer, workspace.count)
     }
 }
 
