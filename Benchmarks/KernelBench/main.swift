@@ -161,7 +161,9 @@ final class Buffer {
         if bytes >= huge {
             bytes = (bytes + huge - 1) / huge * huge
             raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge)
+            #if os(Linux)
             _ = madvise(raw, bytes, MADV_HUGEPAGE)
+            #endif
         } else {
             raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         }
