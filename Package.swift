@@ -27,6 +27,8 @@ let package = Package(
     products: [
         .library(name: "Bertology", targets: ["Bertology"]),
         .executable(name: "bertology", targets: ["bertology"]),
+        .executable(name: "kernel-bench", targets: ["kernel-bench"]),
+        .executable(name: "model-bench", targets: ["model-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,11 +56,22 @@ let package = Package(
             ],
             path: "Sources/bertology"
         ),
-        // MARK: - Benchmarks (dependency-free: swift run -c release tokenizer-benchmark)
+        // MARK: - Benchmarks (dependency-free; the ordo-one allocation benchmark is its own package
+        // in Benchmarks/Allocations, so `swift test` never builds it)
         .executableTarget(
-            name: "tokenizer-benchmark",
+            name: "kernel-bench",
+            dependencies: ["Bertology", "CKernels"],
+            path: "Benchmarks/KernelBench"
+        ),
+        .executableTarget(
+            name: "model-bench",
+            dependencies: ["Bertology", "CKernels"],
+            path: "Benchmarks/ModelBench"
+        ),
+        .executableTarget(
+            name: "tokenizer-bench",
             dependencies: ["Bertology"],
-            path: "Sources/tokenizer-benchmark"
+            path: "Benchmarks/TokenizerBench"
         ),
         // MARK: - Tests
         .testTarget(

@@ -1,6 +1,15 @@
 // Multi-head self-attention over a fused QKV projection, one (example, head) pair per work item:
 // scores = q kᵀ over the real keys, scaled masked softmax, the head's intervention, then p V.
+//
+// The SIMD paths run both products on the GEMM micro-kernels (microkernel.h), one block of MR query
+// rows at a time: the head's real keys are first transposed into 32-key panels (HS x 32) and its
+// values copied into 32-column panels (len x 32), both in the thread's workspace; then for each row
+// block S = Q Kᵀ (MR x len, Q read in place, straight into the caller's probabilities when it keeps
+// them, else into an MR-row scratch), the scaled masked softmax of those rows while they are in L1,
+// and context = P V. Nothing larger than MR x T scores exists at once; padding keys are never
+// computed. The scalar path below is the per-row reference (dot products, softmax, axpy).
 #include "internal.h"
+#include "microkernel.h"
 #include "vecmath.h"
 
 #include <string.h>
@@ -13,9 +22,11 @@ typedef struct {
     const int32_t *head_modes;
     int B, T, NH, HS;
     float scale;
+    float *workspace;   // per thread: workspace_per_thread floats
+    size_t workspace_per_thread;
 } attention_args;
 
-// Vector primitives one ISA provides to the shared head loop below.
+// The scalar reference's vector primitives.
 typedef float (*dot_fn)(const float *a, const float *b, int n);
 typedef void (*axpy_fn)(float *y, float a, const float *x, int n);  // y += a x
 
@@ -31,53 +42,14 @@ static void axpy_scalar(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-#if CK_X86
-// MARK: - AVX-512
+// MARK: - One (example, head), scalar reference
 
-CK_TARGET_AVX512 static float dot_avx512(const float *a, const float *b, int n) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = ck_tail_mask512(n - i);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
-CK_TARGET_AVX512 static void axpy_avx512(float *y, float a, const float *x, int n) {
-    const __m512 av = _mm512_set1_ps(a);
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = ck_tail_mask512(n - i);
-        __m512 out = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
-        _mm512_mask_storeu_ps(y + i, m, out);
-    }
-}
-
-// MARK: - AVX2
-
-CK_TARGET_AVX2 static float dot_avx2(const float *a, const float *b, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < n; i += 8) {
-        __m256i m = ck_tail_mask256(n - i);
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), acc);
-    }
-    return ck_hsum256(acc);
-}
-
-CK_TARGET_AVX2 static void axpy_avx2(float *y, float a, const float *x, int n) {
-    const __m256 av = _mm256_set1_ps(a);
-    for (int i = 0; i < n; i += 8) {
-        __m256i m = ck_tail_mask256(n - i);
-        __m256 out = _mm256_fmadd_ps(av, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m));
-        _mm256_maskstore_ps(y + i, m, out);
-    }
-}
-#endif
-
-// MARK: - One (example, head)
-
-// row is T floats of scratch, or the probs row itself.
-static void attention_head(const attention_args *a, int b, int h, float *row_scratch,
-                           dot_fn dot, axpy_fn axpy, ck_softmax_row_fn softmax_row) {
+// Per query row: scores by dot products, softmax, then p·V by axpy. scratch holds T floats when
+// probs are not kept.
+static void attention_head_scalar(const attention_args *a, int b, int h, float *row_scratch,
+                                  ck_softmax_row_fn softmax_row) {
+    const dot_fn dot = dot_scalar;
+    const axpy_fn axpy = axpy_scalar;
     const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
     const int len = a->lengths[b];
     const int mode = a->head_modes ? a->head_modes[h] : CK_HEAD_KEEP;
@@ -105,25 +77,207 @@ static void attention_head(const attention_args *a, int b, int h, float *row_scr
     }
 }
 
+
+// Uniform and zero heads need no scores: probabilities by definition, context 0 or the mean of V.
+static void attention_head_fixed(const attention_args *a, int b, int h, int mode) {
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
+    const int len = a->lengths[b];
+    const float uniform = len > 0 ? 1.0f / (float)len : 0.0f;
+    const float *v = a->qkv + (size_t)b * T * C3 + 2 * C + h * HS;
+    float *context = a->context + (size_t)b * T * C + h * HS;
+    if (a->probs) {
+        float *p = a->probs + ((size_t)b * a->NH + h) * T * T;
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++) p[(size_t)i * T + j] = mode == CK_HEAD_UNIFORM && j < len ? uniform : 0.0f;
+    }
+    // Row 0 gets the result (the same sum, in the same order, as a p·V row of 1/L weights), the
+    // other rows copy it.
+    for (int d = 0; d < HS; d++) context[d] = 0.0f;
+    if (mode == CK_HEAD_UNIFORM)
+        for (int j = 0; j < len; j++)
+            for (int d = 0; d < HS; d++) context[d] += uniform * v[(size_t)j * C3 + d];
+    for (int i = 1; i < T; i++) memcpy(context + (size_t)i * C, context, sizeof(float) * HS);
+}
+
+// Transposes the head's first len keys (rows of stride C3) into 32-key panels: panel p holds, for
+// d = 0..HS-1, keys 32p..32p+31 (the last panel's unused columns are never read).
+static void pack_keys(float *panels, const float *k, int len, int HS, int C3) {
+    for (int j = 0; j < len; j++) {
+        float *dst = panels + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR;
+        const float *src = k + (size_t)j * C3;
+        for (int d = 0; d < HS; d++) dst[(size_t)d * CK_NR] = src[d];
+    }
+}
+
+// Copies the head's first len values (rows of stride C3, one per key) into panels of 32 of the HS
+// columns: panel p holds, for j = 0..len-1, v[j, 32p..32p+31]. Read in place, V rows are 9 KB
+// apart in bert-base: every k step of the PV product would miss the cache with no prefetch (page
+// crossings); copied, the product streams them.
+static void pack_values(float *panels, const float *v, int len, int HS, int C3) {
+    for (int p = 0; p < HS; p += CK_NR) {
+        const int width = CK_MIN(CK_NR, HS - p);
+        float *dst = panels + (size_t)(p / CK_NR) * len * CK_NR;
+        for (int j = 0; j < len; j++) memcpy(dst + (size_t)j * CK_NR, v + (size_t)j * C3 + p, sizeof(float) * width);
+    }
+}
+
+#if CK_X86
+// MARK: - AVX-512
+
+// pack_keys by 16 x 16 blocks transposed in registers (the scalar form compiles to scatters).
+CK_TARGET_AVX512 static void pack_keys_avx512(float *panels, const float *k, int len, int HS, int C3) {
+    for (int j0 = 0; j0 < len; j0 += 16) {
+        float *panel = panels + (size_t)(j0 / CK_NR) * HS * CK_NR + j0 % CK_NR;
+        for (int d0 = 0; d0 < HS; d0 += 16) {
+            const __mmask16 m = ck_tail_mask512(HS - d0);
+            __m512 r[16];
+            for (int jj = 0; jj < 16; jj++)
+                r[jj] = j0 + jj < len ? _mm512_maskz_loadu_ps(m, k + (size_t)(j0 + jj) * C3 + d0) : _mm512_setzero_ps();
+            transpose16x16(r);
+            for (int dd = 0; dd < CK_MIN(16, HS - d0); dd++) _mm512_storeu_ps(panel + (size_t)(d0 + dd) * CK_NR, r[dd]);
+        }
+    }
+}
+
+// C[mr x n] = A[mr x kc] (rows of stride lda) · B[kc x n] (rows of stride ldb): the micro-kernel
+// specialised for each row count.
+CK_TARGET_AVX512 static void rows_times_panel512(int mr, int kc, const float *a, long lda, const float *b,
+                                                 long ldb, int n, float *c, long ldc) {
+    switch (mr) {
+#define CK_CASE(R) case R: ck_tile512(R, kc, a, lda, 1, b, ldb, n, c, ldc, 0, NULL, NULL, 0); break;
+    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+    CK_CASE(7) CK_CASE(8) CK_CASE(9) CK_CASE(10) CK_CASE(11) CK_CASE(12)
+#undef CK_CASE
+    }
+}
+
+CK_TARGET_AVX512 static void attention_head_avx512(const attention_args *a, int b, int h, float *scratch,
+                                                   ck_softmax_row_fn softmax_row) {
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
+    const int len = a->lengths[b];
+    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
+    const float *v = q + 2 * C;
+    float *context = a->context + (size_t)b * T * C + h * HS;
+    const int panels = (len + CK_NR - 1) / CK_NR;
+    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
+    float *keys = scratch;                                   // panels x HS x 32
+    float *values = keys + (size_t)panels * HS * CK_NR;      // HS/32 panels x len x 32
+    float *rows = values + (size_t)len * hs_padded;          // MR x ld scores, when probs are not kept
+    pack_keys_avx512(keys, q + C, len, HS, C3);
+    pack_values(values, v, len, HS, C3);
+    for (int i0 = 0; i0 < T; i0 += CK_MR512) {
+        const int mr = CK_MIN(CK_MR512, T - i0);
+        float *s;
+        long lds;
+        if (a->probs) {
+            s = a->probs + (((size_t)b * a->NH + h) * T + i0) * T;
+            lds = T;
+        } else {
+            s = rows;
+            lds = (long)panels * CK_NR;
+        }
+        for (int p = 0; p < panels; p++)
+            rows_times_panel512(mr, HS, q + (size_t)i0 * C3, C3, keys + (size_t)p * HS * CK_NR, CK_NR,
+                                CK_MIN(CK_NR, len - p * CK_NR), s + p * CK_NR, lds);
+        for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
+        for (int d = 0; d < HS; d += CK_NR)
+            rows_times_panel512(mr, len, s, lds, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
+                                CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C);
+    }
+}
+
+// MARK: - AVX2
+
+CK_TARGET_AVX2 static void rows_times_panel256(int mr, int kc, const float *a, long lda, const float *b,
+                                               long ldb, int n, float *c, long ldc) {
+    switch (mr) {
+#define CK_CASE(R) case R: ck_tile256(R, kc, a, lda, 1, b, ldb, n, c, ldc, 0, NULL, NULL, 0); break;
+    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+#undef CK_CASE
+    }
+}
+
+CK_TARGET_AVX2 static void attention_head_avx2(const attention_args *a, int b, int h, float *scratch,
+                                               ck_softmax_row_fn softmax_row) {
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
+    const int len = a->lengths[b];
+    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
+    const float *v = q + 2 * C;
+    float *context = a->context + (size_t)b * T * C + h * HS;
+    const int panels = (len + CK_NR - 1) / CK_NR;
+    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
+    float *keys = scratch;
+    float *values = keys + (size_t)panels * HS * CK_NR;
+    float *rows = values + (size_t)len * hs_padded;
+    pack_keys(keys, q + C, len, HS, C3);
+    pack_values(values, v, len, HS, C3);
+    for (int i0 = 0; i0 < T; i0 += CK_MR256) {
+        const int mr = CK_MIN(CK_MR256, T - i0);
+        float *s;
+        long lds;
+        if (a->probs) {
+            s = a->probs + (((size_t)b * a->NH + h) * T + i0) * T;
+            lds = T;
+        } else {
+            s = rows;
+            lds = (long)panels * CK_NR;
+        }
+        for (int j = 0; j < len; j += 16)
+            rows_times_panel256(mr, HS, q + (size_t)i0 * C3, C3, keys + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR,
+                                CK_NR, CK_MIN(16, len - j), s + j, lds);
+        for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
+        for (int d = 0; d < HS; d += 16)
+            rows_times_panel256(mr, len, s, lds, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
+                                CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C);
+    }
+}
+#endif  // CK_X86
+
 // MARK: - Driver
 
+size_t ck_attention_workspace_size(int T, int HS, int threads) {
+    const size_t padded = (size_t)(T + CK_NR - 1) / CK_NR * CK_NR;
+    const size_t hs_padded = (size_t)(HS + CK_NR - 1) / CK_NR * CK_NR;
+    // Key panels (HS x padded), value panels (T x hs_padded) and MR rows of scores (or the scalar
+    // path's one row of T).
+    const size_t per_thread = (padded * HS + (size_t)T * hs_padded + (size_t)CK_MR512 * padded + 15) / 16 * 16;
+    return (size_t)(threads < 1 ? 1 : threads) * per_thread;
+}
+
+typedef void (*attention_head_fn)(const attention_args *, int, int, float *, ck_softmax_row_fn);
+
+typedef struct {
+    const attention_args *args;
+    attention_head_fn head;
+    ck_softmax_row_fn softmax_row;
+} attention_job;
+
+// One (example, head) pair on the thread's own scratch.
+static void attention_item(void *context, int pair, int thread) {
+    const attention_job *job = context;
+    const attention_args *a = job->args;
+    const int b = pair / a->NH, h = pair % a->NH;
+    const int mode = a->head_modes ? a->head_modes[h] : CK_HEAD_KEEP;
+    float *scratch = a->workspace + (size_t)thread * a->workspace_per_thread;
+    // The scalar reference handles every mode itself; the SIMD paths only compute kept heads.
+    if (mode == CK_HEAD_KEEP || job->head == attention_head_scalar) job->head(a, b, h, scratch, job->softmax_row);
+    else attention_head_fixed(a, b, h, mode);
+}
+
 void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
-                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale) {
-    attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale};
-    dot_fn dot = dot_scalar;
-    axpy_fn axpy = axpy_scalar;
+                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
+                          float *workspace, size_t workspace_floats) {
+    const size_t per_thread = ck_attention_workspace_size(T, HS, 1);
+    int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
+    attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace, per_thread};
+    attention_head_fn head = attention_head_scalar;
 #if CK_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512: dot = dot_avx512; axpy = axpy_avx512; break;
-    case CK_ISA_AVX2: dot = dot_avx2; axpy = axpy_avx2; break;
+    case CK_ISA_AVX512: head = attention_head_avx512; break;
+    case CK_ISA_AVX2: head = attention_head_avx2; break;
     default: break;
     }
 #endif
-    ck_softmax_row_fn softmax_row = ck_softmax_row_worker();
-    const int pairs = B * NH;
-#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1)
-    for (int pair = 0; pair < pairs; pair++) {
-        float row[T > 0 ? T : 1];  // per-thread stack scratch when probs are not kept
-        attention_head(&args, pair / NH, pair % NH, row, dot, axpy, softmax_row);
-    }
+    attention_job job = {&args, head, ck_softmax_row_worker()};
+    ck_parallel_for(B * NH, threads, 1, attention_item, &job);
 }

@@ -112,6 +112,32 @@ void ck_threads_set(int n) {
 #endif
 }
 
+void ck_parallel_for(int items, int threads, int dynamic, ck_item_fn body, void *context) {
+    if (items <= 0) return;
+    threads = CK_MAX(1, CK_MIN(threads, items));
+#ifdef _OPENMP
+    if (threads > 1) {
+        int next = 0;
+#pragma omp parallel num_threads(threads)
+        {
+            const int thread = omp_get_thread_num(), count = omp_get_num_threads();
+            if (dynamic) {
+                for (;;) {
+                    const int item = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+                    if (item >= items) break;
+                    body(context, item, thread);
+                }
+            } else {
+                const int begin = (int)((long)items * thread / count), end = (int)((long)items * (thread + 1) / count);
+                for (int item = begin; item < end; item++) body(context, item, thread);
+            }
+        }
+        return;
+    }
+#endif
+    for (int item = 0; item < items; item++) body(context, item, 0);
+}
+
 int ck_threads_observed(void) {
 #ifdef _OPENMP
     int seen[256] = {0};

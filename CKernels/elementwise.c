@@ -61,50 +61,90 @@ CK_TARGET_AVX2 static void add_range_avx2(float *out, const float *a, const floa
 // Element-wise work is split into chunks of this many values (a multiple of every vector width).
 #define CK_CHUNK 4096
 
-void ck_gelu_forward(float *out, const float *inp, size_t n) {
-    void (*range)(float *, const float *, size_t, size_t) = gelu_range_scalar;
+typedef void (*unary_range_fn)(float *, const float *, size_t, size_t);
+typedef void (*binary_range_fn)(float *, const float *, const float *, size_t, size_t);
+
+static unary_range_fn gelu_range(void) {
 #if CK_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512: range = gelu_range_avx512; break;
-    case CK_ISA_AVX2: range = gelu_range_avx2; break;
+    case CK_ISA_AVX512: return gelu_range_avx512;
+    case CK_ISA_AVX2: return gelu_range_avx2;
     default: break;
     }
 #endif
-    const long chunks = (long)((n + CK_CHUNK - 1) / CK_CHUNK);
-#pragma omp parallel for schedule(static) if (chunks > 4)
-    for (long c = 0; c < chunks; c++) range(out, inp, (size_t)c * CK_CHUNK, CK_MIN(n, (size_t)(c + 1) * CK_CHUNK));
+    return gelu_range_scalar;
+}
+
+static binary_range_fn add_range(void) {
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: return add_range_avx512;
+    case CK_ISA_AVX2: return add_range_avx2;
+    default: break;
+    }
+#endif
+    return add_range_scalar;
+}
+
+// One job type serves every driver below; each item function reads the fields it needs.
+typedef struct {
+    unary_range_fn unary;
+    binary_range_fn binary;
+    float *out;
+    const float *a, *b;
+    size_t n;
+    int C, T;
+    const int32_t *ids, *types;
+    const float *position, *token_type;
+} elementwise_job;
+
+static void gelu_item(void *context, int c, int thread) {
+    (void)thread;
+    const elementwise_job *j = context;
+    j->unary(j->out, j->a, (size_t)c * CK_CHUNK, CK_MIN(j->n, (size_t)(c + 1) * CK_CHUNK));
+}
+
+static void add_item(void *context, int c, int thread) {
+    (void)thread;
+    const elementwise_job *j = context;
+    j->binary(j->out, j->a, j->b, (size_t)c * CK_CHUNK, CK_MIN(j->n, (size_t)(c + 1) * CK_CHUNK));
+}
+
+static void add_bias_item(void *context, int r, int thread) {
+    (void)thread;
+    const elementwise_job *j = context;
+    // Offsetting row and bias by the same base keeps the range's indices 0..C-1.
+    float *row = j->out + (size_t)r * j->C;
+    j->binary(row, row, j->b, 0, (size_t)j->C);
+}
+
+static void embeddings_item(void *context, int bt, int thread) {
+    (void)thread;
+    const elementwise_job *j = context;
+    const size_t C = (size_t)j->C;
+    float *row = j->out + (size_t)bt * C;
+    j->binary(row, j->a + (size_t)j->ids[bt] * C, j->position + (size_t)(bt % j->T) * C, 0, C);
+    j->binary(row, row, j->token_type + (size_t)j->types[bt] * C, 0, C);
+}
+
+static int chunks_of(size_t n) { return (int)((n + CK_CHUNK - 1) / CK_CHUNK); }
+
+void ck_gelu_forward(float *out, const float *inp, size_t n) {
+    elementwise_job job = {.unary = gelu_range(), .out = out, .a = inp, .n = n};
+    const int chunks = chunks_of(n);
+    ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, gelu_item, &job);
 }
 
 void ck_add(float *out, const float *a, const float *b, size_t n) {
-    void (*range)(float *, const float *, const float *, size_t, size_t) = add_range_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: range = add_range_avx512; break;
-    case CK_ISA_AVX2: range = add_range_avx2; break;
-    default: break;
-    }
-#endif
-    const long chunks = (long)((n + CK_CHUNK - 1) / CK_CHUNK);
-#pragma omp parallel for schedule(static) if (chunks > 8)
-    for (long c = 0; c < chunks; c++) range(out, a, b, (size_t)c * CK_CHUNK, CK_MIN(n, (size_t)(c + 1) * CK_CHUNK));
+    elementwise_job job = {.binary = add_range(), .out = out, .a = a, .b = b, .n = n};
+    const int chunks = chunks_of(n);
+    ck_parallel_for(chunks, chunks > 8 ? ck_threads_max() : 1, 0, add_item, &job);
 }
 
 void ck_add_bias(float *x, const float *bias, int N, int C) {
-    // Each row is one ck_add over C values; rows are independent.
-    void (*range)(float *, const float *, const float *, size_t, size_t) = add_range_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: range = add_range_avx512; break;
-    case CK_ISA_AVX2: range = add_range_avx2; break;
-    default: break;
-    }
-#endif
-#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
-    for (int r = 0; r < N; r++) {
-        float *row = x + (size_t)r * C;
-        // Offsetting row and bias by the same base keeps add_range's indices 0..C-1.
-        range(row, row, bias, 0, (size_t)C);
-    }
+    // Each row is one add over C values; rows are independent.
+    elementwise_job job = {.binary = add_range(), .out = x, .b = bias, .C = C};
+    ck_parallel_for(N, (long)N * C > 65536 ? ck_threads_max() : 1, 0, add_bias_item, &job);
 }
 
 void ck_tanh_forward(float *out, const float *inp, size_t n) {
@@ -115,21 +155,9 @@ void ck_tanh_forward(float *out, const float *inp, size_t n) {
 void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
                            const float *word, const float *position, const float *token_type,
                            int B, int T, int C) {
-    void (*range)(float *, const float *, const float *, size_t, size_t) = add_range_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: range = add_range_avx512; break;
-    case CK_ISA_AVX2: range = add_range_avx2; break;
-    default: break;
-    }
-#endif
-#pragma omp parallel for schedule(static) if ((long)B * T * C > 65536)
-    for (int bt = 0; bt < B * T; bt++) {
-        const int t = bt % T;
-        float *row = out + (size_t)bt * C;
-        range(row, word + (size_t)input_ids[bt] * C, position + (size_t)t * C, 0, (size_t)C);
-        range(row, row, token_type + (size_t)token_type_ids[bt] * C, 0, (size_t)C);
-    }
+    elementwise_job job = {.binary = add_range(), .out = out, .a = word, .C = C, .T = T, .ids = input_ids,
+                           .types = token_type_ids, .position = position, .token_type = token_type};
+    ck_parallel_for(B * T, (long)B * T * C > 65536 ? ck_threads_max() : 1, 0, embeddings_item, &job);
 }
 
 void ck_mean_pool(float *out, const float *hidden, const int32_t *lengths, int B, int T, int C) {

@@ -17,9 +17,26 @@
 #define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+// MARK: - Parallel loops
+
+// One work item of a parallel loop: `thread` (0 <= thread < threads) indexes per-thread scratch.
+typedef void (*ck_item_fn)(void *context, int item, int thread);
+
+// Runs body(context, item, thread) for item = 0..items-1 on up to `threads` OpenMP threads (serially
+// when threads <= 1), in a plain `omp parallel` region: `dynamic` hands items out through an atomic
+// counter, otherwise each thread takes one contiguous range. Every kernel parallelises through this,
+// never `omp for`: libomp 19 mallocs in `schedule(dynamic)` dispatch (about 3 per chunk) and in
+// every static worksharing loop (measured), and a steady-state forward pass must allocate nothing.
+void ck_parallel_for(int items, int threads, int dynamic, ck_item_fn body, void *context);
+
 // The row softmax worker for the active ISA (softmax.c); attention.c reuses it per query row.
 // Softmax of scale * x over the first `valid` of `cols` columns, zeros after.
 typedef void (*ck_softmax_row_fn)(float *x, int cols, int valid, float scale);
 ck_softmax_row_fn ck_softmax_row_worker(void);
+
+// The layernorm worker for the active ISA (layernorm.c): rows r0..r1-1 of (N,C), serially.
+typedef void (*ck_layernorm_rows_fn)(float *out, const float *inp, const float *weight, const float *bias,
+                                     int r0, int r1, int C, float eps);
+ck_layernorm_rows_fn ck_layernorm_rows_worker(void);
 
 #endif  // CKERNELS_INTERNAL_H

@@ -83,19 +83,36 @@ CK_TARGET_AVX2 static void layernorm_rows_avx2(float *out, const float *inp, con
 
 // MARK: - Driver
 
-void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int N, int C, float eps) {
-    void (*rows)(float *, const float *, const float *, const float *, int, int, int, float) =
-        layernorm_rows_scalar;
+ck_layernorm_rows_fn ck_layernorm_rows_worker(void) {
 #if CK_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512: rows = layernorm_rows_avx512; break;
-    case CK_ISA_AVX2: rows = layernorm_rows_avx2; break;
+    case CK_ISA_AVX512: return layernorm_rows_avx512;
+    case CK_ISA_AVX2: return layernorm_rows_avx2;
     default: break;
     }
 #endif
-    const int block = 16;
-    const int blocks = (N + block - 1) / block;
-#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
-    for (int t = 0; t < blocks; t++) rows(out, inp, weight, bias, t * block, CK_MIN(N, t * block + block), C, eps);
+    return layernorm_rows_scalar;
+}
+
+#define LAYERNORM_BLOCK 16
+
+typedef struct {
+    ck_layernorm_rows_fn rows;
+    float *out;
+    const float *inp, *weight, *bias;
+    int N, C;
+    float eps;
+} layernorm_job;
+
+static void layernorm_item(void *context, int t, int thread) {
+    (void)thread;
+    const layernorm_job *j = context;
+    j->rows(j->out, j->inp, j->weight, j->bias, t * LAYERNORM_BLOCK, CK_MIN(j->N, (t + 1) * LAYERNORM_BLOCK), j->C, j->eps);
+}
+
+void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int N, int C, float eps) {
+    layernorm_job job = {ck_layernorm_rows_worker(), out, inp, weight, bias, N, C, eps};
+    const int blocks = (N + LAYERNORM_BLOCK - 1) / LAYERNORM_BLOCK;
+    ck_parallel_for(blocks, (long)N * C > 65536 ? ck_threads_max() : 1, 0, layernorm_item, &job);
 }

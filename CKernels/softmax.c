@@ -90,8 +90,20 @@ ck_softmax_row_fn ck_softmax_row_worker(void) {
     return softmax_row_scalar;
 }
 
+typedef struct {
+    ck_softmax_row_fn row;
+    float *x;
+    int cols, valid;
+    float scale;
+} softmax_job;
+
+static void softmax_item(void *context, int r, int thread) {
+    (void)thread;
+    const softmax_job *job = context;
+    job->row(job->x + (size_t)r * job->cols, job->cols, job->valid, job->scale);
+}
+
 void ck_softmax_forward(float *x, int rows, int cols, int valid, float scale) {
-    ck_softmax_row_fn row = ck_softmax_row_worker();
-#pragma omp parallel for schedule(static) if ((long)rows * cols > 32768)
-    for (int r = 0; r < rows; r++) row(x + (size_t)r * cols, cols, valid, scale);
+    softmax_job job = {ck_softmax_row_worker(), x, cols, valid, scale};
+    ck_parallel_for(rows, (long)rows * cols > 32768 ? ck_threads_max() : 1, 0, softmax_item, &job);
 }

@@ -51,6 +51,11 @@ void ck_threads_set(int n);
 /// actually executed it (proves OpenMP is live, not just compiled in).
 int ck_threads_observed(void);
 
+/// Runs `iterations` rounds of independent FMA chains on every thread of one parallel region, with
+/// the active instruction set, and returns the floating-point operations executed (the benchmarks
+/// time it: that is the machine's measured peak, turbo and hypervisor included).
+double ck_fma_probe(long iterations);
+
 // MARK: - Matrix multiplication
 
 /// C = alpha * op(A) · op(B) + beta * C, row-major, like cblas_sgemm(CblasRowMajor, ...).
@@ -65,6 +70,41 @@ void ck_sgemm(int trans_a, int trans_b, int M, int N, int K,
 /// inp is (M,K), weight is (N,K), bias is (N) or NULL, out is (M,N): out = inp · weightᵀ + bias.
 void ck_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                        int M, int N, int K);
+
+// MARK: - Packed linear layer (the model's projections)
+
+/// Floats of a weight (N,K) packed for ck_linear_packed_forward (N rounded up to 32 columns).
+size_t ck_pack_weight_size(int N, int K);
+/// Packs an nn.Linear weight (N,K) into K-major panels of 32 output columns (zero-padded past N).
+/// The layout is the same for every instruction set: pack once at load time.
+void ck_pack_weight(float *packed, const float *weight, int N, int K);
+/// The inverse of ck_pack_weight: weight (N,K) from its packed form (for export).
+void ck_unpack_weight(float *weight, const float *packed, int N, int K);
+/// Floats of workspace ck_linear_packed_forward needs to run on `threads` threads (it runs on fewer
+/// when given less). Independent of the shape.
+size_t ck_linear_workspace_size(int threads);
+
+typedef enum {
+    CK_ACTIVATION_NONE = 0,
+    CK_ACTIVATION_GELU = 1,  // exact (erf) GELU, as BERT's "gelu"
+} ck_activation;
+
+/// What ck_linear_packed_forward applies to each output row, in this order, before it is stored.
+/// A zeroed struct (or NULL) means none of it.
+typedef struct {
+    const float *bias;         // (N) or NULL
+    int activation;            // ck_activation, after the bias
+    const float *residual;     // (M,N) or NULL, added after the activation; must not alias out
+    const float *norm_weight;  // (N) or NULL: layernorm of each row after the residual
+    const float *norm_bias;    // (N), with norm_weight
+    float norm_eps;
+} ck_linear_epilogue;
+
+/// out (M,N) = epilogue(inp (M,K) · weightᵀ) with the weight packed by ck_pack_weight.
+/// workspace holds workspace_floats floats (see ck_linear_workspace_size); out must not alias inp.
+void ck_linear_packed_forward(float *out, const float *inp, const float *packed_weight,
+                              const ck_linear_epilogue *epilogue, int M, int N, int K,
+                              float *workspace, size_t workspace_floats);
 
 // MARK: - Attention
 
@@ -82,8 +122,14 @@ typedef enum {
 /// head_modes is (NH) or NULL (all keep). scale is usually 1/sqrt(HS).
 /// probs is (B,NH,T,T) or NULL: when given, it receives the probabilities actually used.
 /// context is (B,T,C): context[b,t,h*HS+d] = sum_j probs[b,h,t,j] * v[b,j,h*HS+d].
+/// workspace holds workspace_floats floats (see ck_attention_workspace_size; fewer threads run when
+/// it is smaller, at least one thread's share is required).
 void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
-                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale);
+                          const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
+                          float *workspace, size_t workspace_floats);
+/// Floats of workspace ck_attention_forward needs for sequences of T tokens, heads of HS values,
+/// on `threads` threads.
+size_t ck_attention_workspace_size(int T, int HS, int threads);
 
 /// Row-wise softmax of scale * x over the first `valid` columns; columns >= valid become 0.
 /// x is (rows, cols), in place.

@@ -95,6 +95,107 @@ import Testing
         }
     }
 
+    @Test func packedWeightRoundTripsAndPadsWithZeros() {
+        for (n, k) in [(1, 1), (33, 7), (64, 5), (67, 131)] {
+            let weight = randomValues(n * k, seed: UInt64(n * k))
+            var packed = [Float](repeating: .nan, count: ck_pack_weight_size(Int32(n), Int32(k)))
+            ck_pack_weight(&packed, weight, Int32(n), Int32(k))
+            var back = [Float](repeating: .nan, count: n * k)
+            ck_unpack_weight(&back, packed, Int32(n), Int32(k))
+            #expect(back == weight, "pack/unpack \(n)x\(k)")
+            #expect(packed.allSatisfy { !$0.isNaN }, "padding columns are written (zeros)")
+        }
+    }
+
+    /// Runs ck_linear_packed_forward with every epilogue stage on the given ISA.
+    func packedLinear(_ m: Int, _ n: Int, _ k: Int, gelu: Bool, residual: [Float]?, norm: Bool,
+                      input: [Float], weight: [Float], bias: [Float], normWeight: [Float], normBias: [Float]) -> [Float] {
+        var packed = [Float](repeating: 0, count: ck_pack_weight_size(Int32(n), Int32(k)))
+        ck_pack_weight(&packed, weight, Int32(n), Int32(k))
+        var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+        var out = [Float](repeating: .nan, count: m * n)
+        bias.withUnsafeBufferPointer { biasPointer in
+            (residual ?? []).withUnsafeBufferPointer { residualPointer in
+                normWeight.withUnsafeBufferPointer { nw in
+                    normBias.withUnsafeBufferPointer { nb in
+                        var epilogue = ck_linear_epilogue()
+                        epilogue.bias = biasPointer.baseAddress
+                        epilogue.activation = Int32(gelu ? CK_ACTIVATION_GELU.rawValue : CK_ACTIVATION_NONE.rawValue)
+                        epilogue.residual = residual == nil ? nil : residualPointer.baseAddress
+                        epilogue.norm_weight = norm ? nw.baseAddress : nil
+                        epilogue.norm_bias = norm ? nb.baseAddress : nil
+                        epilogue.norm_eps = 1e-12
+                        ck_linear_packed_forward(&out, input, packed, &epilogue, Int32(m), Int32(n), Int32(k),
+                                                 &workspace, workspace.count)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: simdPaths)
+    func packedLinearMatchesScalarWithEveryEpilogue(isa: KernelISA) {
+        // Row counts around the 12-row tile and its tails, the 384-row block (192 when K > 1024) and
+        // several blocks with the layernorm completed by whichever thread finishes a block; K across
+        // the 384-column block with 16-column packing tails (385, 800, 1030); N around the 32-column panel.
+        for (m, n, k) in [(1, 1, 1), (1, 67, 131), (13, 33, 385), (97, 32, 17), (131, 96, 800), (200, 7, 64),
+                          (390, 33, 1030), (800, 64, 40)] {
+            let input = randomValues(m * k, seed: UInt64(m + k)), weight = randomValues(n * k, seed: UInt64(n))
+            let bias = randomValues(n, seed: 14), residual = randomValues(m * n, seed: 15)
+            let normWeight = randomValues(n, seed: 16), normBias = randomValues(n, seed: 17)
+            // sum_k |x w| per output, for the error bound (once per shape: it is the slow part in debug).
+            var magnitudes = [Double](repeating: 0, count: m * n)
+            input.withUnsafeBufferPointer { x in
+                weight.withUnsafeBufferPointer { w in
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: Float = 0
+                            for p in 0..<k { sum += abs(x[i * k + p] * w[j * k + p]) }
+                            magnitudes[i * n + j] = Double(sum) * (1 + 1e-5)
+                        }
+                    }
+                }
+            }
+            for (gelu, withResidual, norm) in [(false, false, false), (true, false, false), (false, true, true)] {
+                let (reference, simd) = both(isa) { () -> [Float] in
+                    packedLinear(m, n, k, gelu: gelu, residual: withResidual ? residual : nil, norm: norm,
+                                 input: input, weight: weight, bias: bias, normWeight: normWeight, normBias: normBias)
+                }
+                // Before the layernorm: the sgemm bound, 2 k 2^-24 sum|x w| (GELU's slope is at most
+                // 1.13 and its SIMD erf adds 2e-6 relative). A layernorm rescales a row by 1/sigma,
+                // so there the bound is taken relative to the row's spread (measured below 1e-5).
+                var worst: Double = 0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        let bound = 2.3 * Double(k) * 0x1p-24 * magnitudes[i * n + j] + 2e-6 * Double(max(1, abs(reference[i * n + j])))
+                        let difference = Double(abs(reference[i * n + j] - simd[i * n + j]))
+                        if norm { worst = max(worst, difference / max(1, Double(abs(reference[i * n + j])))) }
+                        else { #expect(difference <= bound, "packed linear \(m)x\(n)x\(k) gelu \(gelu) on \(isa) at [\(i), \(j)]") }
+                    }
+                }
+                #expect(worst <= 2e-5, "packed linear + layernorm \(m)x\(n)x\(k) on \(isa): \(worst)")
+            }
+        }
+    }
+
+    @Test func packedLinearScalarPathIsTheDefinition() {
+        // The oracle itself against a plain double-precision sum: out = gelu(x wᵀ + b).
+        let (m, n, k) = (5, 37, 19)
+        let input = randomValues(m * k, seed: 18), weight = randomValues(n * k, seed: 19), bias = randomValues(n, seed: 20)
+        let out = Kernels.withISA(.scalar) {
+            packedLinear(m, n, k, gelu: true, residual: nil, norm: false, input: input, weight: weight, bias: bias,
+                         normWeight: [], normBias: [])
+        }!
+        for i in 0..<m {
+            for j in 0..<n {
+                let x = (0..<k).reduce(Double(bias[j])) { $0 + Double(input[i * k + $1]) * Double(weight[j * k + $1]) }
+                let expected = 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+                #expect(abs(Double(out[i * n + j]) - expected) <= 1e-5 * max(1, abs(expected)))
+            }
+        }
+    }
+
     @Test(arguments: simdPaths)
     func softmaxMatchesScalarAndZeroesMaskedColumns(isa: KernelISA) {
         for cols in Self.awkward {
@@ -117,22 +218,30 @@ import Testing
         }
     }
 
+    func attentionWorkspace(_ t: Int, _ headSize: Int) -> [Float] {
+        // NaN-filled: no path may read workspace it has not written.
+        [Float](repeating: .nan, count: ck_attention_workspace_size(Int32(t), Int32(headSize), Int32(Kernels.maxThreads)))
+    }
+
     @Test(arguments: simdPaths)
     func attentionMatchesScalarWithEveryHeadMode(isa: KernelISA) {
-        for (heads, headSize) in [(3, 12), (4, 5), (2, 17), (1, 33)] {
-            for t in [1, 7, 17, 33] {
+        for (heads, headSize) in [(3, 12), (4, 5), (2, 17), (1, 33), (2, 64)] {
+            for t in [1, 7, 17, 33, 70] {
                 let batch = 3, c = heads * headSize
                 let qkv = randomValues(batch * t * 3 * c, seed: UInt64(t * 31 + heads), scale: 2)
                 let lengths: [Int32] = [Int32(t), Int32(max(1, t / 2)), 1]
                 let modes: [Int32] = (0..<heads).map { Int32($0 % 3) }  // keep, zero, uniform, ...
                 let (reference, simd) = both(isa) { () -> [Float] in
+                    var workspace = attentionWorkspace(t, headSize)
                     var context = [Float](repeating: .nan, count: batch * t * c)
                     var probabilities = [Float](repeating: .nan, count: batch * heads * t * t)
                     ck_attention_forward(&context, &probabilities, qkv, lengths, modes, Int32(batch), Int32(t),
-                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot())
+                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot(),
+                                         &workspace, workspace.count)
                     var contextOnly = [Float](repeating: .nan, count: batch * t * c)
                     ck_attention_forward(&contextOnly, nil, qkv, lengths, modes, Int32(batch), Int32(t),
-                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot())
+                                         Int32(heads), Int32(headSize), 1 / Float(headSize).squareRoot(),
+                                         &workspace, workspace.count)
                     #expect(contextOnly == context, "keeping probabilities must not change the context")
                     return context + probabilities
                 }
@@ -151,7 +260,9 @@ import Testing
         let lengths: [Int32] = [5, 3]
         var context = [Float](repeating: 0, count: batch * t * c)
         var p = [Float](repeating: 0, count: batch * heads * t * t)
-        ck_attention_forward(&context, &p, qkv, lengths, [0, 1, 2], Int32(batch), Int32(t), Int32(heads), Int32(headSize), 0.5)
+        var workspace = attentionWorkspace(t, headSize)
+        ck_attention_forward(&context, &p, qkv, lengths, [0, 1, 2], Int32(batch), Int32(t), Int32(heads), Int32(headSize), 0.5,
+                             &workspace, workspace.count)
         for b in 0..<batch {
             let length = Int(lengths[b])
             for i in 0..<t {
@@ -254,6 +365,15 @@ import Testing
         var out = [Float](repeating: 0, count: values.count)
         ck_convert_bf16_to_f32(&out, bits, bits.count)
         #expect(out.map(\.bitPattern) == values.map { $0.bitPattern & 0xFFFF_0000 })
+    }
+
+    @Test func fmaProbeCountsTheFlopsItRuns() {
+        // 12 chains x lanes x 2 flops per iteration, on every thread of the region (kernel-bench's peak).
+        let lanes: [KernelISA: Double] = [.scalar: 1, .avx2: 8, .avx512: 16]
+        for isa in KernelISA.allCases where isa.isSupported {
+            let flops = Kernels.withISA(isa) { ck_fma_probe(1000) }!
+            #expect(flops == 2 * 12 * lanes[isa]! * 1000 * Double(Kernels.maxThreads), "\(isa)")
+        }
     }
 
     @Test func meanPoolAveragesOnlyRealTokens() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed of the reference tokenizer on QNLI dev, to compare with `swift run -c release tokenizer-benchmark`.
+"""Speed of the reference tokenizer on QNLI dev, to compare with `swift run -c release tokenizer-bench`.
 
     TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 /work/venv/bin/python tools/reference/tokenizer_speed.py
 

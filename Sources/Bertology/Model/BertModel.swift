@@ -61,11 +61,11 @@ public final class BertModel: Sendable {
             return tensor
         }
         let layers = (0..<config.numHiddenLayers).map { _ in
-            LayerWeights(qkvWeight: normal([3 * c, c]), qkvBias: filled([3 * c], 0),
-                         attentionOutputWeight: normal([c, c]), attentionOutputBias: filled([c], 0),
+            LayerWeights(qkvWeight: PackedWeight(packing: normal([3 * c, c])), qkvBias: filled([3 * c], 0),
+                         attentionOutputWeight: PackedWeight(packing: normal([c, c])), attentionOutputBias: filled([c], 0),
                          attentionNormWeight: filled([c], 1), attentionNormBias: filled([c], 0),
-                         intermediateWeight: normal([i, c]), intermediateBias: filled([i], 0),
-                         outputWeight: normal([c, i]), outputBias: filled([c], 0),
+                         intermediateWeight: PackedWeight(packing: normal([i, c])), intermediateBias: filled([i], 0),
+                         outputWeight: PackedWeight(packing: normal([c, i])), outputBias: filled([c], 0),
                          outputNormWeight: filled([c], 1), outputNormBias: filled([c], 0))
         }
         let weights = BertWeights(

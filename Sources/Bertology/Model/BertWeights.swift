@@ -1,18 +1,46 @@
+import CKernels
 import Foundation
+
+/// An nn.Linear weight (outputs, inputs) packed once, at load time, into the layout the GEMM
+/// micro-kernel streams (`ck_pack_weight`: K-major panels of 32 output columns). The unpacked
+/// matrix is not kept; `unpacked()` rebuilds it for export.
+struct PackedWeight: Sendable {
+    let outputs: Int  // N
+    let inputs: Int  // K
+    let storage: TensorStorage
+
+    /// Packs `weight`, an (N, K) tensor.
+    init(packing weight: Tensor) {
+        precondition(weight.shape.count == 2, "a linear weight is 2-D, got \(weight.shape)")
+        outputs = weight.shape[0]
+        inputs = weight.shape[1]
+        storage = TensorStorage(capacity: ck_pack_weight_size(Int32(outputs), Int32(inputs)))
+        ck_pack_weight(storage.pointer, weight.pointer, Int32(outputs), Int32(inputs))
+    }
+
+    var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
+    /// The (N, K) weight as the checkpoint stores it.
+    func unpacked() -> Tensor {
+        let weight = Tensor(zeros: [outputs, inputs])
+        ck_unpack_weight(weight.mutablePointer, pointer, Int32(outputs), Int32(inputs))
+        return weight
+    }
+}
 
 /// The weights of one encoder layer, laid out for the kernels.
 struct LayerWeights: Sendable {
     /// Query, key and value projections stacked as one (3C, C) matrix, so one GEMM produces
     /// the (B,T,3C) input of `ck_attention_forward`.
-    let qkvWeight: Tensor
+    let qkvWeight: PackedWeight
     let qkvBias: Tensor
-    let attentionOutputWeight: Tensor  // (C, C)
+    let attentionOutputWeight: PackedWeight  // (C, C)
     let attentionOutputBias: Tensor
     let attentionNormWeight: Tensor
     let attentionNormBias: Tensor
-    let intermediateWeight: Tensor  // (I, C)
+    let intermediateWeight: PackedWeight  // (I, C)
     let intermediateBias: Tensor
-    let outputWeight: Tensor  // (C, I)
+    let outputWeight: PackedWeight  // (C, I)
     let outputBias: Tensor
     let outputNormWeight: Tensor
     let outputNormBias: Tensor
@@ -81,15 +109,15 @@ extension BertWeights {
             let kb = try tensor(p + "attention.self.key.bias", [c])
             let vb = try tensor(p + "attention.self.value.bias", [c])
             layers.append(LayerWeights(
-                qkvWeight: stack([q, k, v], shape: [3 * c, c]),
+                qkvWeight: PackedWeight(packing: stack([q, k, v], shape: [3 * c, c])),
                 qkvBias: stack([qb, kb, vb], shape: [3 * c]),
-                attentionOutputWeight: try tensor(p + "attention.output.dense.weight", [c, c]),
+                attentionOutputWeight: PackedWeight(packing: try tensor(p + "attention.output.dense.weight", [c, c])),
                 attentionOutputBias: try tensor(p + "attention.output.dense.bias", [c]),
                 attentionNormWeight: try tensor(p + "attention.output.LayerNorm.weight", [c]),
                 attentionNormBias: try tensor(p + "attention.output.LayerNorm.bias", [c]),
-                intermediateWeight: try tensor(p + "intermediate.dense.weight", [i, c]),
+                intermediateWeight: PackedWeight(packing: try tensor(p + "intermediate.dense.weight", [i, c])),
                 intermediateBias: try tensor(p + "intermediate.dense.bias", [i]),
-                outputWeight: try tensor(p + "output.dense.weight", [c, i]),
+                outputWeight: PackedWeight(packing: try tensor(p + "output.dense.weight", [c, i])),
                 outputBias: try tensor(p + "output.dense.bias", [c]),
                 outputNormWeight: try tensor(p + "output.LayerNorm.weight", [c]),
                 outputNormBias: try tensor(p + "output.LayerNorm.bias", [c])))
@@ -159,19 +187,20 @@ extension BertWeights {
         ]
         for (index, layer) in layers.enumerated() {
             let p = "encoder.layer.\(index)."
-            let c = layer.qkvWeight.shape[1]
+            let c = layer.qkvWeight.inputs
+            let qkv = layer.qkvWeight.unpacked()
             for (part, name) in ["query", "key", "value"].enumerated() {
-                result.append((p + "attention.self.\(name).weight", slice(layer.qkvWeight, rows: part * c..<(part + 1) * c, columns: c)))
+                result.append((p + "attention.self.\(name).weight", slice(qkv, rows: part * c..<(part + 1) * c, columns: c)))
                 result.append((p + "attention.self.\(name).bias", slice(layer.qkvBias, rows: part * c..<(part + 1) * c, columns: 1)))
             }
             result += [
-                (p + "attention.output.dense.weight", layer.attentionOutputWeight),
+                (p + "attention.output.dense.weight", layer.attentionOutputWeight.unpacked()),
                 (p + "attention.output.dense.bias", layer.attentionOutputBias),
                 (p + "attention.output.LayerNorm.weight", layer.attentionNormWeight),
                 (p + "attention.output.LayerNorm.bias", layer.attentionNormBias),
-                (p + "intermediate.dense.weight", layer.intermediateWeight),
+                (p + "intermediate.dense.weight", layer.intermediateWeight.unpacked()),
                 (p + "intermediate.dense.bias", layer.intermediateBias),
-                (p + "output.dense.weight", layer.outputWeight),
+                (p + "output.dense.weight", layer.outputWeight.unpacked()),
                 (p + "output.dense.bias", layer.outputBias),
                 (p + "output.LayerNorm.weight", layer.outputNormWeight),
                 (p + "output.LayerNorm.bias", layer.outputNormBias),

@@ -29,16 +29,30 @@ public final class InferenceSession {
         let config = model.config
         let weights = model.weights
         let (b, t, c) = (batch.size, batch.sequenceLength, config.hiddenSize)
-        let (nh, hs, inner) = (config.numAttentionHeads, config.headSize, config.intermediateSize)
+        let (nh, hs) = (config.numAttentionHeads, config.headSize)
         let tokens = b * t
-        buffers.reserve(tokens: tokens, batch: b, config: config,
+        buffers.reserve(tokens: tokens, batch: b, sequenceLength: t, config: config,
                         probabilities: observer == nil ? 0 : b * nh * t * t,
                         labels: weights.classifier.map { $0.weight.shape[0] } ?? 0)
         let hidden = buffers.hidden.pointer, qkv = buffers.qkv.pointer, context = buffers.context.pointer
-        let projection = buffers.projection.pointer, intermediate = buffers.intermediate.pointer
+        let attentionOutput = buffers.attentionOutput.pointer, intermediate = buffers.intermediate.pointer
         let probabilities = observer == nil ? nil : buffers.probabilities.pointer
+        let linearWorkspace = buffers.linearWorkspace.pointer, linearWorkspaceCount = buffers.linearWorkspace.capacity
+        let attentionWorkspace = buffers.attentionWorkspace.pointer
+        let attentionWorkspaceCount = buffers.attentionWorkspace.capacity
         // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
         let scale = Float(pow(Double(hs), -0.5))
+        let eps = config.layerNormEps
+
+        /// out (tokens, N) = epilogue(inp · weightᵀ) on the packed weight.
+        func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: PackedWeight,
+                    _ epilogue: ck_linear_epilogue) {
+            withUnsafePointer(to: epilogue) { epiloguePointer in
+                ck_linear_packed_forward(out, inp, weight.pointer, epiloguePointer, Int32(tokens),
+                                         Int32(weight.outputs), Int32(weight.inputs),
+                                         linearWorkspace, linearWorkspaceCount)
+            }
+        }
 
         batch.inputIds.withUnsafeBufferPointer { ids in
             batch.tokenTypeIds.withUnsafeBufferPointer { types in
@@ -48,21 +62,23 @@ public final class InferenceSession {
             }
         }
         ck_layernorm_forward(hidden, hidden, weights.embeddingNormWeight.pointer, weights.embeddingNormBias.pointer,
-                             Int32(tokens), Int32(c), config.layerNormEps)
+                             Int32(tokens), Int32(c), eps)
 
-        for (index, layer) in weights.layers.enumerated() {
+        for index in weights.layers.indices {
+            let layer = weights.layers[index]
             // Self-attention: one GEMM for Q, K and V, then per-head attention with the intervention.
-            ck_linear_forward(qkv, hidden, layer.qkvWeight.pointer, layer.qkvBias.pointer,
-                              Int32(tokens), Int32(3 * c), Int32(c))
+            linear(qkv, hidden, layer.qkvWeight, ck_linear_epilogue(bias: layer.qkvBias.pointer))
             batch.lengths.withUnsafeBufferPointer { lengths in
                 if let interventions, !interventions.isEmpty {
                     interventions.withLayerModes(index) { modes in
                         ck_attention_forward(context, probabilities, qkv, lengths.baseAddress, modes,
-                                             Int32(b), Int32(t), Int32(nh), Int32(hs), scale)
+                                             Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
+                                             attentionWorkspace, attentionWorkspaceCount)
                     }
                 } else {
                     ck_attention_forward(context, probabilities, qkv, lengths.baseAddress, nil,
-                                         Int32(b), Int32(t), Int32(nh), Int32(hs), scale)
+                                         Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
+                                         attentionWorkspace, attentionWorkspaceCount)
                 }
             }
             if let observer, let probabilities {
@@ -70,21 +86,19 @@ public final class InferenceSession {
                     layer: index, headCount: nh, batch: batch,
                     probabilities: UnsafeBufferPointer(start: probabilities, count: b * nh * t * t)))
             }
-            // Attention output: dense, residual, layernorm (BertSelfOutput).
-            ck_linear_forward(projection, context, layer.attentionOutputWeight.pointer, layer.attentionOutputBias.pointer,
-                              Int32(tokens), Int32(c), Int32(c))
-            ck_add(projection, projection, hidden, tokens * c)
-            ck_layernorm_forward(hidden, projection, layer.attentionNormWeight.pointer, layer.attentionNormBias.pointer,
-                                 Int32(tokens), Int32(c), config.layerNormEps)
-            // Feed-forward: dense + GELU (BertIntermediate), dense, residual, layernorm (BertOutput).
-            ck_linear_forward(intermediate, hidden, layer.intermediateWeight.pointer, layer.intermediateBias.pointer,
-                              Int32(tokens), Int32(inner), Int32(c))
-            ck_gelu_forward(intermediate, intermediate, tokens * inner)
-            ck_linear_forward(projection, intermediate, layer.outputWeight.pointer, layer.outputBias.pointer,
-                              Int32(tokens), Int32(c), Int32(inner))
-            ck_add(projection, projection, hidden, tokens * c)
-            ck_layernorm_forward(hidden, projection, layer.outputNormWeight.pointer, layer.outputNormBias.pointer,
-                                 Int32(tokens), Int32(c), config.layerNormEps)
+            // Attention output (BertSelfOutput): dense + bias + residual + layernorm, one kernel.
+            linear(attentionOutput, context, layer.attentionOutputWeight,
+                   ck_linear_epilogue(bias: layer.attentionOutputBias.pointer, residual: hidden,
+                                      normWeight: layer.attentionNormWeight.pointer,
+                                      normBias: layer.attentionNormBias.pointer, eps: eps))
+            // Feed-forward: dense + bias + GELU (BertIntermediate), then dense + bias + residual +
+            // layernorm (BertOutput), back into `hidden` for the next layer.
+            linear(intermediate, attentionOutput, layer.intermediateWeight,
+                   ck_linear_epilogue(bias: layer.intermediateBias.pointer, gelu: true))
+            linear(hidden, intermediate, layer.outputWeight,
+                   ck_linear_epilogue(bias: layer.outputBias.pointer, residual: attentionOutput,
+                                      normWeight: layer.outputNormWeight.pointer,
+                                      normBias: layer.outputNormBias.pointer, eps: eps))
         }
 
         batch.lengths.withUnsafeBufferPointer { lengths in
@@ -173,15 +187,27 @@ public final class InferenceSession {
     }
 }
 
-/// Activation buffers of one session, grown to the largest shape seen, never shrunk.
+extension ck_linear_epilogue {
+    init(bias: UnsafePointer<Float>, gelu: Bool = false, residual: UnsafePointer<Float>? = nil,
+         normWeight: UnsafePointer<Float>? = nil, normBias: UnsafePointer<Float>? = nil, eps: Float = 0) {
+        self.init(bias: bias, activation: Int32(gelu ? CK_ACTIVATION_GELU.rawValue : CK_ACTIVATION_NONE.rawValue),
+                  residual: residual, norm_weight: normWeight, norm_bias: normBias, norm_eps: eps)
+    }
+}
+
+/// Activation buffers and kernel workspaces of one session, grown to the largest shape seen, never
+/// shrunk: once a session has run its largest batch, `forward` allocates nothing.
 final class Workspace {
-    var hidden = Buffer(), qkv = Buffer(), context = Buffer(), projection = Buffer(), intermediate = Buffer()
+    var hidden = Buffer(), qkv = Buffer(), context = Buffer(), attentionOutput = Buffer(), intermediate = Buffer()
     var probabilities = Buffer()
     var cls = Buffer(), pooled = Buffer(), sentence = Buffer(), logits = Buffer()
+    /// Scratch of the packed GEMM (activation blocks) and of attention (key panels, score rows).
+    var linearWorkspace = Buffer(), attentionWorkspace = Buffer()
 
     struct Buffer {
         private var storage: TensorStorage?
         var pointer: UnsafeMutablePointer<Float> { storage!.pointer }
+        var capacity: Int { storage?.capacity ?? 0 }
 
         mutating func reserve(_ count: Int) {
             if let storage, storage.capacity >= count { return }
@@ -189,14 +215,19 @@ final class Workspace {
         }
     }
 
-    func reserve(tokens: Int, batch: Int, config: BertConfig, probabilities probabilityCount: Int, labels: Int) {
+    func reserve(tokens: Int, batch: Int, sequenceLength: Int, config: BertConfig,
+                 probabilities probabilityCount: Int, labels: Int) {
         let c = config.hiddenSize
         hidden.reserve(tokens * c)
         qkv.reserve(tokens * 3 * c)
         context.reserve(tokens * c)
-        projection.reserve(tokens * c)
+        attentionOutput.reserve(tokens * c)
         intermediate.reserve(tokens * config.intermediateSize)
         if probabilityCount > 0 { probabilities.reserve(probabilityCount) }
+        // Sized for the threads kernels use now; with fewer floats the kernels run on fewer threads.
+        let threads = Int32(Kernels.maxThreads)
+        linearWorkspace.reserve(ck_linear_workspace_size(threads))
+        attentionWorkspace.reserve(ck_attention_workspace_size(Int32(sequenceLength), Int32(config.headSize), threads))
         cls.reserve(batch * c)
         pooled.reserve(batch * c)
         sentence.reserve(batch * c)

@@ -8,13 +8,29 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
     /// 64 bytes: one cache line, the width of an AVX-512 register.
     static let alignment = 64
+    /// Storage of at least this size (weights, activations, attention maps) is placed on 2 MB pages
+    /// where the kernel allows it: the GEMM streams multi-megabyte weight panels and every 4 KB page
+    /// costs a TLB miss, a two-level page walk under a hypervisor. Measured in same-run A/B against
+    /// MKL on 4096 x 768 x 768: 0.91x with 4 KB pages, 1.11x with 2 MB pages.
+    static let hugePage = 2 << 20
 
     let pointer: UnsafeMutablePointer<Float>
     let capacity: Int
 
     init(capacity: Int) {
-        let bytes = max(1, capacity) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        var bytes = max(1, capacity) * MemoryLayout<Float>.stride
+        let raw: UnsafeMutableRawPointer
+        if bytes >= Self.hugePage {
+            bytes = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.hugePage)
+            #if os(Linux)
+            // Advice only: before the first touch below, so the zero-fill faults in huge pages.
+            // Ignored (4 KB pages) when transparent huge pages are off.
+            _ = madvise(raw, bytes, MADV_HUGEPAGE)
+            #endif
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        }
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         pointer = raw.bindMemory(to: Float.self, capacity: max(1, capacity))
         self.capacity = capacity

@@ -1,7 +1,7 @@
 // Tokenizer speed on QNLI dev, to compare with tools/reference/tokenizer_speed.py (the Rust
 // reference, single-threaded). Single-threaded here too.
 //
-//   swift run -c release tokenizer-benchmark [--model DIR] [--glue DIR] [--runs N]
+//   swift run -c release tokenizer-bench [--model DIR] [--glue DIR] [--runs N]
 import Bertology
 import Foundation
 
@@ -11,7 +11,7 @@ var runs = 7
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard let value = arguments.popFirst() else {
-        FileHandle.standardError.write(Data("tokenizer-benchmark: \(flag) needs a value\n".utf8))
+        FileHandle.standardError.write(Data("tokenizer-bench: \(flag) needs a value\n".utf8))
         exit(2)
     }
     switch flag {
@@ -19,7 +19,7 @@ while let flag = arguments.popFirst() {
     case "--glue": glueFolder = URL(fileURLWithPath: value)
     case "--runs": runs = max(1, Int(value) ?? runs)
     default:
-        FileHandle.standardError.write(Data("usage: tokenizer-benchmark [--model DIR] [--glue DIR] [--runs N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: tokenizer-bench [--model DIR] [--glue DIR] [--runs N]\n".utf8))
         exit(2)
     }
 }
@@ -59,6 +59,6 @@ do {
     }
     print("\(rows.count) pairs, \(qnli.path)")
 } catch {
-    FileHandle.standardError.write(Data("tokenizer-benchmark: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("tokenizer-bench: \(error)\n".utf8))
     exit(1)
 }

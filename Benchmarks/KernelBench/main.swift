@@ -1,0 +1,286 @@
+// kernel-bench: GFLOP/s of the C kernels on BERT shapes, per kernel, per instruction set, per thread
+// count, and the fraction of the peak this machine reaches, measured here with an FMA loop
+// (ck_fma_probe). Run it from a release build: `swift run -c release kernel-bench [--json]`.
+import Bertology
+import CKernels
+import Foundation
+
+let usage = """
+    usage: kernel-bench [--kernel linear,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
+                        [--threads 1,2] [--shapes bert|small|MxNxK,...] [--repeats N] [--json]
+      linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
+      attention   B=32, 12 heads of 64, T=128, probabilities kept (QKᵀ and PV flops)
+      layernorm   (M, 768) rows;  gelu  M x 3072 values
+    defaults: every kernel, the SIMD paths this CPU runs, 1 and all threads, BERT shapes, 7 repeats.
+    """
+
+// MARK: - Options
+
+struct Options {
+    var kernels = ["linear", "attention", "layernorm", "gelu"]
+    var isas = KernelISA.allCases.filter { $0 != .scalar && $0.isSupported }
+    var threads = Array(Set([1, Kernels.maxThreads])).sorted()
+    var shapes: String? = nil
+    var repeats = 7
+    var json = false
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("kernel-bench: \(message)\n\(usage)\n".utf8))
+    exit(2)
+}
+
+func parseOptions() -> Options {
+    var options = Options()
+    var arguments = CommandLine.arguments.dropFirst()
+    func value(_ flag: String) -> String {
+        guard let next = arguments.popFirst() else { fail("\(flag) needs a value") }
+        return next
+    }
+    while let argument = arguments.popFirst() {
+        switch argument {
+        case "--kernel", "--kernels": options.kernels = value(argument).split(separator: ",").map(String.init)
+        case "--isa":
+            let spec = value(argument)
+            if spec == "all" { options.isas = KernelISA.allCases.filter(\.isSupported) }
+            else if spec == "best" { options.isas = [KernelISA.bestSupported] }
+            else {
+                options.isas = spec.split(separator: ",").map { name in
+                    guard let isa = KernelISA(rawValue: String(name)) else { fail("unknown ISA \(name)") }
+                    guard isa.isSupported else { fail("this CPU cannot run \(name)") }
+                    return isa
+                }
+            }
+        case "--threads":
+            options.threads = value(argument).split(separator: ",").map {
+                guard let n = Int($0), n >= 1 else { fail("bad thread count \($0)") }
+                return n
+            }
+        case "--shapes": options.shapes = value(argument)
+        case "--repeats":
+            guard let n = Int(value(argument)), n >= 1 else { fail("--repeats needs a positive integer") }
+            options.repeats = n
+        case "--json": options.json = true
+        case "-h", "--help": print(usage); exit(0)
+        default: fail("unknown argument \(argument)")
+        }
+    }
+    for kernel in options.kernels where !["linear", "attention", "layernorm", "gelu"].contains(kernel) {
+        fail("unknown kernel \(kernel)")
+    }
+    return options
+}
+
+// MARK: - Timing
+
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + 1e-9 * Double(time.tv_nsec)
+}
+
+struct Statistics: Codable {
+    let median: Double
+    let min: Double
+    let max: Double
+
+    init(_ values: [Double]) {
+        let sorted = values.sorted()
+        median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        min = sorted.first!
+        max = sorted.last!
+    }
+}
+
+/// GFLOP/s of each of `repeats` timed calls of `body` (after one untimed call).
+func measure(flops: Double, repeats: Int, _ body: () -> Void) -> [Double] {
+    body()
+    return (0..<repeats).map { _ in
+        let start = now()
+        body()
+        return flops / (now() - start) / 1e9
+    }
+}
+
+func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+    var generator = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in scale * (Float(generator.next() >> 40) / Float(1 << 24) - 0.5) }
+}
+
+// MARK: - Kernels
+
+struct Result: Codable {
+    let kernel: String
+    let shape: String
+    let isa: String
+    let threads: Int
+    let gflops: Statistics
+    let percentOfPeak: Double
+}
+
+struct Peak: Codable {
+    let isa: String
+    let threads: Int
+    let gflops: Statistics
+}
+
+struct Report: Codable {
+    let peak: [Peak]
+    let results: [Result]
+}
+
+func linearShapes(_ spec: String?) -> [(Int, Int, Int)] {
+    // (M, N, K): tokens x outputs x inputs. bert: the three bert-base projections at batch 32 x 128
+    // tokens (attention output, FFN in, FFN out); small: one sequence of 32 tokens (QKV, FFN in, out).
+    let bert = [(4096, 768, 768), (4096, 3072, 768), (4096, 768, 3072)]
+    let small = [(32, 2304, 768), (32, 3072, 768), (32, 768, 3072)]
+    switch spec {
+    case nil, "bert": return bert
+    case "small": return small
+    case "all": return bert + small
+    case let spec?:
+        return spec.split(separator: ",").map { item in
+            let parts = item.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 >= 1 }) else { fail("bad shape \(item) (MxNxK)") }
+            return (parts[0], parts[1], parts[2])
+        }
+    }
+}
+
+/// Zeroed floats in memory laid out as the model's tensors are (`TensorStorage`): 2 MB pages, with
+/// MADV_HUGEPAGE, for buffers of 2 MB or more, so the benchmark sees the model's TLB behaviour.
+final class Buffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(_ count: Int) {
+        let huge = 2 << 20
+        var bytes = max(1, count) * 4
+        let raw: UnsafeMutableRawPointer
+        if bytes >= huge {
+            bytes = (bytes + huge - 1) / huge * huge
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge)
+            #if os(Linux)
+            _ = madvise(raw, bytes, MADV_HUGEPAGE)
+            #endif
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        self.count = count
+    }
+
+    convenience init(_ values: [Float]) {
+        self.init(values.count)
+        pointer.update(from: values, count: values.count)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+func benchLinear(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
+    let input = Buffer(randomValues(m * k, seed: 1)), weight = randomValues(n * k, seed: 2)
+    let bias = Buffer(randomValues(n, seed: 3))
+    let packed = Buffer(ck_pack_weight_size(Int32(n), Int32(k)))
+    ck_pack_weight(packed.pointer, weight, Int32(n), Int32(k))
+    let workspace = Buffer(ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+    let out = Buffer(m * n)
+    var epilogue = ck_linear_epilogue()
+    epilogue.bias = UnsafePointer(bias.pointer)
+    return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
+        ck_linear_packed_forward(out.pointer, input.pointer, packed.pointer, &epilogue, Int32(m), Int32(n), Int32(k),
+                                 workspace.pointer, workspace.count)
+    }
+}
+
+func benchAttention(batch: Int, t: Int, headSize: Int, repeats: Int) -> [Double] {
+    let heads = 12, c = heads * headSize
+    let qkv = randomValues(batch * t * 3 * c, seed: 4, scale: 4)
+    let lengths = [Int32](repeating: Int32(t), count: batch)
+    var context = [Float](repeating: 0, count: batch * t * c)
+    var probabilities = [Float](repeating: 0, count: batch * heads * t * t)
+    var workspace = [Float](repeating: 0, count: ck_attention_workspace_size(Int32(t), Int32(headSize), Int32(Kernels.maxThreads)))
+    // QKᵀ and PV: 2 x 2 T T HS per head (softmax not counted).
+    let flops = 4 * Double(batch * heads) * Double(t * t) * Double(headSize)
+    return measure(flops: flops, repeats: repeats) {
+        ck_attention_forward(&context, &probabilities, qkv, lengths, nil, Int32(batch), Int32(t), Int32(heads),
+                             Int32(headSize), 1 / Float(headSize).squareRoot(), &workspace, workspace.count)
+    }
+}
+
+func benchLayernorm(rows: Int, c: Int, repeats: Int) -> [Double] {
+    let x = randomValues(rows * c, seed: 5), weight = randomValues(c, seed: 6), bias = randomValues(c, seed: 7)
+    var out = [Float](repeating: 0, count: rows * c)
+    // About 8 flops per value (two sums, subtract, scale, fma); memory-bound in practice.
+    return measure(flops: 8 * Double(rows * c), repeats: repeats) {
+        ck_layernorm_forward(&out, x, weight, bias, Int32(rows), Int32(c), 1e-12)
+    }
+}
+
+func benchGelu(count: Int, repeats: Int) -> [Double] {
+    let x = randomValues(count, seed: 8, scale: 6)
+    var out = [Float](repeating: 0, count: count)
+    // Counted as 30 flops per value (the rational erf and the product), as is usual for GELU.
+    return measure(flops: 30 * Double(count), repeats: repeats) { ck_gelu_forward(&out, x, count) }
+}
+
+// MARK: - Main
+
+let options = parseOptions()
+nonisolated(unsafe) var peaks: [Peak] = []
+nonisolated(unsafe) var results: [Result] = []
+let originalThreads = Kernels.maxThreads
+
+func log(_ line: String) {
+    if !options.json { print(line) }
+}
+
+for isa in options.isas {
+    for threads in options.threads {
+        Kernels.setThreads(threads)
+        _ = Kernels.withISA(isa) {
+            // The peak: independent FMA chains on every thread, best of 5 (an upper bound).
+            let iterations = isa == .scalar ? 20_000_000 : 10_000_000
+            let samples = measure(flops: ck_fma_probe(iterations), repeats: 5) { _ = ck_fma_probe(iterations) }
+            let peak = Statistics(samples)
+            peaks.append(Peak(isa: isa.rawValue, threads: threads, gflops: peak))
+            log(String(format: "%@, %d thread%@: measured peak %.1f GFLOP/s (FMA loop, best of 5)",
+                       isa.rawValue, threads, threads == 1 ? "" : "s", peak.max))
+            func record(_ kernel: String, _ shape: String, _ samples: [Double]) {
+                let statistics = Statistics(samples)
+                let result = Result(kernel: kernel, shape: shape, isa: isa.rawValue, threads: threads,
+                                    gflops: statistics, percentOfPeak: 100 * statistics.median / peak.max)
+                results.append(result)
+                log(String(format: "  %-10@ %-18@ median %7.1f GFLOP/s (min %6.1f, max %6.1f)  %5.1f%% of peak",
+                           kernel, shape, statistics.median, statistics.min, statistics.max, result.percentOfPeak))
+            }
+            // The scalar path is the readable oracle, 50x slower: fewer repeats keep the run short.
+            let repeats = isa == .scalar ? max(1, options.repeats / 4) : options.repeats
+            for kernel in options.kernels {
+                switch kernel {
+                case "linear":
+                    for (m, n, k) in linearShapes(options.shapes) {
+                        record("linear", "\(m)x\(n)x\(k)", benchLinear(m, n, k, repeats: repeats))
+                    }
+                case "attention":
+                    record("attention", "32x128x64", benchAttention(batch: 32, t: 128, headSize: 64, repeats: repeats))
+                case "layernorm":
+                    record("layernorm", "4096x768", benchLayernorm(rows: 4096, c: 768, repeats: repeats))
+                case "gelu":
+                    record("gelu", "4096x3072", benchGelu(count: 4096 * 3072, repeats: repeats))
+                default: break
+                }
+            }
+        }
+    }
+}
+Kernels.setThreads(originalThreads)
+
+if options.json {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    print(String(decoding: try encoder.encode(Report(peak: peaks, results: results)), as: UTF8.self))
+}

@@ -1,0 +1,175 @@
+// Private: the register-tiled GEMM micro-kernels shared by the packed linear layer (gemm.c) and
+// attention (attention.c). Each computes one tile C[mr x NR] += A[mr x kc] · B[kc x NR] with the
+// tile held in registers for the whole k loop; callers choose the memory layouts through strides:
+//   A element (r, k) is a[r * a_rs + k * a_cs]  (packed panels: a_rs = 1, a_cs = MR;
+//                                                 plain rows: a_rs = lda, a_cs = 1),
+//   B row k is b + k * ldb, NR floats of which the first n are used (packed panels: ldb = NR).
+// They are `always_inline` and called with constant mr / strides where it matters, so clang
+// specialises and fully unrolls them (the accumulators then live in registers, never on the stack).
+#ifndef CKERNELS_MICROKERNEL_H
+#define CKERNELS_MICROKERNEL_H
+
+#include "internal.h"
+#include "vecmath.h"
+
+// Columns of one packed weight panel, for every ISA (the packed layout does not depend on the ISA,
+// so weights are packed once and every path reads them).
+#define CK_NR 32
+// Rows of one AVX-512 tile: 12 x 32 = 24 zmm accumulators + 2 for B + broadcasts (of 32 registers).
+#define CK_MR512 12
+// Rows of one AVX2 tile (6 x 16 = 12 ymm accumulators of 16, BLIS's Haswell shape); the packed A
+// panel has CK_MR512 rows for every ISA, AVX2 walks it in two halves.
+#define CK_MR256 6
+
+#define CK_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// How the finished tile is written.
+typedef struct {
+    const float *bias;      // (N) indexed by absolute column, or NULL
+    const float *residual;  // row-major like C (ld = ldr), or NULL: added after the activation
+    long ldr;
+    int gelu;               // exact erf GELU after the bias
+} ck_tile_epilogue;
+
+#define CK_INV_SQRT2_F 0.70710678118654752440f
+
+#if CK_X86
+// MARK: - AVX-512
+
+// C tile rows are c + r * ldc; n (1..32) valid columns. accumulate: add to C's contents, else
+// overwrite. ep (may be NULL) applies to the finished values; col0 is the tile's first absolute
+// column (for the bias) and the residual pointer is already at the tile's row 0, column 0.
+CK_TARGET_AVX512 static CK_ALWAYS_INLINE void ck_tile512(
+    const int mr, const int kc, const float *restrict a, const long a_rs, const long a_cs,
+    const float *restrict b, const long ldb, const int n, float *c, const long ldc, const int accumulate,
+    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+    __m512 acc[CK_MR512][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CK_MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    const __mmask16 m0 = ck_tail_mask512(n), m1 = ck_tail_mask512(n - 16);
+    if (n == 32) {
+        for (int k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_loadu_ps(b + (long)k * ldb), b1 = _mm512_loadu_ps(b + (long)k * ldb + 16);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < CK_MR512; r++) {
+                if (r < mr) {
+                    const __m512 av = _mm512_set1_ps(a[r * a_rs + (long)k * a_cs]);
+                    acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+                }
+            }
+        }
+    } else {
+        for (int k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + (long)k * ldb);
+            const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + (long)k * ldb + 16);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < CK_MR512; r++) {
+                if (r < mr) {
+                    const __m512 av = _mm512_set1_ps(a[r * a_rs + (long)k * a_cs]);
+                    acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+                }
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CK_MR512; r++) {
+        if (r >= mr) continue;
+        float *crow = c + r * ldc;
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            const __mmask16 m = h ? m1 : m0;
+            __m512 v = acc[r][h];
+            if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, crow + 16 * h));
+            if (ep != NULL) {
+                if (ep->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->bias + col0 + 16 * h));
+                if (ep->gelu) {
+                    const __m512 e = ck_erf512(_mm512_mul_ps(v, _mm512_set1_ps(CK_INV_SQRT2_F)));
+                    v = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+                }
+                if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + r * ep->ldr + 16 * h));
+            }
+            _mm512_mask_storeu_ps(crow + 16 * h, m, v);
+        }
+    }
+}
+
+// In-register transpose of 16 rows of 16 floats: on return r[c] holds column c (unpack, then
+// 128-bit and 256-bit lane shuffles; checked against pack_keys by the kernel tests).
+CK_TARGET_AVX512 static CK_ALWAYS_INLINE void transpose16x16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int c = 0; c < 4; c++) {
+            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
+            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xdd);
+        }
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+    }
+}
+
+// MARK: - AVX2
+
+// The same contract for a tile of mr <= 6 rows and n <= 16 columns.
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256(
+    const int mr, const int kc, const float *restrict a, const long a_rs, const long a_cs,
+    const float *restrict b, const long ldb, const int n, float *c, const long ldc, const int accumulate,
+    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+    __m256 acc[CK_MR256][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CK_MR256; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    const __m256i m0 = ck_tail_mask256(n), m1 = ck_tail_mask256(n - 8);
+    for (int k = 0; k < kc; k++) {
+        __m256 b0, b1;
+        if (n == 16) {
+            b0 = _mm256_loadu_ps(b + (long)k * ldb);
+            b1 = _mm256_loadu_ps(b + (long)k * ldb + 8);
+        } else {
+            b0 = _mm256_maskload_ps(b + (long)k * ldb, m0);
+            b1 = _mm256_maskload_ps(b + (long)k * ldb + 8, m1);
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < CK_MR256; r++) {
+            if (r < mr) {
+                const __m256 av = _mm256_broadcast_ss(a + r * a_rs + (long)k * a_cs);
+                acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CK_MR256; r++) {
+        if (r >= mr) continue;
+        float *crow = c + r * ldc;
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            const __m256i m = h ? m1 : m0;
+            __m256 v = acc[r][h];
+            if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(crow + 8 * h, m));
+            if (ep != NULL) {
+                if (ep->bias) v = _mm256_add_ps(v, _mm256_maskload_ps(ep->bias + col0 + 8 * h, m));
+                if (ep->gelu) {
+                    const __m256 e = ck_erf256(_mm256_mul_ps(v, _mm256_set1_ps(CK_INV_SQRT2_F)));
+                    v = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+                }
+                if (residual) v = _mm256_add_ps(v, _mm256_maskload_ps(residual + r * ep->ldr + 8 * h, m));
+            }
+            _mm256_maskstore_ps(crow + 8 * h, m, v);
+        }
+    }
+}
+#endif  // CK_X86
+
+#endif  // CKERNELS_MICROKERNEL_H
