@@ -129,7 +129,7 @@ public struct CosineResult: Sendable, Encodable {
         let what = variant == .cropped
             ? "the L x L maps of the real tokens"
             : "the whole \(paddedLength ?? 0) x \(paddedLength ?? 0) maps of inputs padded to \(paddedLength ?? 0) tokens (padding query rows included; the paper's code)"
-        return [GridResult(name: variant.rawValue, title: "Cosine similarity of the two models' maps (\(variant == .cropped ? "cropped to the real tokens" : "padded to \(paddedLength ?? 0), the paper's code"))",
+        return [GridResult(name: variant.rawValue, title: variant == .cropped ? "Cosine of the two models' maps, real tokens" : "Cosine of the two models' maps, padded to \(paddedLength ?? 0)",
                            definition: "cos(vec A, vec B) over \(what), averaged over examples",
                            grid: cosine, examples: examples)]
     }

@@ -230,7 +230,9 @@ public struct PatternTypeResult: Sendable, Encodable {
     }
 
     public var grids: [GridResult] {
-        var grids = AttentionPattern.allCases.map { pattern in
+        // Single sentences cannot be block: no share-of-block grid without pairs.
+        let shown = AttentionPattern.allCases.filter { $0 != .block || pairExamples > 0 }
+        var grids = shown.map { pattern in
             GridResult(name: "share-\(pattern.name.replacingOccurrences(of: "+", with: "-"))",
                        title: "Share of maps classified \(pattern.title.lowercased())",
                        definition: "fraction of the head's (example) maps classified \(pattern.name)",

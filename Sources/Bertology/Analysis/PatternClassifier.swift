@@ -66,6 +66,11 @@ public struct PatternFeatures: Sendable, Equatable, Codable {
     public let stripeMass: Double
     public let diagonalMass: Double
     public let ownSegmentShare: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case vertical, diagonal, block, specialMass = "special_mass", stripeMass = "stripe_mass"
+        case diagonalMass = "diagonal_mass", ownSegmentShare = "own_segment_share"
+    }
 }
 
 /// Thresholds of the pattern classifier (calibrated on all-MiniLM-L6-v2 maps of SST-2 and MRPC dev

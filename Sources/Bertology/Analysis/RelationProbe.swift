@@ -181,7 +181,7 @@ public struct RelationProbeResult: Sendable, Encodable {
     public let score: HeadGrid
 
     public var grids: [GridResult] {
-        [GridResult(name: "score", title: "Relation probe: attention from the first word of a pair to the second",
+        [GridResult(name: "score", title: "Relation probe: attention from word to related word",
                     definition: "per sentence, max over its pairs and their word pieces p (from) and q (to) of A[p,q]; averaged over sentences",
                     grid: score, examples: sentences)]
     }
