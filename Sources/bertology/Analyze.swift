@@ -57,7 +57,7 @@ struct Analyze: ParsableCommand {
     var samplesPerType = 12
 
     @Option(help: "Most padded tokens per batch (batch size x padded length).")
-    var tokenBudget = Batcher.defaultTokenBudget
+    var tokenBudget = AnalysisOptions.defaultTokenBudget
 
     @Option(help: "Most sequences per batch.")
     var batchSize = Batcher.defaultMaxBatchSize

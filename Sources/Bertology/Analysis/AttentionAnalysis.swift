@@ -34,6 +34,13 @@ public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringC
 
 /// Choices of an analysis run other than its inputs.
 public struct AnalysisOptions: Sendable {
+    /// The analyses' token budget per batch: a quarter of an evaluation's. An observed batch also
+    /// holds its attention probabilities (B x NH x T x T floats, up to budget x T x NH), and on
+    /// all-MiniLM-L6-v2 over SST-2 and MRPC a smaller budget ran as fast (docs/ANALYSES.md);
+    /// it also makes a few hundred examples fill a whole batch, so peak memory stops depending on
+    /// the number of examples early.
+    public static let defaultTokenBudget = 2048
+
     /// nil: every analysis the inputs allow (cosine with a second model, relations with a file).
     public var analyses: [AnalysisKind]?
     /// Truncate longest-first to this many tokens, specials included; nil or anything larger
@@ -51,13 +58,15 @@ public struct AnalysisOptions: Sendable {
     /// Seed of the sample choice.
     public var sampleSeed: UInt64
     /// Most bytes the comparison may hold for one batch of reference maps (layers x B x NH x T x T
-    /// floats); batches are made smaller when needed.
+    /// floats); batches of long inputs are made smaller to stay within it (never below one example).
+    /// 32 MiB leaves typical batches (T <= 64 on all-MiniLM-L6-v2) as the token budget makes them.
     public var comparisonMemoryBudget: Int
 
-    public init(analyses: [AnalysisKind]? = nil, maxLength: Int? = nil, batcher: Batcher = Batcher(),
+    public init(analyses: [AnalysisKind]? = nil, maxLength: Int? = nil,
+                batcher: Batcher = Batcher(tokenBudget: AnalysisOptions.defaultTokenBudget),
                 cosineVariants: [CosineVariant] = [.cropped], paddedLength: Int = 200,
                 patternThresholds: PatternThresholds = .standard, samplesPerType: Int = 12, sampleSeed: UInt64 = 42,
-                comparisonMemoryBudget: Int = 256 << 20) {
+                comparisonMemoryBudget: Int = 32 << 20) {
         self.analyses = analyses
         self.maxLength = maxLength
         self.batcher = batcher
@@ -173,9 +182,7 @@ public struct AttentionAnalysis: Sendable {
         var cosines: [CosineResult] = []
         var truncated = 0, examples = 0
         if let dataset, analyses.contains(where: { $0 != .relations }) {
-            let encodings = encode(dataset, maxLength: maxLength)
-            examples = encodings.count
-            truncated = encodings.reduce(0) { $0 + ($1.truncated ? 1 : 0) }
+            examples = dataset.examples.count
             if analyses.contains(.specialTokens) { special = SpecialTokenAttention(layerCount: layers, headCount: heads, tokenClasses: classes) }
             if analyses.contains(.entropy) { entropy = AttentionEntropy(layerCount: layers, headCount: heads, tokenClasses: classes) }
             if analyses.contains(.patterns) {
@@ -191,23 +198,28 @@ public struct AttentionAnalysis: Sendable {
             if let patterns { analyzers.append(patterns) }
             if let cropped { analyzers.append(cropped.reference) }
             let group = AnalyzerGroup(analyzers, tokenClasses: classes)
-            var batcher = options.batcher
-            if cropped != nil {
-                batcher.maxBatchSize = comparisonBatchLimit(longest: encodings.map(\.count).max() ?? 1, batcher: batcher)
-            }
-            let sequences = BatchedSequences(encodings: encodings, padId: padId, batcher: batcher)
             let phase = "\(dataset.task) \(dataset.split)"
             var done = 0
             progress?(Progress(phase: phase, completed: 0, total: examples))
-            for prepared in sequences.batches {
-                try checkCancellation(phase, done: done, of: examples)
-                group.beginBatch(rows: prepared.rows, batch: prepared.batch)
-                try timed(&timing.forwardSeconds) { try session.forward(prepared.batch, observer: group) }
-                if let cropped, let comparisonSession {
-                    try timed(&timing.comparisonSeconds) { try comparisonSession.forward(prepared.batch, observer: cropped.candidate) }
+            // Tokenized and batched a chunk at a time, so nothing per example outlives its chunk.
+            for chunk in chunks(examples) {
+                let encodings = encode(dataset, chunk, maxLength: maxLength)
+                truncated += encodings.reduce(0) { $0 + ($1.truncated ? 1 : 0) }
+                var batcher = options.batcher
+                if cropped != nil {
+                    batcher.maxBatchSize = comparisonBatchLimit(longest: encodings.map(\.count).max() ?? 1, batcher: batcher)
                 }
-                done += prepared.rows.count
-                progress?(Progress(phase: phase, completed: done, total: examples))
+                let sequences = BatchedSequences(encodings: encodings, padId: padId, batcher: batcher)
+                for prepared in sequences.batches {
+                    try checkCancellation(phase, done: done, of: examples)
+                    group.beginBatch(rows: prepared.rows.map { $0 + chunk.lowerBound }, batch: prepared.batch)
+                    try timed(&timing.forwardSeconds) { try session.forward(prepared.batch, observer: group) }
+                    if let cropped, let comparisonSession {
+                        try timed(&timing.comparisonSeconds) { try comparisonSession.forward(prepared.batch, observer: cropped.candidate) }
+                    }
+                    done += prepared.rows.count
+                    progress?(Progress(phase: phase, completed: done, total: examples))
+                }
             }
             timing.analyzerSeconds += group.seconds
             timing.forwardSeconds -= group.seconds
@@ -254,10 +266,17 @@ public struct AttentionAnalysis: Sendable {
                                patterns: patterns?.result(), cosine: cosines, relations: relationResult, timing: timing)
     }
 
-    /// `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`, truncated longest-first to `maxLength`.
-    func encode(_ dataset: GLUEDataset, maxLength: Int) -> [Encoding] {
+    /// `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]` for the examples `range`, truncated longest-first to `maxLength`.
+    func encode(_ dataset: GLUEDataset, _ range: Range<Int>, maxLength: Int) -> [Encoding] {
         let tokenizer = checkpoint.tokenizer
-        return dataset.examples.map { tokenizer.encode($0.textA, pair: dataset.task.isPair ? $0.textB : nil, maxLength: maxLength) }
+        return dataset.examples[range].map { tokenizer.encode($0.textA, pair: dataset.task.isPair ? $0.textB : nil, maxLength: maxLength) }
+    }
+
+    /// Examples per chunk: each chunk is tokenized, batched and run before the next is tokenized.
+    static let chunkSize = 2048
+
+    func chunks(_ count: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: Self.chunkSize).map { $0..<min(count, $0 + Self.chunkSize) }
     }
 
     /// The paper's variant of the cosine: inputs padded to `paddedLength` (truncated to it when
@@ -267,24 +286,26 @@ public struct AttentionAnalysis: Sendable {
         let length = options.paddedLength
         let model = checkpoint.model
         let comparison = AttentionComparison(layerCount: model.layerCount, headCount: model.headCount, variant: .padded)
-        let encodings = encode(dataset, maxLength: min(maxLength, length))
-        let cut = zip(encodings, encode(dataset, maxLength: maxLength)).reduce(0) { $0 + ($1.0.count < $1.1.count ? 1 : 0) }
+        let total = dataset.examples.count
         var batcher = options.batcher
         batcher.maxBatchSize = comparisonBatchLimit(longest: length, batcher: batcher)
-        // Every row is `length` long once padded: plan with that length, so batches respect the token budget.
-        let plans = batcher.plan(lengths: Array(repeating: length, count: encodings.count))
         let phase = "\(dataset.task) \(dataset.split), cosine padded to \(length)"
-        var done = 0
-        progress?(Progress(phase: phase, completed: 0, total: encodings.count))
-        for plan in plans {
-            try checkCancellation(phase, done: done, of: encodings.count)
-            let batch = Batch(encodings: plan.rows.map { encodings[$0] }, padId: padId, padTo: length)
-            try timed(&timing.comparisonSeconds) {
-                try session.forward(batch, observer: comparison.reference)
-                try comparisonSession.forward(batch, observer: comparison.candidate)
+        var done = 0, cut = 0
+        progress?(Progress(phase: phase, completed: 0, total: total))
+        for chunk in chunks(total) {
+            let encodings = encode(dataset, chunk, maxLength: min(maxLength, length))
+            cut += zip(encodings, encode(dataset, chunk, maxLength: maxLength)).reduce(0) { $0 + ($1.0.count < $1.1.count ? 1 : 0) }
+            // Every row is `length` long once padded: plan with that length, so batches respect the token budget.
+            for plan in batcher.plan(lengths: Array(repeating: length, count: encodings.count)) {
+                try checkCancellation(phase, done: done, of: total)
+                let batch = Batch(encodings: plan.rows.map { encodings[$0] }, padId: padId, padTo: length)
+                try timed(&timing.comparisonSeconds) {
+                    try session.forward(batch, observer: comparison.reference)
+                    try comparisonSession.forward(batch, observer: comparison.candidate)
+                }
+                done += plan.rows.count
+                progress?(Progress(phase: phase, completed: done, total: total))
             }
-            done += plan.rows.count
-            progress?(Progress(phase: phase, completed: done, total: encodings.count))
         }
         return comparison.result(paddedLength: length, truncated: cut)
     }
