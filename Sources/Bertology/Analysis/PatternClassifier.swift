@@ -101,7 +101,7 @@ public struct PatternThresholds: Sendable, Equatable, Codable {
 ///     else block             if the input is a pair and block >= block threshold
 ///     else heterogeneous
 public enum PatternClassifier {
-    /// How many non-special columns count as stripes in the vertical score.
+    /// How many non-special columns count as stripes in the vertical score (the two strongest).
     public static let stripeColumns = 2
 
     public static func classify(_ features: PatternFeatures, thresholds: PatternThresholds = .standard) -> AttentionPattern {
@@ -155,7 +155,8 @@ public enum PatternClassifier {
         }
         // Off-band mass of each non-special column, and the part of it inside the query's segment.
         var offTotal = 0.0, ownTotal = 0.0, offCells = 0, ownCells = 0
-        var top: [(mass: Double, cells: Int)] = []
+        // The two strongest stripes (stripeColumns == 2), kept in scalars: this runs for every map.
+        var first = (mass: -1.0, cells: 0), second = (mass: -1.0, cells: 0)
         for j in 0..<n where !special[j] {
             let segment = j < split ? 0 : 1
             var bandColumn = 0.0, bandColumnOwn = 0.0, bandRows = 0, bandRowsOwn = 0
@@ -174,16 +175,15 @@ public enum PatternClassifier {
             ownTotal += own
             offCells += n - bandRows
             ownCells += (segment == 0 ? split : n - split) - bandRowsOwn
-            if top.count < stripeColumns {
-                top.append((off, n - bandRows))
-                top.sort { $0.mass > $1.mass }
-            } else if off > top[top.count - 1].mass {
-                top[top.count - 1] = (off, n - bandRows)
-                top.sort { $0.mass > $1.mass }
+            if off > first.mass {
+                second = first
+                first = (off, n - bandRows)
+            } else if off > second.mass {
+                second = (off, n - bandRows)
             }
         }
-        let stripe = top.reduce(0) { $0 + $1.mass }
-        let stripeCells = top.reduce(0) { $0 + $1.cells }
+        let stripe = max(0, first.mass) + max(0, second.mass)
+        let stripeCells = first.cells + second.cells
 
         let specialShare = specialMass / length, uniformSpecial = Double(specialCount) / length
         let stripeShare = stripe / length, uniformStripe = Double(stripeCells) / cells
