@@ -134,5 +134,5 @@ public struct CosineResult: Sendable, Encodable {
                            grid: cosine, examples: examples)]
     }
 
-    enum CodingKeys: String, CodingKey { case variant, examples, paddedLength = "padded_length", truncated }
+    enum CodingKeys: String, CodingKey { case variant, examples, paddedLength = "padded_length", truncated, cosine }
 }

@@ -55,6 +55,8 @@ public struct EntropyResult: Sendable, Encodable {
     /// The mean over examples of ln L: what a head attending uniformly to every real token would score.
     public let uniformEntropy: Double
 
+    enum CodingKeys: String, CodingKey { case examples, entropy, uniformEntropy = "uniform_entropy" }
+
     public var grids: [GridResult] {
         [GridResult(name: "entropy", title: "Entropy of attention rows (nats)",
                     definition: "mean over the L real query rows of -sum_j A[i,j] ln A[i,j], averaged over examples; uniform attention scores ln L (mean \(String(format: "%.3f", uniformEntropy)))",

@@ -252,5 +252,25 @@ public struct PatternTypeResult: Sendable, Encodable {
         return grids
     }
 
-    enum CodingKeys: String, CodingKey { case examples, pairExamples = "pair_examples", thresholds }
+    /// Counts, shares and mean features; the sample maps' pixels stay out of JSON (they are drawn in
+    /// patterns-samples.svg; patterns.json lists which maps they are).
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(examples, forKey: .examples)
+        try container.encode(pairExamples, forKey: .pairExamples)
+        try container.encode(thresholds, forKey: .thresholds)
+        try container.encode(AttentionPattern.allCases.map(\.name), forKey: .types)
+        try container.encode(Dictionary(uniqueKeysWithValues: distribution.map { ($0.key.name, $0.value) }), forKey: .distribution)
+        try container.encode(dominant.map { $0.map(\.name) }, forKey: .dominant)
+        try container.encode((0..<layerCount).map { layer in (0..<headCount).map { countsPerHead[layer * headCount + $0] } },
+                             forKey: .counts)
+        try container.encode(meanVertical, forKey: .meanVertical)
+        try container.encode(meanDiagonal, forKey: .meanDiagonal)
+        try container.encodeIfPresent(meanBlock, forKey: .meanBlock)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examples, pairExamples = "pair_examples", thresholds, types, distribution, dominant, counts
+        case meanVertical = "mean_vertical", meanDiagonal = "mean_diagonal", meanBlock = "mean_block"
+    }
 }

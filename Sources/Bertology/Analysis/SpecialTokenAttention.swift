@@ -145,6 +145,13 @@ public struct SpecialTokenResult: Sendable, Encodable {
         ]
     }
 
+    enum CodingKeys: String, CodingKey {
+        case examples, examplesWithPunctuation = "examples_with_punctuation", cls, sepPaper = "sep_paper", sepClark = "sep_clark"
+        case punctuationPaper = "punctuation_paper", punctuationPaperAbsentAsZero = "punctuation_paper_absent_as_zero"
+        case punctuationClark = "punctuation_clark", clsRowCLS = "cls_row_cls", clsRowSEP = "cls_row_sep"
+        case clsRowPunctuation = "cls_row_punctuation"
+    }
+
     /// The paper's Fig 7: the last layer's [CLS] row scores, one value per head.
     public var lastLayerCLSRow: (cls: [Double], sep: [Double], punctuation: [Double]) {
         let last = clsRowCLS.layerCount - 1
