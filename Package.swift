@@ -60,6 +60,11 @@ let package = Package(
             dependencies: ["Bertology"],
             path: "Sources/tokenizer-benchmark"
         ),
+        .executableTarget(
+            name: "analysis-benchmark",
+            dependencies: ["Bertology"],
+            path: "Sources/analysis-benchmark"
+        ),
         // MARK: - Tests
         .testTarget(
             name: "BertologyTests",
