@@ -24,6 +24,9 @@ public enum EvaluationScorer: String, Sendable, Codable, CaseIterable, CustomStr
                 throw BertologyError.usage("the checkpoint has a classifier but no pooler, so its classifier cannot run")
             }
         case .cosine:
+            if requested == nil && !(task.isPair && task.isRegression) {
+                throw BertologyError.usage("the checkpoint has no classifier head, so only the cosine scorer can run it, and that scores STS-B alone (the cosine of a pair's two texts); \(task) needs a checkpoint fine-tuned with a classifier")
+            }
             guard task.isPair else {
                 throw BertologyError.usage("the cosine scorer compares the two texts of a pair, and \(task) has one text per example; it needs a checkpoint with a classifier")
             }
