@@ -253,6 +253,19 @@ import Testing
         #expect(score["prediction"] is Double && score["label"] as? Double == 4.8 && score["logits"] == nil)
     }
 
+    @Test func undefinedCorrelationsAreNaNInJSONAndSaidInTheTable() throws {
+        let checkpoint = try Checkpoint.load(TestPaths.fixture("models/tiny-regression"))
+        let one = try GLUEDataset.load(task: .stsb, split: .dev, folder: Self.glueFormat).sampled(limit: 1, seed: 0)
+        let result = try checkpoint.evaluate(one)
+        #expect(result.n == 1 && result.metrics["pearson"]!.isNaN && result.metrics["spearman"]!.isNaN)
+        let json = try JSONSerialization.jsonObject(with: JSONOutput.encode(result)) as! [String: Any]
+        #expect((json["metrics"] as? [String: Any])?["pearson"] as? String == "NaN")
+        let table = EvaluationSummary.text(result)
+        #expect(table.contains("pearson   undefined"))
+        #expect(table.contains("1 of 18 examples (seeded sample, seed 0)"))
+        #expect(table.contains("truncated: 0 of 1 examples (longest first, to 29 tokens)"))
+    }
+
     @Test func progressReachesTheTotalAndCancellationStopsBetweenBatches() async throws {
         let checkpoint = try Checkpoint.load(TestPaths.fixture("models/tiny-classifier"))
         let dataset = try GLUEDataset.load(task: .mnli, split: .dev, folder: Self.glueFormat)
