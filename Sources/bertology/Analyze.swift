@@ -2,7 +2,7 @@ import ArgumentParser
 import Bertology
 import Foundation
 
-struct Analyze: ParsableCommand {
+struct Analyze: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Attention analyses over a dataset: special tokens, entropy, pattern types, model-vs-model change, relation probes.",
         discussion: """
@@ -65,7 +65,7 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Print all results as one JSON object on stdout.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         let analyses = try only.map(AnalysisKind.parseList)
         let variants = try cosine.split(separator: ",").map { item -> CosineVariant in
             let name = item.trimmingCharacters(in: .whitespaces).lowercased()
@@ -100,10 +100,11 @@ struct Analyze: ParsableCommand {
         // Checked before the (long) run, so a full folder fails at once.
         let folder = try OutputFolder(URL(fileURLWithPath: out), force: force)
         let bar = TerminalProgressBar()
-        let results: AnalysisResults
-        do {
+        let handler = bar.handler
+        // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then.
+        let results = try await runCancellable {
             defer { bar.finish() }
-            results = try analysis.run(progress: bar.handler)
+            return try analysis.run(progress: handler)
         }
         let files = try AnalysisReport.write(results, to: folder, commandLine: CommandLine.arguments.joined(separator: " "))
         if json { emit(try JSONOutput.line(results)) }

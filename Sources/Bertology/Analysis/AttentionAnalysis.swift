@@ -269,7 +269,11 @@ public struct AttentionAnalysis: Sendable {
     /// `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]` for the examples `range`, truncated longest-first to `maxLength`.
     func encode(_ dataset: GLUEDataset, _ range: Range<Int>, maxLength: Int) -> [Encoding] {
         let tokenizer = checkpoint.tokenizer
-        return dataset.examples[range].map { tokenizer.encode($0.textA, pair: dataset.task.isPair ? $0.textB : nil, maxLength: maxLength) }
+        let (examples, pairs) = (dataset.examples, dataset.task.isPair)
+        return concurrentMap(count: range.count) { index in
+            let example = examples[range.lowerBound + index]
+            return tokenizer.encode(example.textA, pair: pairs ? example.textB : nil, maxLength: maxLength)
+        }
     }
 
     /// Examples per chunk: each chunk is tokenized, batched and run before the next is tokenized.
