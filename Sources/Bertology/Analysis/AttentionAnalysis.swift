@@ -34,11 +34,10 @@ public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringC
 
 /// Choices of an analysis run other than its inputs.
 public struct AnalysisOptions: Sendable {
-    /// The analyses' token budget per batch: a quarter of an evaluation's. An observed batch also
-    /// holds its attention probabilities (B x NH x T x T floats, up to budget x T x NH), and on
-    /// all-MiniLM-L6-v2 over SST-2 and MRPC a smaller budget ran as fast (docs/ANALYSES.md);
-    /// it also makes a few hundred examples fill a whole batch, so peak memory stops depending on
-    /// the number of examples early.
+    /// The analyses' token budget per batch, chosen for the analyses (it happens to equal the
+    /// evaluation's): an observed batch also holds its attention probabilities (B x NH x T x T
+    /// floats, up to budget x T x NH); on all-MiniLM-L6-v2 it ran as fast as 8192 (docs/ANALYSES.md),
+    /// and a hundred examples already fill a batch, so peak memory stops depending on their number.
     public static let defaultTokenBudget = 2048
 
     /// nil: every analysis the inputs allow (cosine with a second model, relations with a file).
