@@ -72,7 +72,7 @@ public struct HTMLReport: Sendable {
     table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
     th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
     th { background: #f3f3f3; } td.value { font-family: "DejaVu Sans Mono", monospace; word-break: break-all; }
-    caption { text-align: left; font-weight: bold; padding: 4px 0; }
+    caption { text-align: left; font-weight: bold; padding: 4px 0; white-space: nowrap; }
     nav ul { columns: 2; max-width: 700px; } nav li { margin: 2px 0; }
     .figures { display: flex; flex-wrap: wrap; gap: 18px 28px; align-items: flex-start; }
     figure { margin: 0; } figcaption { font-size: 12px; color: #444; max-width: 640px; margin-top: 4px; }
