@@ -73,6 +73,11 @@ let package = Package(
             dependencies: ["Bertology"],
             path: "Benchmarks/TokenizerBench"
         ),
+        .executableTarget(
+            name: "analysis-benchmark",
+            dependencies: ["Bertology"],
+            path: "Sources/analysis-benchmark"
+        ),
         // MARK: - Tests
         .testTarget(
             name: "BertologyTests",

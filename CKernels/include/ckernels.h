@@ -174,6 +174,25 @@ void ck_convert_f16_to_f32(float *out, const uint16_t *inp, size_t n);
 /// bfloat16 to float, n values (exact: bf16 is the top half of a float).
 void ck_convert_bf16_to_f32(float *out, const uint16_t *inp, size_t n);
 
+// MARK: - Attention statistics (analyses; attention_stats.c)
+// Self-contained: scalar C with OpenMP over the (example, head) maps, no ISA dispatch. Each map is
+// cropped to its example's real tokens: rows and columns 0..lengths[b]-1 of probs[b,h].
+
+/// One pass over every map of a batch. probs is (B,NH,T,T), rows = queries; lengths is (B) with
+/// 1 <= lengths[b] <= T; segment_starts is (B), the first token of the second segment (lengths[b]
+/// for a single sentence).
+/// column_sums is (B,NH,2,T): [b,h,s,j] = sum of probs[b,h,i,j] over the real query rows i of segment s
+/// (s = 0: i < segment_starts[b]; s = 1: segment_starts[b] <= i < lengths[b]), for j < lengths[b]; 0 beyond.
+/// entropy_sums is (B,NH): sum over the real rows i of -sum_{j < lengths[b]} p ln p, in nats (0 ln 0 = 0).
+void ck_attention_map_statistics(double *column_sums, double *entropy_sums, const float *probs,
+                                 const int32_t *lengths, const int32_t *segment_starts, int B, int NH, int T);
+
+/// Products of two batches of maps with the same layout, for cosine similarities. a and b are
+/// (B,NH,T,T); products is (B,NH,3) = (sum a*b, sum a*a, sum b*b) over rows and columns 0..n-1, where
+/// n = lengths[b] when crop != 0 (the real tokens), else T (the whole padded map).
+void ck_attention_map_products(double *products, const float *a, const float *b, const int32_t *lengths,
+                               int crop, int B, int NH, int T);
+
 #ifdef __cplusplus
 }
 #endif

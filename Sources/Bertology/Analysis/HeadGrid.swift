@@ -1,0 +1,65 @@
+import Foundation
+
+/// One number per attention head: a (layers x heads) grid, the shape of every per-head result
+/// (the paper's 12x12 heatmaps). Indexed from 0 in code, JSON and NPY (`[layer][head]`); the
+/// paper's names are 1-based (`L4-H1` is `[3][0]`).
+public struct HeadGrid: Sendable, Equatable, Encodable {
+    public let layerCount: Int
+    public let headCount: Int
+    /// Row-major (layers, heads).
+    public private(set) var values: [Double]
+
+    public init(layerCount: Int, headCount: Int, repeating value: Double = 0) {
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.values = Array(repeating: value, count: layerCount * headCount)
+    }
+
+    public init(layerCount: Int, headCount: Int, values: [Double]) {
+        precondition(values.count == layerCount * headCount, "\(values.count) values for a \(layerCount)x\(headCount) grid")
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.values = values
+    }
+
+    public subscript(layer: Int, head: Int) -> Double {
+        get { values[layer * headCount + head] }
+        set { values[layer * headCount + head] = newValue }
+    }
+
+    public subscript(id: HeadID) -> Double {
+        get { self[id.layer, id.head] }
+        set { self[id.layer, id.head] = newValue }
+    }
+
+    /// `[layer][head]`.
+    public var rows: [[Double]] {
+        (0..<layerCount).map { Array(values[($0 * headCount)..<(($0 + 1) * headCount)]) }
+    }
+
+    /// Element-wise `transform`.
+    public func map(_ transform: (Double) -> Double) -> HeadGrid {
+        HeadGrid(layerCount: layerCount, headCount: headCount, values: values.map(transform))
+    }
+
+    public var minimum: Double { values.min() ?? 0 }
+    public var maximum: Double { values.max() ?? 0 }
+
+    /// The head with the largest (or, with `smallest`, the smallest) value; ties go to the first.
+    public func extremeHead(smallest: Bool = false) -> HeadID {
+        var best = 0
+        for index in values.indices where smallest ? values[index] < values[best] : values[index] > values[best] {
+            best = index
+        }
+        return HeadID(layer: best / headCount, head: best % headCount)
+    }
+
+    /// Encodes as `[[Double]]`, `[layer][head]`.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rows)
+    }
+
+    /// The grid as float32 (layers, heads), for NPY.
+    public var float32: [Float] { values.map { Float($0) } }
+}

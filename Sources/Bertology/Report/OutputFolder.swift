@@ -1,0 +1,41 @@
+import Foundation
+
+/// The folder a run writes its results into. It refuses to write into an existing folder that is
+/// not empty unless `force` is set (then files of the same names are replaced and other files are
+/// left alone). Every file goes through `AtomicFile`, so a reader never sees half of one.
+public final class OutputFolder {
+    public let url: URL
+    /// Names written so far, in order.
+    public private(set) var written: [String] = []
+
+    public init(_ url: URL, force: Bool) throws {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw BertologyError.io(url.path, "exists and is not a folder") }
+            let entries: [String]
+            do { entries = try manager.contentsOfDirectory(atPath: url.path) } catch {
+                throw BertologyError.io(url.path, "cannot list: \(error.localizedDescription)")
+            }
+            if !entries.isEmpty && !force {
+                throw BertologyError.usage("\(url.path) exists and is not empty (\(entries.count) entries); choose another --out folder, or add --force to write into it")
+            }
+        } else {
+            do { try manager.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+                throw BertologyError.io(url.path, "cannot create the folder: \(error.localizedDescription)")
+            }
+        }
+        self.url = url
+    }
+
+    public func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    public func write(_ data: Data, to name: String) throws {
+        try AtomicFile.write(data, to: file(name))
+        if !written.contains(name) { written.append(name) }
+    }
+
+    public func write(_ text: String, to name: String) throws {
+        try write(Data(text.utf8), to: name)
+    }
+}

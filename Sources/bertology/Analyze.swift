@@ -1,0 +1,113 @@
+import ArgumentParser
+import Bertology
+import Foundation
+
+struct Analyze: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Attention analyses over a dataset: special tokens, entropy, pattern types, model-vs-model change, relation probes.",
+        discussion: """
+        Example: bertology analyze --task SST-2 --data glue_data --limit 1000 --out out/sst2
+        Writes <analysis>.json, per-head grids as .csv/.npy/.svg, and index.html (self-contained) into --out.
+        --compare DIR adds the cosine between the two models' maps; --relations FILE (JSON Lines:
+        {"words": [...], "pairs": [[from, to]]}) adds the relation probe. Definitions: docs/ANALYSES.md.
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case). Optional with --only relations.")
+    var task: String?
+
+    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
+    var data: String?
+
+    @Option(help: "train, dev (MNLI: matched), dev_mismatched, test, test_mismatched.")
+    var split = "dev"
+
+    @Option(help: ArgumentHelp("Analyse a seeded sample of N examples (kept in file order).", valueName: "N"))
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Seed of the --limit sample and of the pattern-type sample maps.", valueName: "S"))
+    var seed: UInt64 = 42
+
+    @Option(help: ArgumentHelp("A second checkpoint (same tokenizer and shape) to compare attention maps with.", valueName: "DIR2"))
+    var compare: String?
+
+    @Option(help: ArgumentHelp("Cosine variants: cropped (L x L real tokens), padded (the paper's code: padded to --padded-length), or both: cropped,padded.", valueName: "LIST"))
+    var cosine = "cropped"
+
+    @Option(help: "The fixed length of the padded cosine variant (longer inputs are truncated to it).")
+    var paddedLength = 200
+
+    @Option(help: ArgumentHelp("A JSON Lines file of sentences with word pairs for the relation probe.", valueName: "FILE"))
+    var relations: String?
+
+    @Option(help: ArgumentHelp("Run only these analyses: special-tokens, entropy, patterns, cosine, relations (comma-separated).", valueName: "LIST"))
+    var only: String?
+
+    @Option(help: ArgumentHelp("Output folder (created; refused when it exists and is not empty, unless --force).", valueName: "OUTDIR"))
+    var out: String
+
+    @Flag(help: "Write into --out even when it is not empty (files of the same names are replaced).")
+    var force = false
+
+    @Option(help: "Truncate longest-first to this many tokens, specials included (default and maximum: the model's max_position_embeddings).")
+    var maxLength: Int?
+
+    @Option(help: "Sample maps per pattern type on the thumbnail sheet.")
+    var samplesPerType = 12
+
+    @Option(help: "Most padded tokens per batch (batch size x padded length).")
+    var tokenBudget = AnalysisOptions.defaultTokenBudget
+
+    @Option(help: "Most sequences per batch.")
+    var batchSize = Batcher.defaultMaxBatchSize
+
+    @Flag(help: "Print all results as one JSON object on stdout.")
+    var json = false
+
+    func run() async throws {
+        let analyses = try only.map(AnalysisKind.parseList)
+        let variants = try cosine.split(separator: ",").map { item -> CosineVariant in
+            let name = item.trimmingCharacters(in: .whitespaces).lowercased()
+            guard let variant = CosineVariant(rawValue: name) else {
+                throw BertologyError.usage("unknown cosine variant \"\(name)\" (cropped, padded)")
+            }
+            return variant
+        }
+        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
+        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
+        guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
+
+        var dataset: GLUEDataset?
+        if let task {
+            let task = try GLUETask(parsing: task)
+            let split = try GLUESplit(parsing: split)
+            guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
+                throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
+            }
+            dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
+            if let limit { dataset = dataset!.sampled(limit: limit, seed: seed) }
+        }
+        let checkpoint = try modelOptions.load()
+        let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
+        let relationSet = try relations.map { try RelationProbeSet.load(URL(fileURLWithPath: $0)) }
+        let options = AnalysisOptions(analyses: analyses, maxLength: maxLength,
+                                      batcher: Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize),
+                                      cosineVariants: variants, paddedLength: paddedLength,
+                                      samplesPerType: samplesPerType, sampleSeed: seed)
+        let analysis = try AttentionAnalysis(checkpoint: checkpoint, dataset: dataset, comparison: comparison,
+                                             relations: relationSet, options: options)
+        // Checked before the (long) run, so a full folder fails at once.
+        let folder = try OutputFolder(URL(fileURLWithPath: out), force: force)
+        let bar = TerminalProgressBar()
+        let handler = bar.handler
+        // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then.
+        let results = try await runCancellable {
+            defer { bar.finish() }
+            return try analysis.run(progress: handler)
+        }
+        let files = try AnalysisReport.write(results, to: folder, commandLine: CommandLine.arguments.joined(separator: " "))
+        if json { emit(try JSONOutput.line(results)) }
+        FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.url.path); open \(folder.file("index.html").path)\n".utf8))
+    }
+}
