@@ -74,9 +74,9 @@ let package = Package(
             path: "Benchmarks/TokenizerBench"
         ),
         .executableTarget(
-            name: "analysis-benchmark",
+            name: "analysis-bench",
             dependencies: ["Bertology"],
-            path: "Sources/analysis-benchmark"
+            path: "Benchmarks/AnalysisBench"
         ),
         // MARK: - Tests
         .testTarget(

@@ -1,6 +1,6 @@
-// analysis-benchmark: how much the attention analyses add to plain inference.
+// analysis-bench: how much the attention analyses add to plain inference.
 //
-//   swift run -c release analysis-benchmark [--task SST-2] [--split dev] [--limit 1000] [--seed 42]
+//   swift run -c release analysis-bench [--task SST-2] [--split dev] [--limit 1000] [--seed 42]
 //                                           [--data DIR] [--model DIR] [--repeats 5] [--token-budget N] [--json]
 //
 // Runs the same prepared batches (the one batcher; the analyses' default token budget unless
@@ -112,6 +112,6 @@ do {
                      median(cpu["analyzed"]!) / median(cpu["plain"]!)))
     }
 } catch let error as BertologyError {
-    FileHandle.standardError.write(Data("analysis-benchmark: \(error.description)\n".utf8))
+    FileHandle.standardError.write(Data("analysis-bench: \(error.description)\n".utf8))
     exit(error.exitStatus)
 }
