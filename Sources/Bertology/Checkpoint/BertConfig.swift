@@ -16,6 +16,8 @@ public struct BertConfig: Sendable, Equatable, Codable {
     public var numLabels: Int
     /// Class names by index (`id2label`), when config.json gives them.
     public var id2label: [Int: String]
+    /// Class indices by name (`label2id`), when config.json gives them.
+    public var label2id: [String: Int] = [:]
     /// `problem_type` as Hugging Face writes it ("regression", "single_label_classification", ...).
     public var problemType: String?
 
@@ -108,6 +110,17 @@ public struct BertConfig: Sendable, Equatable, Codable {
                     throw BertologyError.badInput(file, at: "id2label", "entry \"\(key)\" is not index -> name")
                 }
                 config.id2label[index] = name
+            }
+        }
+        if let labels = fields["label2id"], labels != .null {
+            guard let table = labels.object else {
+                throw BertologyError.badInput(file, at: "label2id", "expected an object of name -> index")
+            }
+            for (name, value) in table {
+                guard let index = value.integer, index >= 0 else {
+                    throw BertologyError.badInput(file, at: "label2id", "entry \"\(name)\" is not name -> index")
+                }
+                config.label2id[name] = index
             }
         }
         config.numLabels = config.id2label.isEmpty ? 2 : config.id2label.count

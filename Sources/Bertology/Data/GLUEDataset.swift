@@ -1,0 +1,210 @@
+import Foundation
+
+/// The gold label of an example: a class (an index into `GLUETask.labels`) or an STS-B score.
+public enum GLUELabel: Sendable, Equatable, Hashable, Codable {
+    case classIndex(Int)
+    case score(Double)
+
+    public var classIndex: Int? { if case .classIndex(let index) = self { index } else { nil } }
+    public var score: Double? { if case .score(let value) = self { value } else { nil } }
+}
+
+/// One example of a GLUE file.
+public struct GLUEExample: Sendable, Equatable, Codable {
+    /// 0-based position among the file's examples (the header is not an example).
+    public let index: Int
+    /// 1-based line in the file, for messages and predictions.
+    public let line: Int
+    public let textA: String
+    /// The second text of a pair task; nil for CoLA and SST-2.
+    public let textB: String?
+    /// nil in test files (GLUE's test labels are not public).
+    public let label: GLUELabel?
+
+    public init(index: Int, line: Int, textA: String, textB: String?, label: GLUELabel?) {
+        self.index = index
+        self.line = line
+        self.textA = textA
+        self.textB = textB
+        self.label = label
+    }
+}
+
+/// How a dataset was sub-sampled (`--limit N --seed S`).
+public struct GLUESampling: Sendable, Equatable, Codable {
+    /// Examples asked for.
+    public let limit: Int
+    public let seed: UInt64
+    /// Examples in the file before sampling.
+    public let population: Int
+}
+
+/// The examples of one split of one GLUE task, read from a `glue_data/` folder.
+public struct GLUEDataset: Sendable {
+    public let task: GLUETask
+    public let split: GLUESplit
+    /// The file the examples came from.
+    public let file: URL
+    /// In file order (also after sampling).
+    public let examples: [GLUEExample]
+    /// Set when the examples are a seeded sample of the file.
+    public let sampling: GLUESampling?
+
+    public init(task: GLUETask, split: GLUESplit, file: URL, examples: [GLUEExample], sampling: GLUESampling? = nil) {
+        self.task = task
+        self.split = split
+        self.file = file
+        self.examples = examples
+        self.sampling = sampling
+    }
+
+    public var count: Int { examples.count }
+
+    // MARK: - Loading
+
+    /// Reads `folder/<Task>/<file>` (the `glue_data/` layout: `folder/MNLI/dev_matched.tsv`). When
+    /// `folder` is the task's own folder (it holds the file itself), that works too.
+    /// Errors name the file, the line and what is wrong; a missing file names the path expected.
+    public static func load(task: GLUETask, split: GLUESplit, folder: URL) throws -> GLUEDataset {
+        guard task.splits.contains(split) else {
+            throw BertologyError.usage("\(task) has no \(split) split (its splits: \(task.splits.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let url = try locate(task: task, split: split, folder: folder)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
+        }
+        return GLUEDataset(task: task, split: split, file: url,
+                           examples: try parse(data, task: task, split: split, file: url.path))
+    }
+
+    /// The file a split is read from: `folder/<Task>/<file>`, or `folder/<file>` when `folder` is
+    /// the task folder itself.
+    public static func locate(task: GLUETask, split: GLUESplit, folder: URL) throws -> URL {
+        let name = task.fileName(for: split)
+        let standard = folder.appendingPathComponent(task.folderName).appendingPathComponent(name)
+        let manager = FileManager.default
+        if manager.fileExists(atPath: standard.path) { return standard }
+        let direct = folder.appendingPathComponent(name)
+        if folder.standardizedFileURL.lastPathComponent == task.folderName, manager.fileExists(atPath: direct.path) {
+            return direct
+        }
+        guard manager.fileExists(atPath: folder.path) else {
+            throw BertologyError.io(folder.path, "no such GLUE data folder (expected the glue_data layout, with \(task.folderName)/\(name) inside)")
+        }
+        throw BertologyError.io(standard.path, "missing: \(task) \(split) is read from \(task.folderName)/\(name) in the glue_data folder")
+    }
+
+    /// Parses the bytes of a GLUE file: a leading BOM is dropped, LF or CRLF end lines, fields are
+    /// split on TAB with no quoting (quotes are text), trailing empty lines are ignored.
+    public static func parse(_ data: Data, task: GLUETask, split: GLUESplit, file: String) throws -> [GLUEExample] {
+        let lines = try TextLines.split(data, file: file)
+        var end = lines.count
+        while end > 0 && lines[end - 1].isEmpty { end -= 1 }
+        let layout = task.layout(for: split)
+        guard end > 0 else {
+            throw BertologyError.badInput(file, at: "line 1", layout.header == nil
+                ? "empty file (expected \(task) \(split) examples)"
+                : "empty file (expected the header \(layout.header!.joined(separator: "<TAB>")))")
+        }
+
+        // Column positions, from the header when there is one.
+        var firstDataLine = 0
+        var fieldCount: Int
+        func position(_ column: GLUEFileLayout.Column?) throws -> Int? {
+            guard let column else { return nil }
+            switch column {
+            case .position(let index): return index
+            case .named(let name):
+                let header = fields(lines[0])
+                guard let index = header.firstIndex(of: Substring(name)) else {
+                    throw BertologyError.badInput(file, at: "line 1",
+                        "the header has no column \"\(name)\" (\(task) \(split) files have the columns "
+                        + "\(layout.header!.joined(separator: ", ")); found: \(header.joined(separator: ", ")))")
+                }
+                return index
+            }
+        }
+        if layout.header != nil {
+            firstDataLine = 1
+            fieldCount = fields(lines[0]).count
+        } else {
+            fieldCount = layout.columnCount!
+        }
+        let textAColumn = try position(layout.textA)!
+        let textBColumn = try position(layout.textB)
+        let labelColumn = try position(layout.label)
+
+        let labelIndex: [Substring: Int] = Dictionary(
+            uniqueKeysWithValues: (task.labels ?? []).enumerated().map { (Substring($0.element), $0.offset) })
+        var examples: [GLUEExample] = []
+        examples.reserveCapacity(end - firstDataLine)
+        for lineIndex in firstDataLine..<end {
+            let number = lineIndex + 1
+            let line = lines[lineIndex]
+            guard !line.isEmpty else {
+                throw BertologyError.badInput(file, at: "line \(number)", "empty line (every line after the header is one example)")
+            }
+            let row = fields(line)
+            guard row.count == fieldCount else {
+                throw BertologyError.badInput(file, at: "line \(number)",
+                    "\(row.count) fields, expected \(fieldCount) (\(task) \(split) fields are separated by TAB, with no quoting)")
+            }
+            var label: GLUELabel?
+            if let labelColumn {
+                let text = row[labelColumn]
+                if task.isRegression {
+                    guard let value = Double(text), value.isFinite else {
+                        throw BertologyError.badInput(file, at: "line \(number)", "score \"\(text)\" is not a number")
+                    }
+                    label = .score(value)
+                } else {
+                    guard let index = labelIndex[text] else {
+                        let hint = task == .cola && number == 1 ? " (CoLA train and dev files have no header row)" : ""
+                        throw BertologyError.badInput(file, at: "line \(number)",
+                            "label \"\(text)\" is not one of \(task.labels!.joined(separator: ", "))\(hint)")
+                    }
+                    label = .classIndex(index)
+                }
+            }
+            examples.append(GLUEExample(index: examples.count, line: number, textA: String(row[textAColumn]),
+                                        textB: textBColumn.map { String(row[$0]) }, label: label))
+        }
+        guard !examples.isEmpty else {
+            throw BertologyError.badInput(file, at: "line 2", "no examples after the header")
+        }
+        return examples
+    }
+
+    private static func fields(_ line: String) -> [Substring] {
+        line.split(separator: "\t", omittingEmptySubsequences: false)
+    }
+
+    // MARK: - Seeded sampling
+
+    /// A deterministic subset of `limit` examples, kept in file order (all of them when the file
+    /// has no more than `limit`).
+    ///
+    /// The algorithm, to reproduce elsewhere: a Fisher-Yates shuffle of the positions 0..<n driven
+    /// by `SeededGenerator(seed)` (splitmix64), `for i in n-1 down to 1: j = next() % (i + 1);
+    /// swap(order[i], order[j])`; the first `limit` positions of the shuffled order, sorted.
+    public func sampled(limit: Int, seed: UInt64) -> GLUEDataset {
+        let chosen = Self.sampleIndices(count: examples.count, limit: limit, seed: seed)
+        return GLUEDataset(task: task, split: split, file: file, examples: chosen.map { examples[$0] },
+                           sampling: GLUESampling(limit: limit, seed: seed, population: examples.count))
+    }
+
+    /// The positions `sampled(limit:seed:)` keeps, sorted.
+    public static func sampleIndices(count: Int, limit: Int, seed: UInt64) -> [Int] {
+        guard limit < count else { return Array(0..<count) }
+        var order = Array(0..<count)
+        var generator = SeededGenerator(seed: seed)
+        var i = count - 1
+        while i > 0 {
+            let j = Int(generator.next() % UInt64(i + 1))
+            order.swapAt(i, j)
+            i -= 1
+        }
+        return order.prefix(max(0, limit)).sorted()
+    }
+}
