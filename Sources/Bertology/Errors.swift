@@ -47,9 +47,12 @@ public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatabl
     /// sequence in a token) are shown escaped (`\n`, `\u{1B}`), and a location or reason that
     /// quotes a huge token or name is shortened in the middle.
     public var description: String {
-        [file, location.map { Self.elided($0, limit: 300) }, Self.elided(reason, limit: 600)]
+        // Escaped first, then shortened: an escape is up to 8 characters for one, and 400 NUL bytes
+        // quoted in a reason made a 2,000-character line (fuzz-glue-tsv).
+        [file.map(Self.escapingControlCharacters),
+         location.map { Self.elided(Self.escapingControlCharacters($0), limit: 300) },
+         Self.elided(Self.escapingControlCharacters(reason), limit: 600)]
             .compactMap { $0 }
-            .map(Self.escapingControlCharacters)
             .joined(separator: ": ")
     }
 

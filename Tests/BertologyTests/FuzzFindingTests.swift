@@ -33,4 +33,21 @@ import Testing
             #expect(!error.description.contains { $0.isNewline })
         }
     }
+
+    /// fuzz-glue-tsv, after 8 minutes: a header of 400 NUL bytes is quoted in the "no column"
+    /// message, and each NUL escaped as `\u{0}` after shortening made a 2,100-character line.
+    /// Messages are now escaped, then shortened.
+    @Test func aHeaderOfNULBytesGivesAShortMessage() throws {
+        let input = try Self.finding("fuzz-glue-tsv", "finding-nul-bytes-in-header.tsv")
+        let file = input.drop { $0 != 0x0A }.dropFirst()  // the first line names the layout: "RTE dev"
+        do {
+            _ = try GLUEDataset.parse(Data(file), task: .rte, split: .dev, file: "RTE/dev.tsv")
+            Issue.record("a header of NUL bytes was accepted")
+        } catch let error as BertologyError {
+            #expect(error.description.hasPrefix(#"RTE/dev.tsv: line 1: the header has no column "sentence1""#))
+            #expect(error.description.contains(#"\u{0}\u{0}"#))
+            #expect(error.description.unicodeScalars.count < 1_000, "\(error.description.unicodeScalars.count) characters")
+            #expect(error.description.contains("characters left out"))
+        }
+    }
 }
