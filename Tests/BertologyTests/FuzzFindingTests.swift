@@ -34,7 +34,7 @@ import Testing
         }
     }
 
-    /// fuzz-glue-tsv, after 8 minutes: a header of 400 NUL bytes is quoted in the "no column"
+    /// fuzz-glue-tsv, after about 80 s: a header of 400 NUL bytes is quoted in the "no column"
     /// message, and each NUL escaped as `\u{0}` after shortening made a 2,100-character line.
     /// Messages are now escaped, then shortened.
     @Test func aHeaderOfNULBytesGivesAShortMessage() throws {
