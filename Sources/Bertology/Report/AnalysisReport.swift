@@ -10,7 +10,7 @@ import Foundation
 /// - `index.html`: one self-contained page with all of it.
 public enum AnalysisReport {
     /// Colours of the five pattern types in every figure.
-    public static let patternCategories: [Heatmap.Category] = AttentionPattern.allCases.map { pattern in
+    static let patternCategories: [Heatmap.Category] = AttentionPattern.allCases.map { pattern in
         let colour: UInt32 = switch pattern {
         case .vertical: 0x4C78A8
         case .diagonal: 0xF58518

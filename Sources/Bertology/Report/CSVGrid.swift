@@ -3,7 +3,7 @@ import Foundation
 /// The one CSV writer for per-head grids and small tables: a header row, then one row per layer,
 /// labelled as the paper labels them (`layer,H1,...,H12` / `L1,...`). Numbers are written in full
 /// (Swift's shortest round-trip form), text fields quoted when they need it (RFC 4180).
-public enum CSVGrid {
+enum CSVGrid {
     public static func text(_ grid: HeadGrid) -> String {
         table(header: ["layer"] + (1...grid.headCount).map { "H\($0)" },
               rows: (0..<grid.layerCount).map { layer in

@@ -1,7 +1,7 @@
 import Foundation
 
 /// An sRGB colour.
-public struct RGB: Sendable, Equatable {
+struct RGB: Sendable, Equatable {
     public let red: UInt8
     public let green: UInt8
     public let blue: UInt8
@@ -28,7 +28,7 @@ public struct RGB: Sendable, Equatable {
 }
 
 /// A sequential colour scale, linear between evenly spaced stops.
-public struct ColourPalette: Sendable, Equatable {
+struct ColourPalette: Sendable, Equatable {
     public let stops: [RGB]
 
     public init(stops: [RGB]) {

@@ -3,7 +3,7 @@ import Foundation
 /// The one HTML report builder: a single self-contained page (inline CSS, SVG figures inlined, no
 /// scripts, fonts or anything fetched from the network), with the run's parameters and one
 /// section per analysis. Files of the same folder are linked by relative name.
-public struct HTMLReport: Sendable {
+struct HTMLReport: Sendable {
     public struct Figure: Sendable {
         /// A standalone SVG document (as `Heatmap.svg()` writes it); inlined into the page.
         public var svg: String

@@ -4,7 +4,7 @@ import Foundation
 /// per-head result and for ablation sweeps), with row and column labels, a colour bar showing the
 /// range and, optionally, one marked value on it (the paper's orange baseline line of Fig 8/9).
 /// Hovering a cell shows its label and value (an SVG `<title>`). The output is standalone SVG 1.1.
-public struct Heatmap: Sendable {
+struct Heatmap: Sendable {
     /// A value marked on the colour bar.
     public struct Marker: Sendable {
         public var value: Double

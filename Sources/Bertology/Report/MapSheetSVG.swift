@@ -4,7 +4,7 @@ import Foundation
 /// check what a classifier decided. Each map is an embedded PNG (nearest-neighbour scaled by the
 /// viewer) coloured by sqrt(probability) on viridis, so weak structure stays visible; a dashed line
 /// marks where the second sentence of a pair starts. Hovering a map shows its caption and notes.
-public struct MapSheet: Sendable {
+struct MapSheet: Sendable {
     public struct Thumbnail: Sendable {
         /// Shown under the map.
         public var caption: String

@@ -2,7 +2,7 @@ import Foundation
 
 /// The one stacked-bar writer: one vertical bar per group (a task, a layer), each split into
 /// categories by percentage (the paper's Fig 2), with a legend; hovering a segment shows its value.
-public struct StackedBars: Sendable {
+struct StackedBars: Sendable {
     public struct Bar: Sendable {
         public var label: String
         /// One value per category, in percent (they should sum to about 100).

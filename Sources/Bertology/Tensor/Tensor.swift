@@ -5,7 +5,7 @@ import Foundation
 /// Sendable because of how it is used, which the compiler cannot check: model weights are written
 /// once while loading and only read afterwards; workspace buffers belong to one `InferenceSession`,
 /// which is not Sendable, so they never cross tasks.
-public final class TensorStorage: @unchecked Sendable {
+@_spi(Benchmarks) public final class TensorStorage: @unchecked Sendable {
     /// 64 bytes: one cache line, the width of an AVX-512 register.
     static let alignment = 64
     /// Storage of at least this size (weights, activations, attention maps) is placed on 2 MB pages
