@@ -11,6 +11,24 @@ import Testing
         try Checkpoint.load(TestPaths.defaultModel)
     }
 
+    /// The ten-line example of the README and the DocC overview, verbatim except for the folders,
+    /// compiles and gives consistent numbers (the example's API is the public API).
+    @Test func theReadmeExampleRuns() throws {
+        let modelFolder = TestPaths.defaultModel, glueFolder = Self.demoFolder
+        // --- README "Embedding the library in a Swift app" ---
+        let checkpoint = try Checkpoint.load(modelFolder)
+        let model = checkpoint.model
+        let baseline = try checkpoint.cosineSimilarity("A man plays a guitar.", "Someone plays music.")
+        let heads = try HeadSelection(parsing: "L4-H1,L2-H12", layerCount: model.layerCount, headCount: model.headCount)
+        let switchedOff = HeadInterventions(heads, mode: .uniform, layerCount: model.layerCount, headCount: model.headCount)
+        let ablated = try checkpoint.cosineSimilarity("A man plays a guitar.", "Someone plays music.", interventions: switchedOff)
+        let stsb = try GLUEDataset.load(task: .stsb, split: .dev, folder: glueFolder)
+        let result = try checkpoint.evaluate(stsb, interventions: switchedOff)
+        // ---
+        #expect(baseline > 0.3 && baseline < 1 && ablated != baseline)
+        #expect(result.metrics["pearson"].map { $0.isFinite && abs($0) <= 1 } == true)
+    }
+
     @Test func twoConcurrentEvaluationsOnOneModelEqualSequentialOnes() async throws {
         let checkpoint = try Self.defaultCheckpoint()
         let dataset = try GLUEDataset.load(task: .stsb, split: .dev, folder: Self.demoFolder)
