@@ -2,9 +2,9 @@ import Foundation
 
 /// The analyses `bertology analyze` can run (`--only`).
 public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
-    /// Share of each head's attention on `[CLS]`, `[SEP]` and punctuation (Clark et al. 2019, Kovaleva et al. §4.3).
+    /// Share of each head's attention on `[CLS]`, `[SEP]` and punctuation (Kovaleva et al. §4.4-4.5; Clark et al. 2019).
     case specialTokens = "special-tokens"
-    /// Entropy of each head's attention distributions, in nats (Clark et al. 2019 §3.3).
+    /// Mean entropy of each head's attention rows, in nats (Clark et al. 2019).
     case entropy
     /// Kovaleva et al.'s five attention-map types (vertical, diagonal, vertical + diagonal, block, heterogeneous) per head.
     case patterns
@@ -397,7 +397,7 @@ public struct AnalysisParameters: Sendable, Encodable {
     public let compareName: String?
     /// The GLUE task's name (for example "SST-2"); nil when only relations were analysed.
     public let task: String?
-    /// The split's file-name stem (for example "dev"); nil when only relations were analysed.
+    /// The split's name (for example `dev` or `dev_mismatched`); nil when only relations were analysed.
     public let split: String?
     /// The task's data file; nil when only relations were analysed.
     public let dataFile: String?

@@ -18,7 +18,7 @@ public final class AttentionEntropy: AttentionAnalyzer, ContextFolding {
     /// - Parameters:
     ///   - layerCount: the model's layers.
     ///   - headCount: the model's heads per layer.
-    ///   - tokenClasses: the tokenizer's special and padding ids, which mark each example's real tokens.
+    ///   - tokenClasses: the token classes of the model's tokenizer (the per-batch token roles are computed from them; the entropy itself uses only each example's real length).
     public init(layerCount: Int, headCount: Int, tokenClasses: TokenClasses) {
         self.layerCount = layerCount
         self.headCount = headCount

@@ -31,7 +31,7 @@ public final class AttentionPatternTypes: AttentionAnalyzer, ContextFolding {
     /// - Parameters:
     ///   - layerCount: the model's layers.
     ///   - headCount: the model's heads per layer.
-    ///   - tokenClasses: which token ids are `[CLS]`, `[SEP]` and padding (the vertical feature counts them).
+    ///   - tokenClasses: the `[SEP]` id of the model's tokenizer: `[SEP]` columns (and position 0, `[CLS]`) are the vertical feature's special columns.
     ///   - thresholds: the classifier's thresholds.
     ///   - samplesPerType: sample maps to keep per pattern type.
     ///   - seed: seed of the choice of sample maps.

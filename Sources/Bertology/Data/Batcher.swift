@@ -18,7 +18,7 @@ public struct Batcher: Sendable, Equatable, Codable {
     /// batch stay in cache). The budget also bounds memory: an observer's attention probabilities
     /// are B x heads x T x T = budget x heads x T floats (50 MB at 12 heads and T = 512).
     public static let defaultTokenBudget = 2048
-    /// The default most sequences per batch: short texts stop at 128 rows before they reach the token budget.
+    /// The default most sequences per batch: texts shorter than 16 tokens fill a batch at 128 rows, before the default token budget.
     public static let defaultMaxBatchSize = 128
 
     /// Creates a batcher; both limits must be at least 1.

@@ -218,7 +218,7 @@ public struct GLUEDataset: Sendable {
     }
 
     /// The positions `sampled(limit:seed:)` keeps, sorted.
-    public static func sampleIndices(count: Int, limit: Int, seed: UInt64) -> [Int] {
+    static func sampleIndices(count: Int, limit: Int, seed: UInt64) -> [Int] {
         guard limit < count else { return Array(0..<count) }
         var order = Array(0..<count)
         var generator = SeededGenerator(seed: seed)

@@ -171,7 +171,7 @@ public enum GLUESplit: String, CaseIterable, Sendable, Codable, CustomStringConv
     /// MNLI's mismatched test section (`test_mismatched.tsv`), without labels.
     case testMismatched = "test_mismatched"
 
-    /// The split's file-name stem, for example `dev_mismatched`.
+    /// The split's name in options and results, for example `dev_mismatched`.
     public var description: String { rawValue }
 
     /// `train`, `dev` (also `dev_matched`, `validation`), `test` (also `test_matched`),

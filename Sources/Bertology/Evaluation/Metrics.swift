@@ -100,7 +100,7 @@ public enum Metrics {
     }
 
     /// 1-based ranks; tied values get the mean of the ranks they span (SciPy `rankdata("average")`).
-    public static func averageRanks(_ values: [Double]) -> [Double] {
+    static func averageRanks(_ values: [Double]) -> [Double] {
         let order = values.indices.sorted { values[$0] < values[$1] }
         var ranks = [Double](repeating: 0, count: values.count)
         var start = 0

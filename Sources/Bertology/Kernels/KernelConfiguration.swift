@@ -50,7 +50,7 @@ public enum Kernels {
     public static func setThreads(_ count: Int) { ck_threads_set(Int32(max(1, count))) }
 
     /// Runs one parallel region and counts the threads that really executed it.
-    public static func observedThreads() -> Int { Int(ck_threads_observed()) }
+    static func observedThreads() -> Int { Int(ck_threads_observed()) }
 
     /// Chooses the instruction set for the whole process. Returns false (and changes nothing)
     /// when this CPU cannot run it.
