@@ -5,6 +5,7 @@ import Foundation
 /// `description` is the one line the CLI prints, for example
 /// `model/model.safetensors: tensor encoder.layer.0.attention.self.query.weight: shape [384, 383] disagrees with config.json (expected [384, 384])`.
 public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The category of a failure, which decides the CLI's exit status (see ``BertologyError/exitStatus``).
     public enum Kind: Sendable, Equatable {
         /// A file that exists but is malformed or disagrees with another (exit status 1).
         case badInput
@@ -16,6 +17,7 @@ public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatabl
         case cancelled
     }
 
+    /// The category of the failure: bad input, I/O, usage or cancellation.
     public let kind: Kind
     /// The file concerned, as the user named it, when there is one.
     public let file: String?
@@ -24,6 +26,12 @@ public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatabl
     /// What is wrong, in words.
     public let reason: String
 
+    /// Creates an error from its parts.
+    /// - Parameters:
+    ///   - kind: the category of the failure.
+    ///   - file: the file concerned, as the user named it; nil when no file is involved.
+    ///   - location: where in the file ("line 12", "tensor …", "byte 8"); nil when the whole file is concerned.
+    ///   - reason: what is wrong, in words, without the file or location (``description`` joins them).
     public init(_ kind: Kind, file: String? = nil, location: String? = nil, _ reason: String) {
         self.kind = kind
         self.file = file
@@ -31,14 +39,25 @@ public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatabl
         self.reason = reason
     }
 
+    /// A ``Kind/badInput`` error: the file exists but is malformed or disagrees with another file.
+    /// - Parameters:
+    ///   - file: the file concerned, as the user named it.
+    ///   - location: where in the file, for example "line 12"; nil when the whole file is concerned.
+    ///   - reason: what is wrong, in words.
     public static func badInput(_ file: String?, at location: String? = nil, _ reason: String) -> BertologyError {
         BertologyError(.badInput, file: file, location: location, reason)
     }
 
+    /// An ``Kind/io`` error: the file is missing or cannot be read or written.
+    /// - Parameters:
+    ///   - file: the file concerned, as the user named it.
+    ///   - reason: what failed, for example the system's error message.
     public static func io(_ file: String?, _ reason: String) -> BertologyError {
         BertologyError(.io, file: file, reason)
     }
 
+    /// A ``Kind/usage`` error: arguments or options that make no sense together; no file is involved.
+    /// - Parameter reason: what is wrong and, when possible, how to fix it.
     public static func usage(_ reason: String) -> BertologyError {
         BertologyError(.usage, reason)
     }

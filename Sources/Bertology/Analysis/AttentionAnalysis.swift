@@ -2,14 +2,18 @@ import Foundation
 
 /// The analyses `bertology analyze` can run (`--only`).
 public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    /// Share of each head's attention on `[CLS]`, `[SEP]` and punctuation (Kovaleva et al. §4.4-4.5; Clark et al. 2019).
     case specialTokens = "special-tokens"
+    /// Mean entropy of each head's attention rows, in nats (Clark et al. 2019).
     case entropy
+    /// Kovaleva et al.'s five attention-map types (vertical, diagonal, vertical + diagonal, block, heterogeneous) per head.
     case patterns
     /// Needs a second model (`--compare`).
     case cosine
     /// Needs a relation file (`--relations`); runs on its sentences, not on the task's.
     case relations
 
+    /// The `--only` name, for example `special-tokens`.
     public var description: String { rawValue }
 
     /// Parses `special-tokens,entropy` (any case; `special` and `cls` accepted for special-tokens).
@@ -45,12 +49,14 @@ public struct AnalysisOptions: Sendable {
     /// Truncate longest-first to this many tokens, specials included; nil or anything larger
     /// means the model's `max_position_embeddings`.
     public var maxLength: Int?
+    /// How examples are grouped into batches (token budget and maximum batch size); only speed and memory depend on it.
     public var batcher: Batcher
     /// Cosine variants to compute (each `padded` one is an extra pass of both models).
     public var cosineVariants: [CosineVariant]
     /// The fixed length of the padded cosine variant (the paper's code: 200). Longer inputs are
     /// truncated to it (longest-first, as the paper's code truncates).
     public var paddedLength: Int
+    /// The feature thresholds that decide each map's pattern type.
     public var patternThresholds: PatternThresholds
     /// Sample maps kept per pattern type for the thumbnail sheet.
     public var samplesPerType: Int
@@ -61,6 +67,17 @@ public struct AnalysisOptions: Sendable {
     /// 32 MiB leaves typical batches (T <= 64 on all-MiniLM-L6-v2) as the token budget makes them.
     public var comparisonMemoryBudget: Int
 
+    /// Creates options; each default is the value documented on its property.
+    /// - Parameters:
+    ///   - analyses: the analyses to run; nil for every analysis the inputs allow.
+    ///   - maxLength: truncation length in tokens, specials included; nil for the model's limit.
+    ///   - batcher: the batching of examples (speed and memory only).
+    ///   - cosineVariants: the cosine variants to compute when a second model is given.
+    ///   - paddedLength: the length the padded cosine variant pads (or truncates) to.
+    ///   - patternThresholds: the thresholds of the pattern-type classifier.
+    ///   - samplesPerType: sample maps kept per pattern type for the thumbnail sheet.
+    ///   - sampleSeed: seed of the choice of sample maps.
+    ///   - comparisonMemoryBudget: most bytes of reference maps the cosine comparison holds per batch.
     public init(analyses: [AnalysisKind]? = nil, maxLength: Int? = nil,
                 batcher: Batcher = Batcher(tokenBudget: AnalysisOptions.defaultTokenBudget),
                 cosineVariants: [CosineVariant] = [.cropped], paddedLength: Int = 200,
@@ -86,17 +103,31 @@ public struct AnalysisOptions: Sendable {
 ///     let results = try analysis.run()
 ///     try AnalysisReport.write(results, to: OutputFolder(url, force: false))
 public struct AttentionAnalysis: Sendable {
+    /// The model analysed.
     public let checkpoint: Checkpoint
+    /// The task's examples the attention is measured on; nil when only the relations analysis runs.
     public let dataset: GLUEDataset?
     /// The second model of the cosine analysis.
     public let comparison: Checkpoint?
+    /// The sentences and word pairs of the relations analysis; nil when it does not run.
     public let relations: RelationProbeSet?
+    /// The options the analysis was created with (``analyses`` and ``maxLength`` hold what they resolved to).
     public let options: AnalysisOptions
     /// The analyses that will run, in report order.
     public let analyses: [AnalysisKind]
     /// The truncation length used (specials included).
     public let maxLength: Int
 
+    /// Checks that the inputs allow the analyses asked for and resolves the analyses and the truncation length.
+    /// - Parameters:
+    ///   - checkpoint: the model to analyse.
+    ///   - dataset: the task's examples; nil when only the relations analysis is wanted.
+    ///   - comparison: a second model with the same layers, heads and tokenizer, for the cosine analysis.
+    ///   - relations: word pairs to probe, for the relations analysis.
+    ///   - options: the analyses to run and how.
+    /// - Throws: `BertologyError` `.usage` when an analysis lacks its input (a dataset, a second model,
+    ///   a relation file), the dataset is empty, the two models cannot be compared, or the lengths
+    ///   leave no room for text.
     public init(checkpoint: Checkpoint, dataset: GLUEDataset?, comparison: Checkpoint? = nil,
                 relations: RelationProbeSet? = nil, options: AnalysisOptions = AnalysisOptions()) throws {
         var analyses = options.analyses ?? [.specialTokens, .entropy, .patterns]
@@ -341,6 +372,7 @@ public struct AnalysisTiming: Sendable, Encodable {
     public var analyzerSeconds = 0.0
     /// The compared model's forward passes and the padded cosine pass.
     public var comparisonSeconds = 0.0
+    /// Wall-clock time of the whole run, tokenization and batching included.
     public var totalSeconds = 0.0
 
     enum CodingKeys: String, CodingKey {
@@ -351,26 +383,47 @@ public struct AnalysisTiming: Sendable, Encodable {
 
 /// What was analysed, and how: the parameters table of the report.
 public struct AnalysisParameters: Sendable, Encodable {
+    /// The analysed model's folder, as given.
     public let model: String
+    /// The analysed model's folder name, for titles.
     public let modelName: String
+    /// Transformer layers of the model.
     public let layers: Int
+    /// Attention heads per layer.
     public let heads: Int
+    /// The folder of the second model of the cosine analysis; nil when there is none.
     public let compare: String?
+    /// The folder name of the second model; nil when there is none.
     public let compareName: String?
+    /// The GLUE task's name (for example "SST-2"); nil when only relations were analysed.
     public let task: String?
+    /// The split's name (for example `dev` or `dev_mismatched`); nil when only relations were analysed.
     public let split: String?
+    /// The task's data file; nil when only relations were analysed.
     public let dataFile: String?
+    /// Examples analysed (after sampling); 0 when only relations were analysed.
     public let examples: Int
+    /// Whether the task's examples are sentence pairs; nil when only relations were analysed.
     public let pairs: Bool?
+    /// How the examples were sub-sampled; nil when the whole file was used.
     public let sampling: GLUESampling?
+    /// The truncation length used, in tokens, specials included.
     public let maxLength: Int
+    /// Examples longer than ``maxLength`` and therefore truncated.
     public let truncated: Int
+    /// The analyses run, by their `--only` names, in report order.
     public let analyses: [String]
+    /// The cosine variants run ("cropped", "padded"); empty without a second model.
     public let cosineVariants: [String]
+    /// The length of the padded cosine variant; nil when that variant did not run.
     public let paddedLength: Int?
+    /// The thresholds of the pattern classifier; nil when the patterns analysis did not run.
     public let patternThresholds: PatternThresholds?
+    /// The relation file probed; nil when the relations analysis did not run.
     public let relationsFile: String?
+    /// Most tokens (padding included) per batch.
     public let tokenBudget: Int
+    /// Most sequences per batch.
     public let maxBatchSize: Int
 
     enum CodingKeys: String, CodingKey {
@@ -383,13 +436,19 @@ public struct AnalysisParameters: Sendable, Encodable {
 
 /// Every result of one analysis run.
 public struct AnalysisResults: Sendable, Encodable {
+    /// What was analysed, and how.
     public let parameters: AnalysisParameters
+    /// Attention to `[CLS]`, `[SEP]` and punctuation per head; nil when that analysis did not run.
     public let specialTokens: SpecialTokenResult?
+    /// Attention entropy per head; nil when that analysis did not run.
     public let entropy: EntropyResult?
+    /// Pattern-type shares per head and sample maps; nil when that analysis did not run.
     public let patterns: PatternTypeResult?
     /// One per cosine variant run.
     public let cosine: [CosineResult]
+    /// How well each head's attention finds the related word; nil when that analysis did not run.
     public let relations: RelationProbeResult?
+    /// Where the time of the run went.
     public let timing: AnalysisTiming
 
     enum CodingKeys: String, CodingKey {

@@ -102,6 +102,7 @@ final class StandaloneContext {
 
 /// Runs several analyzers on one forward pass, computing the shared per-layer sums once.
 public final class AnalyzerGroup: AttentionAnalyzer {
+    /// The analyzers fed, in the order they receive each layer.
     public let analyzers: [any AttentionAnalyzer]
     private let classes: TokenClasses
     private let statistics = LayerMapStatistics()
@@ -112,6 +113,10 @@ public final class AnalyzerGroup: AttentionAnalyzer {
     /// Seconds spent in the analyzers (statistics included), for the overhead measurements.
     public private(set) var seconds: Double = 0
 
+    /// Groups analyzers so that one forward pass feeds them all.
+    /// - Parameters:
+    ///   - analyzers: the analyzers to feed; Bertology's own share one pass of per-map sums, others get ``observe(_:)`` as usual.
+    ///   - tokenClasses: the `[CLS]`, `[SEP]` and punctuation ids of the model's tokenizer (the same the analyzers were made with).
     public init(_ analyzers: [any AttentionAnalyzer], tokenClasses: TokenClasses) {
         self.analyzers = analyzers
         self.classes = tokenClasses
@@ -124,6 +129,7 @@ public final class AnalyzerGroup: AttentionAnalyzer {
         for analyzer in analyzers { analyzer.beginBatch(rows: rows, batch: batch) }
     }
 
+    /// Computes the layer's shared per-map sums once and passes the layer to every analyzer.
     public func observe(_ attention: LayerAttention) {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }

@@ -9,6 +9,7 @@ public enum CosineVariant: String, CaseIterable, Sendable, Codable, CustomString
     /// query rows included: the paper's Fig 5 as computed.
     case padded
 
+    /// The variant's name in options and file names: `cropped` or `padded`.
     public var description: String { rawValue }
 }
 
@@ -20,8 +21,11 @@ public enum CosineVariant: String, CaseIterable, Sendable, Codable, CustomString
 /// (it copies each layer's probabilities: one batch's worth, layers x B x NH x T x T floats), then
 /// the other model with `candidate` (it compares layer by layer). Nothing outlives the batch.
 public final class AttentionComparison {
+    /// Layers of both models; the result grid has this many rows.
     public let layerCount: Int
+    /// Attention heads per layer of both models; the result grid has this many columns.
     public let headCount: Int
+    /// Which part of each map is compared: the real tokens only, or the whole padded map.
     public let variant: CosineVariant
     /// Observer for the reference model's forward pass (run first, on each batch).
     public private(set) var reference: any AttentionAnalyzer = NoAnalyzer()
@@ -34,6 +38,11 @@ public final class AttentionComparison {
     private var sums: [Double]
     private var examples = 0
 
+    /// Creates a comparison with empty sums for two models of `layerCount` x `headCount` heads.
+    /// - Parameters:
+    ///   - layerCount: layers of both models.
+    ///   - headCount: heads per layer of both models.
+    ///   - variant: the part of each map compared; with `.padded`, batch the inputs padded to one fixed length.
     public init(layerCount: Int, headCount: Int, variant: CosineVariant = .cropped) {
         self.layerCount = layerCount
         self.headCount = headCount
@@ -45,7 +54,7 @@ public final class AttentionComparison {
     }
 
     /// Bytes held for one batch of `size` examples padded to `length` tokens.
-    public static func bufferBytes(layerCount: Int, headCount: Int, size: Int, length: Int) -> Int {
+    static func bufferBytes(layerCount: Int, headCount: Int, size: Int, length: Int) -> Int {
         layerCount * headCount * size * length * length * MemoryLayout<Float>.size
     }
 
@@ -88,6 +97,10 @@ public final class AttentionComparison {
         }
     }
 
+    /// The mean cosine per head over every example compared so far (0 before any).
+    /// - Parameters:
+    ///   - paddedLength: the fixed length the inputs were padded to, recorded for the padded variant (ignored for `.cropped`).
+    ///   - truncated: examples the caller truncated to fit `paddedLength`, recorded in the result.
     public func result(paddedLength: Int? = nil, truncated: Int = 0) -> CosineResult {
         let n = Double(max(examples, 1))
         return CosineResult(variant: variant, examples: examples, paddedLength: variant == .padded ? paddedLength : nil,
@@ -116,15 +129,20 @@ private final class NoAnalyzer: AttentionAnalyzer {
     func observe(_ attention: LayerAttention) {}
 }
 
+/// The result of ``AttentionComparison``: per head, the mean cosine between two models' attention maps.
 public struct CosineResult: Sendable, Encodable {
+    /// Which part of each map was compared.
     public let variant: CosineVariant
+    /// Examples the means are over.
     public let examples: Int
     /// For the padded variant: the fixed length every input was padded to.
     public let paddedLength: Int?
     /// Examples truncated to fit `paddedLength`.
     public let truncated: Int
+    /// Mean cosine per head, from 0 (orthogonal maps) to 1 (identical up to scale); maps are non-negative, so never below 0.
     public let cosine: HeadGrid
 
+    /// The cosine grid with its title and definition, as the report, CSV and NPY files write it.
     public var grids: [GridResult] {
         let what = variant == .cropped
             ? "the L x L maps of the real tokens"

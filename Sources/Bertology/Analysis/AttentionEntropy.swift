@@ -4,7 +4,9 @@ import Foundation
 /// query rows of H_i = -sum_{j<L} A[i,j] ln A[i,j] (0 ln 0 = 0, no smoothing); then the mean over
 /// examples. A head attending uniformly has H_i = ln L; one attending to a single token has 0.
 public final class AttentionEntropy: AttentionAnalyzer, ContextFolding {
+    /// Layers of the model observed; the result grid has this many rows.
     public let layerCount: Int
+    /// Attention heads per layer; the result grid has this many columns.
     public let headCount: Int
     let classes: TokenClasses
     private let standalone = StandaloneContext()
@@ -12,6 +14,11 @@ public final class AttentionEntropy: AttentionAnalyzer, ContextFolding {
     private var uniformSum = 0.0
     private var examples = 0
 
+    /// Creates an analyzer with empty sums for a model of `layerCount` x `headCount` heads.
+    /// - Parameters:
+    ///   - layerCount: the model's layers.
+    ///   - headCount: the model's heads per layer.
+    ///   - tokenClasses: the token classes of the model's tokenizer (the per-batch token roles are computed from them; the entropy itself uses only each example's real length).
     public init(layerCount: Int, headCount: Int, tokenClasses: TokenClasses) {
         self.layerCount = layerCount
         self.headCount = headCount
@@ -21,6 +28,7 @@ public final class AttentionEntropy: AttentionAnalyzer, ContextFolding {
 
     public func beginBatch(rows: [Int], batch: Batch) { standalone.beginBatch(rows: rows) }
 
+    /// Folds one layer's maps into the running sums (used when the analyzer runs alone, not in an ``AnalyzerGroup``).
     public func observe(_ attention: LayerAttention) {
         fold(attention, standalone.context(for: attention, classes: classes))
     }
@@ -40,6 +48,7 @@ public final class AttentionEntropy: AttentionAnalyzer, ContextFolding {
         }
     }
 
+    /// The mean row entropy per head over every example observed so far; an all-zero grid before any.
     public func result() -> EntropyResult {
         let n = Double(max(examples, 1))
         return EntropyResult(examples: examples,
@@ -48,7 +57,9 @@ public final class AttentionEntropy: AttentionAnalyzer, ContextFolding {
     }
 }
 
+/// The result of ``AttentionEntropy``: mean attention-row entropy per head, in nats.
 public struct EntropyResult: Sendable, Encodable {
+    /// Examples the means are over.
     public let examples: Int
     /// Mean row entropy (nats) per head.
     public let entropy: HeadGrid
@@ -57,6 +68,7 @@ public struct EntropyResult: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey { case examples, entropy, uniformEntropy = "uniform_entropy" }
 
+    /// The entropy grid with its title and definition, as the report, CSV and NPY files write it.
     public var grids: [GridResult] {
         [GridResult(name: "entropy", title: "Entropy of attention rows (nats)",
                     definition: "mean over the L real query rows of -sum_j A[i,j] ln A[i,j], averaged over examples; uniform attention scores ln L (mean \(String(format: "%.3f", uniformEntropy)))",

@@ -6,10 +6,15 @@ import Foundation
 /// same maps however the examples are batched; they are stored cropped (at most
 /// `PatternSample.maximumSide` pixels a side), so memory stays bounded.
 public final class AttentionPatternTypes: AttentionAnalyzer, ContextFolding {
+    /// Layers of the model observed.
     public let layerCount: Int
+    /// Attention heads per layer.
     public let headCount: Int
+    /// The thresholds each map is classified with.
     public let thresholds: PatternThresholds
+    /// Sample maps kept per pattern type for the thumbnail sheet (0 keeps none).
     public let samplesPerType: Int
+    /// Seed of the hash that chooses the sample maps; the same seed picks the same maps.
     public let seed: UInt64
     let classes: TokenClasses
     private let standalone = StandaloneContext()
@@ -22,6 +27,14 @@ public final class AttentionPatternTypes: AttentionAnalyzer, ContextFolding {
     /// Per type: the kept samples, sorted by priority (smallest first).
     private var samples: [[(priority: UInt64, sample: PatternSample)]]
 
+    /// Creates an analyzer with empty counts for a model of `layerCount` x `headCount` heads.
+    /// - Parameters:
+    ///   - layerCount: the model's layers.
+    ///   - headCount: the model's heads per layer.
+    ///   - tokenClasses: the `[SEP]` id of the model's tokenizer: `[SEP]` columns (and position 0, `[CLS]`) are the vertical feature's special columns.
+    ///   - thresholds: the classifier's thresholds.
+    ///   - samplesPerType: sample maps to keep per pattern type.
+    ///   - seed: seed of the choice of sample maps.
     public init(layerCount: Int, headCount: Int, tokenClasses: TokenClasses,
                 thresholds: PatternThresholds = .standard, samplesPerType: Int = 12, seed: UInt64 = 42) {
         self.layerCount = layerCount
@@ -38,6 +51,7 @@ public final class AttentionPatternTypes: AttentionAnalyzer, ContextFolding {
 
     public func beginBatch(rows: [Int], batch: Batch) { standalone.beginBatch(rows: rows) }
 
+    /// Classifies one layer's maps and folds them into the counts (used when the analyzer runs alone, not in an ``AnalyzerGroup``).
     public func observe(_ attention: LayerAttention) {
         fold(attention, standalone.context(for: attention, classes: classes))
     }
@@ -91,6 +105,7 @@ public final class AttentionPatternTypes: AttentionAnalyzer, ContextFolding {
         samples[pattern.rawValue] = kept
     }
 
+    /// The counts, mean features and samples over every example observed so far.
     public func result() -> PatternTypeResult {
         let types = AttentionPattern.allCases
         let cells = layerCount * headCount
@@ -114,11 +129,15 @@ public struct PatternSample: Sendable, Encodable {
 
     /// Dataset index of the example.
     public let row: Int
+    /// The head whose map this is.
     public let head: HeadID
+    /// The type the map was classified as.
     public let pattern: AttentionPattern
+    /// The features the classification was made from.
     public let features: PatternFeatures
     /// Real tokens L.
     public let length: Int
+    /// Position of the second segment's first token (after the first `[SEP]`); equal to ``length`` for a single sentence.
     public let segmentStart: Int
     /// Side of `pixels` (L, or `maximumSide` when L is longer).
     public let side: Int
@@ -153,7 +172,7 @@ public struct PatternSample: Sendable, Encodable {
         self.pixels = pixels
     }
 
-    public init(row: Int, head: HeadID, pattern: AttentionPattern, features: PatternFeatures, length: Int,
+    init(row: Int, head: HeadID, pattern: AttentionPattern, features: PatternFeatures, length: Int,
                 segmentStart: Int, side: Int, pixels: [Float]) {
         precondition(pixels.count == side * side, "side x side pixels")
         self.row = row
@@ -171,17 +190,25 @@ public struct PatternSample: Sendable, Encodable {
 
 /// Pattern-type counts per head and over the run.
 public struct PatternTypeResult: Sendable, Encodable {
+    /// Examples classified (each contributes layers x heads maps).
     public let examples: Int
+    /// Examples that are sentence pairs (the block feature exists only for these).
     public let pairExamples: Int
+    /// Layers of the model.
     public let layerCount: Int
+    /// Attention heads per layer.
     public let headCount: Int
+    /// The thresholds the maps were classified with.
     public let thresholds: PatternThresholds
     /// [layer * heads + head][type] map counts (types in `AttentionPattern` order).
     public let countsPerHead: [[Int]]
+    /// Mean vertical feature per head, 0-1 (see ``PatternFeatures/vertical``).
     public let meanVertical: HeadGrid
+    /// Mean diagonal feature per head, 0-1 (see ``PatternFeatures/diagonal``).
     public let meanDiagonal: HeadGrid
     /// Over pair examples only; nil without pairs.
     public let meanBlock: HeadGrid?
+    /// The sample maps kept, grouped by type in ``AttentionPattern`` order, at most ``AttentionPatternTypes/samplesPerType`` each.
     public let samples: [PatternSample]
 
     /// Maps classified: examples x layers x heads.
@@ -229,6 +256,7 @@ public struct PatternTypeResult: Sendable, Encodable {
         })
     }
 
+    /// The per-type share grids (block only with pairs) and the mean-feature grids, as the report, CSV and NPY files write them.
     public var grids: [GridResult] {
         // Single sentences cannot be block: no share-of-block grid without pairs.
         let shown = AttentionPattern.allCases.filter { $0 != .block || pairExamples > 0 }

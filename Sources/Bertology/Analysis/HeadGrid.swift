@@ -4,17 +4,29 @@ import Foundation
 /// (the paper's 12x12 heatmaps). Indexed from 0 in code, JSON and NPY (`[layer][head]`); the
 /// paper's names are 1-based (`L4-H1` is `[3][0]`).
 public struct HeadGrid: Sendable, Equatable, Encodable {
+    /// Rows of the grid: the model's layers.
     public let layerCount: Int
+    /// Columns of the grid: attention heads per layer.
     public let headCount: Int
     /// Row-major (layers, heads).
     public private(set) var values: [Double]
 
+    /// Creates a grid with every cell set to `value`.
+    /// - Parameters:
+    ///   - layerCount: the model's layers.
+    ///   - headCount: heads per layer.
+    ///   - value: the value of every cell.
     public init(layerCount: Int, headCount: Int, repeating value: Double = 0) {
         self.layerCount = layerCount
         self.headCount = headCount
         self.values = Array(repeating: value, count: layerCount * headCount)
     }
 
+    /// Creates a grid from row-major values.
+    /// - Parameters:
+    ///   - layerCount: the model's layers.
+    ///   - headCount: heads per layer.
+    ///   - values: `layerCount * headCount` values, layer by layer (a precondition).
     public init(layerCount: Int, headCount: Int, values: [Double]) {
         precondition(values.count == layerCount * headCount, "\(values.count) values for a \(layerCount)x\(headCount) grid")
         self.layerCount = layerCount
@@ -22,11 +34,13 @@ public struct HeadGrid: Sendable, Equatable, Encodable {
         self.values = values
     }
 
+    /// The value of head `head` (0-based) of layer `layer` (0-based).
     public subscript(layer: Int, head: Int) -> Double {
         get { values[layer * headCount + head] }
         set { values[layer * headCount + head] = newValue }
     }
 
+    /// The value of the head `id`.
     public subscript(id: HeadID) -> Double {
         get { self[id.layer, id.head] }
         set { self[id.layer, id.head] = newValue }
@@ -42,7 +56,9 @@ public struct HeadGrid: Sendable, Equatable, Encodable {
         HeadGrid(layerCount: layerCount, headCount: headCount, values: values.map(transform))
     }
 
+    /// The smallest value; 0 for an empty grid.
     public var minimum: Double { values.min() ?? 0 }
+    /// The largest value; 0 for an empty grid.
     public var maximum: Double { values.max() ?? 0 }
 
     /// The head with the largest (or, with `smallest`, the smallest) value; ties go to the first.

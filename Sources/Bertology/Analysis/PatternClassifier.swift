@@ -13,6 +13,7 @@ public enum AttentionPattern: Int, CaseIterable, Sendable, Codable, CustomString
     /// Everything else: the upper bound on "potentially linguistically informative" heads.
     case heterogeneous
 
+    /// The type's name in JSON, CSV and file names: "vertical", "diagonal", "vertical+diagonal", "block", "heterogeneous".
     public var name: String {
         switch self {
         case .vertical: "vertical"
@@ -23,6 +24,7 @@ public enum AttentionPattern: Int, CaseIterable, Sendable, Codable, CustomString
         }
     }
 
+    /// The type's name capitalised, for headings and legends.
     public var title: String {
         switch self {
         case .vertical: "Vertical"
@@ -44,6 +46,7 @@ public enum AttentionPattern: Int, CaseIterable, Sendable, Codable, CustomString
         }
     }
 
+    /// The type's ``name``.
     public var description: String { name }
 }
 
@@ -60,11 +63,13 @@ public struct PatternFeatures: Sendable, Equatable, Codable {
     /// Block score (pairs only): the share of the remaining mass (non-special columns, off the band)
     /// that stays inside the query's own segment, as an excess over uniform; nil for single sentences.
     public let block: Double?
-    /// Raw masses (mean over rows): special columns, the two strongest other columns (off the band),
-    /// the band; and the raw own-segment share.
+    /// Mean over query rows of the mass on the special columns (`[CLS]`, `[SEP]`), 0-1, before the excess over uniform.
     public let specialMass: Double
+    /// Mean over query rows of the off-band mass on the two strongest non-special columns, 0-1.
     public let stripeMass: Double
+    /// Mean over query rows of the mass on offsets -1, 0, +1 (non-special columns), 0-1.
     public let diagonalMass: Double
+    /// Share of the off-band, non-special mass that stays in the query's own sentence, 0-1; nil for single sentences.
     public let ownSegmentShare: Double?
 
     enum CodingKeys: String, CodingKey {
@@ -83,12 +88,18 @@ public struct PatternThresholds: Sendable, Equatable, Codable {
     /// Block score at least this (when not explained): block.
     public var block: Double
 
+    /// Creates thresholds; the defaults are the calibrated ``standard`` values.
+    /// - Parameters:
+    ///   - explained: least vertical + diagonal score for a map to be vertical, diagonal or both.
+    ///   - component: least score of each component for vertical+diagonal.
+    ///   - block: least block score for block (pairs only).
     public init(explained: Double = 0.5, component: Double = 0.15, block: Double = 0.6) {
         self.explained = explained
         self.component = component
         self.block = block
     }
 
+    /// The calibrated thresholds: explained 0.5, component 0.15, block 0.6.
     public static let standard = PatternThresholds()
 }
 
@@ -104,6 +115,11 @@ public enum PatternClassifier {
     /// How many non-special columns count as stripes in the vertical score (the two strongest).
     public static let stripeColumns = 2
 
+    /// The pattern type of a map with `features` (the rule in the type's overview).
+    /// - Parameters:
+    ///   - features: the map's features, from ``features(map:length:special:segmentStart:)``.
+    ///   - thresholds: the decision thresholds.
+    /// - Returns: one of the five types; block only when `features.block` is not nil.
     public static func classify(_ features: PatternFeatures, thresholds: PatternThresholds = .standard) -> AttentionPattern {
         let (v, d) = (features.vertical, features.diagonal)
         if v + d >= thresholds.explained {

@@ -12,7 +12,9 @@ import Foundation
 /// released notebook's treatment of absent features). Clark's sum is 0 for it, as a sum over
 /// nothing is. [CLS] is position 0; [SEP] is every position holding the [SEP] id.
 public final class SpecialTokenAttention: AttentionAnalyzer, ContextFolding {
+    /// Layers of the model observed; the result grids have this many rows.
     public let layerCount: Int
+    /// Attention heads per layer; the result grids have this many columns.
     public let headCount: Int
     let classes: TokenClasses
     private let standalone = StandaloneContext()
@@ -23,6 +25,11 @@ public final class SpecialTokenAttention: AttentionAnalyzer, ContextFolding {
     private var examples = 0
     private var examplesWithPunctuation = 0
 
+    /// Creates an analyzer with empty sums for a model of `layerCount` x `headCount` heads.
+    /// - Parameters:
+    ///   - layerCount: the model's layers.
+    ///   - headCount: the model's heads per layer.
+    ///   - tokenClasses: which token ids are `[CLS]`, `[SEP]`, padding and punctuation.
     public init(layerCount: Int, headCount: Int, tokenClasses: TokenClasses) {
         self.layerCount = layerCount
         self.headCount = headCount
@@ -34,6 +41,7 @@ public final class SpecialTokenAttention: AttentionAnalyzer, ContextFolding {
 
     public func beginBatch(rows: [Int], batch: Batch) { standalone.beginBatch(rows: rows) }
 
+    /// Folds one layer's maps into the running sums (used when the analyzer runs alone, not in an ``AnalyzerGroup``).
     public func observe(_ attention: LayerAttention) {
         fold(attention, standalone.context(for: attention, classes: classes))
     }
@@ -78,6 +86,7 @@ public final class SpecialTokenAttention: AttentionAnalyzer, ContextFolding {
         }
     }
 
+    /// The per-head means over every example observed so far (grids of zeros before any).
     public func result() -> SpecialTokenResult {
         func grid(_ sums: [Double], over count: Int) -> HeadGrid {
             HeadGrid(layerCount: layerCount, headCount: headCount, values: sums.map { count > 0 ? $0 / Double(count) : 0 })
@@ -95,6 +104,7 @@ public final class SpecialTokenAttention: AttentionAnalyzer, ContextFolding {
 
 /// Mean attention to special tokens per head. See `SpecialTokenAttention` and docs/ANALYSES.md.
 public struct SpecialTokenResult: Sendable, Encodable {
+    /// Examples the scores average over (the punctuation-only "paper" scores use ``examplesWithPunctuation``).
     public let examples: Int
     /// Examples with at least one punctuation token (the paper's punctuation scores average over these).
     public let examplesWithPunctuation: Int
@@ -117,6 +127,7 @@ public struct SpecialTokenResult: Sendable, Encodable {
     /// max over punctuation positions of A[0, j], over examples with punctuation.
     public let clsRowPunctuation: HeadGrid
 
+    /// Every grid with its file name, title and definition, in report order.
     public var grids: [GridResult] {
         [
             GridResult(name: "cls", title: "Attention to [CLS]",
@@ -163,14 +174,25 @@ public struct SpecialTokenResult: Sendable, Encodable {
 public struct GridResult: Sendable, Encodable {
     /// File-name part: `special-tokens-<name>.csv`.
     public let name: String
+    /// The heading shown above the grid's heatmap, for example "Attention to [CLS]".
     public let title: String
+    /// What each cell holds, as a formula in words (A[i,j] is the probability query i gives key j).
     public let definition: String
+    /// The values, one per (layer, head).
     public let grid: HeadGrid
     /// Examples (or sentences) the grid averages over.
     public let examples: Int
     /// Fixed colour range for the heatmap (nil: the grid's min and max).
     public var range: ClosedRange<Double>?
 
+    /// Creates a named grid.
+    /// - Parameters:
+    ///   - name: the file-name part, for example `cls` for `special-tokens-cls.csv`.
+    ///   - title: the heatmap's heading.
+    ///   - definition: what each cell holds.
+    ///   - grid: the values.
+    ///   - examples: examples (or sentences) the values average over.
+    ///   - range: a fixed colour range for the heatmap; nil to use the grid's minimum and maximum.
     public init(name: String, title: String, definition: String, grid: HeadGrid, examples: Int,
                 range: ClosedRange<Double>? = nil) {
         self.name = name

@@ -4,14 +4,18 @@ import Foundation
 ///
 /// Punctuation is a token made only of Unicode punctuation characters (general categories Pc, Pd,
 /// Ps, Pe, Pi, Pf, Po): `.` `,` `!` `?` `'` `"` `-` `(` `)` `;` `:` `...` `#` `%` `&` `*` `@`, but not
-/// the symbols `$` `+` `<` `=` `>` `^` `` ` `` `|` `~` (categories S*), which BERT's basic tokenizer
-/// also splits off. Clark et al. (2019) count only "." and ","; see docs/ANALYSES.md.
+/// the symbols `$` `+` `<` `=` `>` `^` `|` `~` and the backtick (categories S*), which BERT's basic
+/// tokenizer also splits off. Clark et al. (2019) count only "." and ","; see docs/ANALYSES.md.
 public struct TokenClasses: Sendable {
+    /// The vocabulary id of `[CLS]`; the analyses take position 0 as `[CLS]` whatever its id.
     public let clsId: Int32
+    /// The vocabulary id of `[SEP]`; every position holding it counts as a separator.
     public let sepId: Int32
     /// By token id.
     let punctuation: [Bool]
 
+    /// Classifies every entry of the tokenizer's vocabulary once (a table of `vocabulary.count` flags).
+    /// - Parameter tokenizer: the tokenizer of the model analysed.
     public init(tokenizer: BertTokenizer) {
         let vocabulary = tokenizer.vocabulary
         self.clsId = tokenizer.clsId
@@ -30,6 +34,7 @@ public struct TokenClasses: Sendable {
         }
     }
 
+    /// Whether the vocabulary entry `id` is punctuation; false for ids outside the vocabulary.
     public func isPunctuation(id: Int32) -> Bool {
         id >= 0 && Int(id) < punctuation.count && punctuation[Int(id)]
     }

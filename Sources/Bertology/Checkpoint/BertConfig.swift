@@ -2,15 +2,25 @@ import Foundation
 
 /// The architecture of a BERT checkpoint, read from its `config.json` (Hugging Face `BertConfig`).
 public struct BertConfig: Sendable, Equatable, Codable {
+    /// Rows of the word-embedding matrix (`vocab_size`): token ids run from 0 to `vocabSize - 1`.
     public var vocabSize: Int
+    /// Width C of every token's hidden state (`hidden_size`): 768 for bert-base, 384 for all-MiniLM-L6-v2.
     public var hiddenSize: Int
+    /// Transformer layers (`num_hidden_layers`).
     public var numHiddenLayers: Int
+    /// Attention heads per layer (`num_attention_heads`); must divide ``hiddenSize``.
     public var numAttentionHeads: Int
+    /// Width of each layer's feed-forward block (`intermediate_size`), usually 4 x ``hiddenSize``.
     public var intermediateSize: Int
+    /// Most tokens per sequence, specials included (`max_position_embeddings`): rows of the position embeddings.
     public var maxPositionEmbeddings: Int
+    /// Segment (token type) ids the model knows (`type_vocab_size`), 2 for BERT: ids 0 and 1.
     public var typeVocabSize: Int
+    /// The epsilon added to the variance in every layer normalisation (`layer_norm_eps`).
     public var layerNormEps: Float
+    /// The feed-forward activation (`hidden_act`); only "gelu" (the exact erf form) is supported.
     public var hiddenAct: String
+    /// The id of the padding token (`pad_token_id`).
     public var padTokenId: Int
     /// Outputs of the classifier, when the checkpoint has one (1 means regression).
     public var numLabels: Int
@@ -27,6 +37,22 @@ public struct BertConfig: Sendable, Equatable, Codable {
     /// Whether a classifier head of this config predicts one real value (STS-B style).
     public var isRegression: Bool { problemType == "regression" || numLabels == 1 }
 
+    /// Creates a configuration in code (for ``BertModel/random(config:seed:initializerRange:pooler:classifier:)``
+    /// or tests); the defaults are bert-base-uncased's. Values are not checked here.
+    /// - Parameters:
+    ///   - vocabSize: rows of the word embeddings.
+    ///   - hiddenSize: width of a token's hidden state.
+    ///   - numHiddenLayers: transformer layers.
+    ///   - numAttentionHeads: heads per layer; must divide `hiddenSize`.
+    ///   - intermediateSize: width of the feed-forward block.
+    ///   - maxPositionEmbeddings: most tokens per sequence.
+    ///   - typeVocabSize: segment ids the model knows.
+    ///   - layerNormEps: layer-normalisation epsilon.
+    ///   - hiddenAct: the activation; "gelu".
+    ///   - padTokenId: the padding token's id.
+    ///   - numLabels: classifier outputs (1 for regression).
+    ///   - id2label: class names by output index; empty when unnamed.
+    ///   - problemType: Hugging Face's `problem_type`, for example "regression"; nil when unset.
     public init(vocabSize: Int = 30522, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 intermediateSize: Int, maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
                 layerNormEps: Float = 1e-12, hiddenAct: String = "gelu", padTokenId: Int = 0,

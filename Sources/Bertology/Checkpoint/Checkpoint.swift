@@ -5,10 +5,19 @@ import Foundation
 /// The folder holds `config.json`, `vocab.txt` and `model.safetensors` (and optionally
 /// `tokenizer_config.json`, for `do_lower_case`). Immutable and Sendable: load once, share freely.
 public struct Checkpoint: Sendable {
+    /// The checkpoint folder the model and tokenizer were loaded from.
     public let folder: URL
+    /// The model: configuration and weights.
     public let model: BertModel
+    /// The WordPiece tokenizer of `vocab.txt`, with the folder's lower-casing options.
     public let tokenizer: BertTokenizer
 
+    /// Pairs a model with a tokenizer loaded separately.
+    /// - Parameters:
+    ///   - model: the model.
+    ///   - tokenizer: its tokenizer.
+    ///   - folder: the folder to name in reports and errors.
+    /// - Throws: `BertologyError` `.badInput` when the vocabulary has more tokens than the model has embedding rows.
     public init(model: BertModel, tokenizer: BertTokenizer, folder: URL) throws {
         guard tokenizer.vocabulary.count <= model.config.vocabSize else {
             throw BertologyError.badInput(folder.appendingPathComponent("vocab.txt").path,

@@ -18,8 +18,13 @@ public struct Batcher: Sendable, Equatable, Codable {
     /// batch stay in cache). The budget also bounds memory: an observer's attention probabilities
     /// are B x heads x T x T = budget x heads x T floats (50 MB at 12 heads and T = 512).
     public static let defaultTokenBudget = 2048
+    /// The default most sequences per batch: texts shorter than 16 tokens fill a batch at 128 rows, before the default token budget.
     public static let defaultMaxBatchSize = 128
 
+    /// Creates a batcher; both limits must be at least 1.
+    /// - Parameters:
+    ///   - tokenBudget: most padded tokens (batch size x padded length) per batch.
+    ///   - maxBatchSize: most sequences per batch.
     public init(tokenBudget: Int = Batcher.defaultTokenBudget, maxBatchSize: Int = Batcher.defaultMaxBatchSize) {
         precondition(tokenBudget >= 1 && maxBatchSize >= 1, "a batch holds at least one token and one sequence")
         self.tokenBudget = tokenBudget
@@ -63,6 +68,7 @@ public struct BatchPlan: Sendable, Equatable {
 public struct PreparedBatch: Sendable {
     /// `rows[b]` is the original index of the batch's example `b`.
     public let rows: [Int]
+    /// The padded token ids of the rows, in batch order.
     public let batch: Batch
 }
 

@@ -2,10 +2,14 @@ import Foundation
 
 /// The gold label of an example: a class (an index into `GLUETask.labels`) or an STS-B score.
 public enum GLUELabel: Sendable, Equatable, Hashable, Codable {
+    /// A class: the 0-based index into the task's ``GLUETask/labels``.
     case classIndex(Int)
+    /// A score: STS-B's gold similarity (0-5), a regression output, or a cosine.
     case score(Double)
 
+    /// The class index; nil for a score.
     public var classIndex: Int? { if case .classIndex(let index) = self { index } else { nil } }
+    /// The score; nil for a class.
     public var score: Double? { if case .score(let value) = self { value } else { nil } }
 }
 
@@ -15,12 +19,20 @@ public struct GLUEExample: Sendable, Equatable, Codable {
     public let index: Int
     /// 1-based line in the file, for messages and predictions.
     public let line: Int
+    /// The first (or only) text.
     public let textA: String
     /// The second text of a pair task; nil for CoLA and SST-2.
     public let textB: String?
     /// nil in test files (GLUE's test labels are not public).
     public let label: GLUELabel?
 
+    /// Creates an example, for datasets built in code.
+    /// - Parameters:
+    ///   - index: 0-based position among the examples.
+    ///   - line: 1-based line in the file it came from, for messages and predictions.
+    ///   - textA: the first (or only) text.
+    ///   - textB: the second text of a pair task; nil for single-sentence tasks.
+    ///   - label: the gold label; nil when unknown (test files).
     public init(index: Int, line: Int, textA: String, textB: String?, label: GLUELabel?) {
         self.index = index
         self.line = line
@@ -34,6 +46,7 @@ public struct GLUEExample: Sendable, Equatable, Codable {
 public struct GLUESampling: Sendable, Equatable, Codable {
     /// Examples asked for.
     public let limit: Int
+    /// The seed the sample was drawn with; the same limit, seed and file give the same examples.
     public let seed: UInt64
     /// Examples in the file before sampling.
     public let population: Int
@@ -41,7 +54,9 @@ public struct GLUESampling: Sendable, Equatable, Codable {
 
 /// The examples of one split of one GLUE task, read from a `glue_data/` folder.
 public struct GLUEDataset: Sendable {
+    /// The task the examples belong to (decides the columns, labels and metrics).
     public let task: GLUETask
+    /// The split the examples came from.
     public let split: GLUESplit
     /// The file the examples came from.
     public let file: URL
@@ -50,6 +65,13 @@ public struct GLUEDataset: Sendable {
     /// Set when the examples are a seeded sample of the file.
     public let sampling: GLUESampling?
 
+    /// Creates a dataset from examples built in code (``load(task:split:folder:)`` reads one from disk).
+    /// - Parameters:
+    ///   - task: the task the examples belong to.
+    ///   - split: their split.
+    ///   - file: where they came from, for reports.
+    ///   - examples: the examples, in file order.
+    ///   - sampling: how they were sampled from the file; nil when they are all of it.
     public init(task: GLUETask, split: GLUESplit, file: URL, examples: [GLUEExample], sampling: GLUESampling? = nil) {
         self.task = task
         self.split = split
@@ -58,6 +80,7 @@ public struct GLUEDataset: Sendable {
         self.sampling = sampling
     }
 
+    /// Number of examples.
     public var count: Int { examples.count }
 
     // MARK: - Loading
@@ -195,7 +218,7 @@ public struct GLUEDataset: Sendable {
     }
 
     /// The positions `sampled(limit:seed:)` keeps, sorted.
-    public static func sampleIndices(count: Int, limit: Int, seed: UInt64) -> [Int] {
+    static func sampleIndices(count: Int, limit: Int, seed: UInt64) -> [Int] {
         guard limit < count else { return Array(0..<count) }
         var order = Array(0..<count)
         var generator = SeededGenerator(seed: seed)

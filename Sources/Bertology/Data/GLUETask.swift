@@ -8,19 +8,30 @@ import Foundation
 /// trained with them outputs: MNLI `contradiction, entailment, neutral`; QNLI and RTE
 /// `entailment, not_entailment`; the binary tasks `0, 1`. STS-B is a regression (a score 0-5).
 public enum GLUETask: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    /// Corpus of Linguistic Acceptability: single sentences, acceptable or not; scored by Matthews correlation.
     case cola = "CoLA"
+    /// Stanford Sentiment Treebank: single sentences, negative or positive; scored by accuracy.
     case sst2 = "SST-2"
+    /// Microsoft Research Paraphrase Corpus: sentence pairs, paraphrase or not; scored by F1 and accuracy.
     case mrpc = "MRPC"
+    /// Quora Question Pairs: question pairs, duplicate or not; scored by F1 and accuracy.
     case qqp = "QQP"
+    /// Semantic Textual Similarity Benchmark: sentence pairs with a similarity score 0-5; scored by Pearson and Spearman.
     case stsb = "STS-B"
+    /// Multi-Genre NLI: premise and hypothesis, contradiction, entailment or neutral; scored by accuracy (matched and mismatched splits).
     case mnli = "MNLI"
+    /// Question NLI: question and sentence, whether the sentence answers it; scored by accuracy.
     case qnli = "QNLI"
+    /// Recognizing Textual Entailment: sentence pairs, entailment or not; scored by accuracy.
     case rte = "RTE"
+    /// Winograd NLI: sentence pairs, entailment or not; scored by accuracy.
     case wnli = "WNLI"
 
     /// The task's name as GLUE writes it, which is also its folder in `glue_data/`.
     public var name: String { rawValue }
+    /// The task's folder in `glue_data/`, for example `SST-2`.
     public var folderName: String { rawValue }
+    /// The task's GLUE name, for example `SST-2`.
     public var description: String { rawValue }
 
     /// Accepts the GLUE name in any case, with or without the hyphen or an underscore:
@@ -149,12 +160,18 @@ public enum GLUETask: String, CaseIterable, Sendable, Codable, CustomStringConve
 /// A split of a GLUE task. MNLI's `dev` and `test` are its matched sections; the mismatched ones
 /// are separate splits.
 public enum GLUESplit: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    /// The training split (`train.tsv`).
     case train
+    /// The development split (`dev.tsv`; MNLI's matched section, `dev_matched.tsv`); GLUE's usual evaluation split.
     case dev
+    /// The test split (`test.tsv`; MNLI `test_matched.tsv`), without labels.
     case test
+    /// MNLI's mismatched development section (`dev_mismatched.tsv`): genres absent from training.
     case devMismatched = "dev_mismatched"
+    /// MNLI's mismatched test section (`test_mismatched.tsv`), without labels.
     case testMismatched = "test_mismatched"
 
+    /// The split's name in options and results, for example `dev_mismatched`.
     public var description: String { rawValue }
 
     /// `train`, `dev` (also `dev_matched`, `validation`), `test` (also `test_matched`),
@@ -190,6 +207,7 @@ public enum GLUEMetric: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// The mean of Pearson and Spearman (Hugging Face's STS-B "corr").
     case corr
 
+    /// The metric's name in results: `accuracy`, `f1`, `mcc`, `pearson`, `spearman` or `corr`.
     public var description: String { rawValue }
 }
 

@@ -9,10 +9,16 @@ public enum EvaluationScorer: String, Sendable, Codable, CaseIterable, CustomStr
     /// tokens; the prediction is the cosine of the two embeddings. Scored on STS-B only.
     case cosine
 
+    /// The `--scorer` name: `classifier` or `cosine`.
     public var description: String { rawValue }
 
     /// The scorer to use: `requested`, or the classifier when the checkpoint has one and cosine
     /// otherwise. Errors (usage) say why a scorer cannot score the task.
+    /// - Parameters:
+    ///   - requested: the scorer asked for (`--scorer`); nil to choose from the checkpoint.
+    ///   - task: the task to score.
+    ///   - model: the checkpoint's model (whether it has a classifier and a pooler).
+    /// - Throws: `BertologyError` `.usage` when the scorer cannot score `task` with this model.
     public static func resolve(_ requested: EvaluationScorer?, task: GLUETask, model: BertModel) throws -> EvaluationScorer {
         let scorer = requested ?? (model.hasClassifier ? .classifier : .cosine)
         switch scorer {
@@ -45,10 +51,17 @@ public struct EvaluationOptions: Sendable {
     /// Truncate longest-first to this many tokens, specials included; nil or anything larger
     /// means the model's `max_position_embeddings`.
     public var maxLength: Int?
+    /// How sequences are grouped into batches (token budget and maximum batch size); only speed and memory depend on it.
     public var batcher: Batcher
     /// The task label each classifier output predicts, by name (overrides config.json).
     public var labels: [String]?
 
+    /// Creates options; each default is described on its property.
+    /// - Parameters:
+    ///   - scorer: the scorer; nil chooses from the checkpoint.
+    ///   - maxLength: truncation length in tokens, specials included; nil for the model's limit.
+    ///   - batcher: the batching of sequences (speed and memory only).
+    ///   - labels: the task label of each classifier output, by name; nil to read config.json `id2label`.
     public init(scorer: EvaluationScorer? = nil, maxLength: Int? = nil, batcher: Batcher = Batcher(),
                 labels: [String]? = nil) {
         self.scorer = scorer
@@ -63,8 +76,11 @@ public struct EvaluationOptions: Sendable {
 ///
 /// Preparing reads nothing more from disk; `run` does the forward passes and the metrics.
 public struct PreparedEvaluation: Sendable {
+    /// The model evaluated.
     public let checkpoint: Checkpoint
+    /// The examples evaluated.
     public let dataset: GLUEDataset
+    /// The scorer resolved from the options and the checkpoint.
     public let scorer: EvaluationScorer
     /// For the classifier scorer on a classification task.
     public let labelMapping: LabelMapping?
@@ -78,11 +94,22 @@ public struct PreparedEvaluation: Sendable {
     /// Wall time of tokenizing and batching.
     public let preparationSeconds: Double
 
+    /// The dataset's task.
     public var task: GLUETask { dataset.task }
+    /// The dataset's split.
     public var split: GLUESplit { dataset.split }
+    /// Forward-pass rows per example: 1 for the classifier, 2 for cosine (one per text).
     public var rowsPerExample: Int { scorer == .cosine ? 2 : 1 }
+    /// Examples with at least one text truncated.
     public var truncatedCount: Int { truncated.reduce(0) { $0 + ($1 ? 1 : 0) } }
 
+    /// Resolves the scorer and label mapping, then tokenizes and batches every example (on all cores).
+    /// - Parameters:
+    ///   - checkpoint: the model to evaluate.
+    ///   - dataset: the examples; must not be empty.
+    ///   - options: scorer, truncation, batching and label names.
+    /// - Throws: `BertologyError` `.usage` when the scorer cannot score the task, the labels cannot be
+    ///   mapped, the length leaves no room for text, or the dataset is empty.
     public init(checkpoint: Checkpoint, dataset: GLUEDataset, options: EvaluationOptions = EvaluationOptions()) throws {
         let start = DispatchTime.now().uptimeNanoseconds
         let model = checkpoint.model
@@ -137,6 +164,8 @@ public struct PreparedEvaluation: Sendable {
     /// Runs every batch (with `interventions` and `observer` when given), then scores.
     ///
     /// - Parameters:
+    ///   - interventions: head changes applied during every pass; nil keeps every head.
+    ///   - observer: receives each layer's attention probabilities of every batch.
     ///   - session: reuse one session across runs (a sweep) so its buffers are allocated once;
     ///     a new one otherwise. It must run this checkpoint's model.
     ///   - progress: called after each batch with the sequences done so far.
@@ -210,6 +239,13 @@ public struct PreparedEvaluation: Sendable {
 
 extension Checkpoint {
     /// Prepares and runs an evaluation in one call: `seconds` in the result covers both.
+    /// - Parameters:
+    ///   - dataset: the examples to evaluate.
+    ///   - options: scorer, truncation, batching and label names.
+    ///   - interventions: head changes applied during every pass; nil keeps every head.
+    ///   - observer: receives each layer's attention probabilities of every batch.
+    ///   - progress: called after each batch with the sequences done so far.
+    /// - Throws: the errors of ``PreparedEvaluation/init(checkpoint:dataset:options:)`` and ``PreparedEvaluation/run(interventions:observer:session:progress:)``.
     public func evaluate(_ dataset: GLUEDataset, options: EvaluationOptions = EvaluationOptions(),
                          interventions: HeadInterventions? = nil, observer: (any AttentionObserver)? = nil,
                          progress: ProgressHandler? = nil) throws -> EvaluationResult {

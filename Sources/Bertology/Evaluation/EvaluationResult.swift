@@ -21,10 +21,12 @@ public struct ExamplePrediction: Sendable, Equatable {
 /// written `L3`: `{"uniform": "L2-H12,L4-H1", "zero": "L6"}`. Each value parses back with
 /// `HeadSelection(parsing:)`.
 public struct AblationSummary: Sendable, Equatable, Codable {
+    /// The changed heads by mode name (`zero`, `uniform`), each in the paper's 1-based notation, for example `L2-H12,L4-H1` or `L6`.
     public let modes: [String: String]
     /// Number of heads changed.
     public let changedHeads: Int
 
+    /// Summarises the interventions; nil when no head is changed.
     public init?(_ interventions: HeadInterventions) {
         let changed = interventions.changedHeads
         guard !changed.isEmpty else { return nil }
@@ -47,12 +49,14 @@ public struct AblationSummary: Sendable, Equatable, Codable {
         modes.sorted { $0.key > $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; ")
     }
 
+    /// Encodes as one object: each mode's selection under the mode's name, and `changed_heads`.
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: DynamicKey.self)
         for (mode, spec) in modes { try container.encode(spec, forKey: DynamicKey(mode)) }
         try container.encode(changedHeads, forKey: DynamicKey("changed_heads"))
     }
 
+    /// Decodes what ``encode(to:)`` writes.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: DynamicKey.self)
         var modes: [String: String] = [:]
@@ -68,7 +72,9 @@ public struct AblationSummary: Sendable, Equatable, Codable {
 /// `bertology eval --json` prints: everything but the per-example predictions, which can be many
 /// (QQP dev has 40,430); `PredictionsFile` writes those.
 public struct EvaluationResult: Sendable, Codable {
+    /// The task evaluated.
     public let task: GLUETask
+    /// The split evaluated.
     public let split: GLUESplit
     /// Examples evaluated.
     public let n: Int
@@ -79,7 +85,9 @@ public struct EvaluationResult: Sendable, Codable {
     public let headlineMetric: String?
     /// The checkpoint folder.
     public let model: String
+    /// How predictions were made: the checkpoint's classifier, or the cosine of two mean-pooled embeddings.
     public let scorer: EvaluationScorer
+    /// Which task label each classifier output predicts; nil for STS-B and the cosine scorer.
     public let labelMapping: LabelMapping?
     /// nil: no head changed.
     public let ablation: AblationSummary?
@@ -101,6 +109,7 @@ public struct EvaluationResult: Sendable, Codable {
     /// The headline metric's value.
     public var headlineValue: Double? { headlineMetric.flatMap { metrics[$0] } }
 
+    /// The value of `metric`; nil when it was not computed (test splits, or a metric of another task), NaN when undefined.
     public func value(_ metric: GLUEMetric) -> Double? { metrics[metric.rawValue] }
 
     enum CodingKeys: String, CodingKey {
@@ -133,6 +142,7 @@ public struct EvaluationResult: Sendable, Codable {
         self.predictions = predictions
     }
 
+    /// Decodes the JSON of ``encode(to:)``; ``predictions`` is empty (they are not part of the JSON).
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         task = try container.decode(GLUETask.self, forKey: .task)
@@ -153,6 +163,7 @@ public struct EvaluationResult: Sendable, Codable {
         predictions = []
     }
 
+    /// Encodes everything but ``predictions``, writing null for absent values so every result has the same keys.
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(task, forKey: .task)

@@ -14,6 +14,7 @@ import Foundation
 ///    `not_equivalent`/`equivalent` for MRPC, ...: `GLUETask.labelSynonyms`). Every output must
 ///    match a different task label; otherwise it is an error that lists the names.
 public struct LabelMapping: Sendable, Equatable, Codable {
+    /// How a ``LabelMapping`` was decided (written in the result's JSON as `rule`).
     public enum Rule: String, Sendable, Codable {
         /// Matched by name (id2label / label2id).
         case names
@@ -25,6 +26,7 @@ public struct LabelMapping: Sendable, Equatable, Codable {
 
     /// `taskLabels[i]` is the index in `GLUETask.labels` that model output `i` predicts.
     public let taskLabels: [Int]
+    /// Which of the rules decided the mapping.
     public let rule: Rule
     /// The names the mapping was made from, by model output (generic ones included).
     public let modelLabels: [String]
@@ -36,6 +38,11 @@ public struct LabelMapping: Sendable, Equatable, Codable {
     }
 
     /// Decides the mapping for a classification task; errors (usage) say what does not fit.
+    /// - Parameters:
+    ///   - task: a classification task (not STS-B).
+    ///   - config: the checkpoint's configuration (`num_labels`, `id2label`, `label2id`).
+    ///   - given: the task label names of the model outputs, in output order (`--labels`); nil to use the config.
+    /// - Throws: `BertologyError` `.usage` when the classifier's outputs do not fit the task's labels.
     public static func resolve(task: GLUETask, config: BertConfig, given: [String]? = nil) throws -> LabelMapping {
         guard let labels = task.labels else {
             throw BertologyError.usage("\(task) is a regression task: it has no labels to map")

@@ -59,7 +59,6 @@ public enum Metrics {
         return covariance / (trueVariance * predictedVariance).squareRoot()
     }
 
-    /// Pearson's r (SciPy `pearsonr`: centre, normalise, dot, clip to [-1, 1]).
     /// cos(a, b), accumulated in Double; 0 when either vector is zero (the cosine scorer's
     /// similarity of two sentence embeddings).
     public static func cosine<A: Collection<Float>, B: Collection<Float>>(_ a: A, _ b: B) -> Double {
@@ -75,6 +74,8 @@ public enum Metrics {
         return norms > 0 ? dot / norms : 0
     }
 
+    /// Pearson's r (SciPy `pearsonr`: centre, normalise, dot, clip to [-1, 1]); NaN when either
+    /// vector is constant or has fewer than 2 values.
     public static func pearson(_ x: [Double], _ y: [Double]) -> Double {
         precondition(x.count == y.count, "two vectors of the same length")
         guard x.count >= 2, x.contains(where: { $0 != x[0] }), y.contains(where: { $0 != y[0] }) else { return .nan }
@@ -99,7 +100,7 @@ public enum Metrics {
     }
 
     /// 1-based ranks; tied values get the mean of the ranks they span (SciPy `rankdata("average")`).
-    public static func averageRanks(_ values: [Double]) -> [Double] {
+    static func averageRanks(_ values: [Double]) -> [Double] {
         let order = values.indices.sorted { values[$0] < values[$1] }
         var ranks = [Double](repeating: 0, count: values.count)
         var start = 0

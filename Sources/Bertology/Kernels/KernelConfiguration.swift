@@ -2,7 +2,12 @@ import CKernels
 
 /// The instruction set the C kernels run on.
 public enum KernelISA: String, Sendable, CaseIterable, CustomStringConvertible {
-    case scalar, avx2, avx512
+    /// Plain C, any CPU: the reference the vector kernels are tested against.
+    case scalar
+    /// 256-bit AVX2 with FMA (x86-64 since about 2013).
+    case avx2
+    /// 512-bit AVX-512 (F, BW, VL and DQ, with FMA).
+    case avx512
 
     var cValue: ck_isa {
         switch self {
@@ -20,6 +25,7 @@ public enum KernelISA: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// The instruction set's name: `scalar`, `avx2` or `avx512`.
     public var description: String { rawValue }
 
     /// Whether this CPU can run the instruction set.
@@ -44,7 +50,7 @@ public enum Kernels {
     public static func setThreads(_ count: Int) { ck_threads_set(Int32(max(1, count))) }
 
     /// Runs one parallel region and counts the threads that really executed it.
-    public static func observedThreads() -> Int { Int(ck_threads_observed()) }
+    static func observedThreads() -> Int { Int(ck_threads_observed()) }
 
     /// Chooses the instruction set for the whole process. Returns false (and changes nothing)
     /// when this CPU cannot run it.

@@ -5,6 +5,8 @@
 /// layer: an observer that needs values later copies them (analyses fold them into running
 /// statistics instead). Nothing is stored unless an observer stores it.
 public protocol AttentionObserver: AnyObject {
+    /// Called once per layer, in layer order, during each forward pass.
+    /// - Parameter attention: the layer's probabilities; the buffer is valid only during this call.
     func observe(_ attention: LayerAttention)
 }
 
@@ -14,12 +16,14 @@ public protocol AttentionObserver: AnyObject {
 public struct LayerAttention {
     /// 0-based layer index.
     public let layer: Int
+    /// Attention heads per layer (NH).
     public let headCount: Int
     /// The batch being run (token ids, lengths).
     public let batch: Batch
     /// (B, NH, T, T) probabilities.
     public let probabilities: UnsafeBufferPointer<Float>
 
+    /// The padded length T of the batch (each side of a map).
     public var sequenceLength: Int { batch.sequenceLength }
 
     /// The (T, T) map of one example and head, rows = queries.

@@ -3,6 +3,7 @@ import Foundation
 /// A loaded BERT model: configuration and weights, immutable and safe to share between tasks.
 /// Run it through an `InferenceSession` (one per task; sessions hold the mutable buffers).
 public final class BertModel: Sendable {
+    /// The architecture and label names, from `config.json`.
     public let config: BertConfig
     /// The folder or file the weights came from, for reports.
     public let source: String
@@ -41,7 +42,9 @@ public final class BertModel: Sendable {
     public var hasPooler: Bool { weights.pooler != nil }
     /// Whether the checkpoint has a sequence-classification head (`classifier`).
     public var hasClassifier: Bool { weights.classifier != nil }
+    /// Transformer layers (`num_hidden_layers`).
     public var layerCount: Int { config.numHiddenLayers }
+    /// Attention heads per layer (`num_attention_heads`).
     public var headCount: Int { config.numAttentionHeads }
 
     /// A model of `config`'s shape with seeded random weights (normal, std `initializerRange`, as
@@ -84,8 +87,10 @@ public final class BertModel: Sendable {
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// Creates a generator whose sequence depends only on `seed` (every platform gives the same numbers).
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 uniformly distributed random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -3,16 +3,24 @@ import Foundation
 
 /// One attention head, 0-based inside the code; written 1-based as the paper writes it: `L4-H1`.
 public struct HeadID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+    /// 0-based layer index (`L4-H1` has layer 3).
     public let layer: Int
+    /// 0-based head index within the layer (`L4-H1` has head 0).
     public let head: Int
 
+    /// Creates a head from 0-based indices; they are not checked against any model.
+    /// - Parameters:
+    ///   - layer: 0-based layer.
+    ///   - head: 0-based head within the layer.
     public init(layer: Int, head: Int) {
         self.layer = layer
         self.head = head
     }
 
+    /// The paper's 1-based name, for example `L4-H1` for layer 3, head 0.
     public var description: String { "L\(layer + 1)-H\(head + 1)" }
 
+    /// Orders by layer, then by head within the layer.
     public static func < (a: HeadID, b: HeadID) -> Bool { (a.layer, a.head) < (b.layer, b.head) }
 }
 
@@ -36,10 +44,15 @@ public enum HeadIntervention: String, Sendable, CaseIterable, Codable {
 
 /// A set of heads and whole layers, parsed from the paper's notation: `L4-H1,L2-H12,L3`.
 public struct HeadSelection: Hashable, Sendable, CustomStringConvertible {
+    /// Single heads, 0-based, in the order given (no duplicates when parsed).
     public var heads: [HeadID]
     /// Whole layers, 0-based.
     public var layers: [Int]
 
+    /// Creates a selection from 0-based heads and layers; they are checked only when applied to a model.
+    /// - Parameters:
+    ///   - heads: single heads.
+    ///   - layers: whole layers (every head of each).
     public init(heads: [HeadID] = [], layers: [Int] = []) {
         self.heads = heads
         self.layers = layers
@@ -76,6 +89,7 @@ public struct HeadSelection: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the selection names no head and no layer.
     public var isEmpty: Bool { heads.isEmpty && layers.isEmpty }
 
     /// The paper's notation, 1-based: `L2-H12,L4-H1,L3`.
@@ -87,7 +101,9 @@ public struct HeadSelection: Hashable, Sendable, CustomStringConvertible {
 /// The intervention on every head of a model, applied during the forward pass.
 /// Interventions never change the weights: they act on the attention probabilities only.
 public struct HeadInterventions: Hashable, Sendable, CustomStringConvertible {
+    /// Layers of the model the interventions are for.
     public let layerCount: Int
+    /// Attention heads per layer of the model the interventions are for.
     public let headCount: Int
     /// (layers, heads) kernel modes, row-major.
     private(set) var modes: [Int32]
@@ -106,15 +122,24 @@ public struct HeadInterventions: Hashable, Sendable, CustomStringConvertible {
         for layer in selection.layers { set(mode, forLayer: layer) }
     }
 
+    /// Sets the intervention on one head (a precondition checks it is inside the model's shape).
+    /// - Parameters:
+    ///   - mode: the change to apply (`.keep` undoes an earlier one).
+    ///   - head: the head, 0-based.
     public mutating func set(_ mode: HeadIntervention, for head: HeadID) {
         precondition(head.layer < layerCount && head.head < headCount, "\(head) outside \(layerCount)x\(headCount)")
         modes[head.layer * headCount + head.head] = mode.kernelMode
     }
 
+    /// Sets the intervention on every head of one layer.
+    /// - Parameters:
+    ///   - mode: the change to apply (`.keep` undoes an earlier one).
+    ///   - layer: the layer, 0-based.
     public mutating func set(_ mode: HeadIntervention, forLayer layer: Int) {
         for head in 0..<headCount { set(mode, for: HeadID(layer: layer, head: head)) }
     }
 
+    /// The intervention on `head` (0-based); `.keep` for an unchanged head.
     public func mode(of head: HeadID) -> HeadIntervention {
         switch modes[head.layer * headCount + head.head] {
         case HeadIntervention.zero.kernelMode: .zero
@@ -143,6 +168,7 @@ public struct HeadInterventions: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The changed heads with their modes, for example `L4-H1=zero,L6-H3=uniform`; "none" when no head is changed.
     public var description: String {
         isEmpty ? "none" : changedHeads.map { "\($0.head)=\($0.mode.rawValue)" }.joined(separator: ",")
     }

@@ -5,11 +5,13 @@ import Foundation
 /// reused, so a steady stream of batches allocates nothing. One session per task: sessions are
 /// not Sendable; the model they share is.
 public final class InferenceSession {
+    /// The model this session runs; many sessions may share it.
     public let model: BertModel
     private let buffers = Workspace()
     /// The batch of the last `forward`, whose results the buffers hold.
     public private(set) var lastBatch: Batch?
 
+    /// Creates a session with no buffers yet; the first `forward` allocates them.
     public init(model: BertModel) {
         self.model = model
     }
@@ -21,8 +23,12 @@ public final class InferenceSession {
     /// Allocates nothing once the session has seen a batch of this size.
     ///
     /// - Parameters:
+    ///   - batch: the padded token ids and segment ids of the examples.
     ///   - interventions: head changes applied after softmax, before the probabilities multiply V.
     ///   - observer: receives every layer's probabilities (as used) while the pass runs.
+    /// - Throws: `BertologyError` `.usage` when the batch does not fit the model (longer than
+    ///   `max_position_embeddings`, an id outside the vocabulary or `type_vocab_size`, a length
+    ///   outside 1...T) or the interventions are for another shape.
     public func forward(_ batch: Batch, interventions: HeadInterventions? = nil,
                         observer: (any AttentionObserver)? = nil) throws {
         try validate(batch, interventions)

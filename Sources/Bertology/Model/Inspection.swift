@@ -2,6 +2,7 @@ import Foundation
 
 /// Everything the model computes for one input: what `bertology inspect` prints.
 public struct Inspection: Sendable {
+    /// The tokens run: `[CLS] text [SEP]` (or a pair), truncated to the length asked for.
     public let encoding: Encoding
     /// (layers, heads, T, T): the attention probabilities actually used, rows = queries.
     public let attentions: Tensor
@@ -15,6 +16,7 @@ public struct Inspection: Sendable {
     public let sentenceEmbedding: [Float]
     /// Pooler output, when the checkpoint has a pooler.
     public let pooledOutput: [Float]?
+    /// The head interventions the pass ran with (every head kept when none were given).
     public let interventions: HeadInterventions
 
     /// The most memory `inspect` gives the attention maps (layers x heads x T x T floats): bert-large
@@ -32,6 +34,12 @@ public struct Inspection: Sendable {
 
 extension Checkpoint {
     /// Runs the model on one text (or pair) and keeps every attention map.
+    /// - Parameters:
+    ///   - text: the text, or the first text of a pair.
+    ///   - pair: the second text of a pair; nil for a single text.
+    ///   - maxLength: truncation length in tokens, specials included; nil (or more) means the model's `max_position_embeddings`.
+    ///   - interventions: head changes applied during the pass; nil keeps every head.
+    /// - Throws: `BertologyError` `.usage` when the attention maps would take more than ``Inspection/maximumAttentionBytes``; errors of ``InferenceSession/forward(_:interventions:observer:)``.
     public func inspect(_ text: String, pair: String? = nil, maxLength: Int? = nil,
                         interventions: HeadInterventions? = nil) throws -> Inspection {
         let limit = min(maxLength ?? model.config.maxPositionEmbeddings, model.config.maxPositionEmbeddings)

@@ -6,6 +6,12 @@ extension Checkpoint {
     ///
     /// Texts are batched by length with the one `Batcher`; longer texts are truncated to the model's
     /// maximum length. Pass a `session` to reuse its buffers across calls from the same task.
+    /// - Parameters:
+    ///   - texts: the texts to embed.
+    ///   - interventions: head changes applied during every pass; nil keeps every head.
+    ///   - session: a session of this checkpoint's model to reuse; nil makes a new one.
+    /// - Returns: one embedding of `hiddenSize` floats per text; empty for no texts.
+    /// - Throws: `BertologyError` `.cancelled` when the current task is cancelled (checked between batches).
     public func sentenceEmbeddings(_ texts: [String], interventions: HeadInterventions? = nil,
                                    session: InferenceSession? = nil) throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
@@ -22,6 +28,12 @@ extension Checkpoint {
 
     /// The cosine of the two texts' mean-pooled embeddings: the zero-shot similarity a
     /// sentence-embedding model such as all-MiniLM-L6-v2 gives a pair (what `--scorer cosine` scores).
+    /// - Parameters:
+    ///   - a: the first text.
+    ///   - b: the second text.
+    ///   - interventions: head changes applied during the pass; nil keeps every head.
+    ///   - session: a session of this checkpoint's model to reuse; nil makes a new one.
+    /// - Returns: the cosine, from -1 to 1.
     public func cosineSimilarity(_ a: String, _ b: String, interventions: HeadInterventions? = nil,
                                  session: InferenceSession? = nil) throws -> Double {
         let embeddings = try sentenceEmbeddings([a, b], interventions: interventions, session: session)

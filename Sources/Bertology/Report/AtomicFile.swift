@@ -9,6 +9,8 @@ public enum AtomicFile {
     /// Prefix of temporary files; a folder scan can recognise and remove leftovers.
     public static let temporaryPrefix = ".bertology-tmp-"
 
+    /// Writes `data` to `url` through a temporary file in the same folder, flushed and renamed over `url`.
+    /// - Throws: `BertologyError` `.io` when the temporary file cannot be created, written or renamed (it is removed).
     public static func write(_ data: Data, to url: URL) throws {
         let folder = url.deletingLastPathComponent()
         let temporary = folder.appendingPathComponent("\(temporaryPrefix)\(url.lastPathComponent)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -38,6 +40,8 @@ public enum AtomicFile {
         }
     }
 
+    /// Writes `text` as UTF-8 to `url` atomically.
+    /// - Throws: `BertologyError` `.io` when the file cannot be written.
     public static func write(_ text: String, to url: URL) throws {
         try write(Data(text.utf8), to: url)
     }

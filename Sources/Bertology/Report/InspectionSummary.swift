@@ -2,6 +2,10 @@ import Foundation
 
 /// A readable text view of an `Inspection` (what `bertology inspect` prints without --json).
 public enum InspectionSummary {
+    /// The summary: tokens, interventions, prediction or embedding norm, and each head's most-attended token.
+    /// - Parameters:
+    ///   - inspection: what ``Checkpoint/inspect(_:pair:maxLength:interventions:)`` returned.
+    ///   - checkpoint: the checkpoint inspected (for its name and shape).
     public static func text(_ inspection: Inspection, checkpoint: Checkpoint) -> String {
         let encoding = inspection.encoding
         var lines: [String] = []

@@ -22,12 +22,16 @@ public enum NPY {
         return data
     }
 
+    /// The bytes of a .npy file holding `values` with `shape` (C order: the last index varies fastest).
+    /// - Parameters:
+    ///   - values: `shape.reduce(1, *)` values (a precondition).
+    ///   - shape: the array's shape, for example `[layers, heads]`.
     public static func encode(_ values: [Float], shape: [Int]) -> Data {
         values.withUnsafeBufferPointer { encode($0, shape: shape) }
     }
 
     /// Reads a .npy file of little-endian float32 or float64 values in C order.
-    public static func read(_ url: URL) throws -> (shape: [Int], values: [Float]) {
+    static func read(_ url: URL) throws -> (shape: [Int], values: [Float]) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
@@ -35,7 +39,8 @@ public enum NPY {
         return try decode(data, file: url.path)
     }
 
-    public static func decode(_ data: Data, file: String) throws -> (shape: [Int], values: [Float]) {
+    /// Parses the bytes of a .npy file of little-endian float32 or float64 values in C order.
+    static func decode(_ data: Data, file: String) throws -> (shape: [Int], values: [Float]) {
         let bytes = [UInt8](data)
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
             throw BertologyError.badInput(file, "not a .npy file (no \\x93NUMPY magic)")

@@ -4,10 +4,17 @@ import Foundation
 /// not empty unless `force` is set (then files of the same names are replaced and other files are
 /// left alone). Every file goes through `AtomicFile`, so a reader never sees half of one.
 public final class OutputFolder {
+    /// The folder written into.
     public let url: URL
     /// Names written so far, in order.
     public private(set) var written: [String] = []
 
+    /// Opens `url` for writing, creating it (and its parents) when missing.
+    /// - Parameters:
+    ///   - url: the folder.
+    ///   - force: write into an existing non-empty folder, replacing files of the same names.
+    /// - Throws: `BertologyError` `.usage` when the folder is not empty and `force` is false; `.io` when
+    ///   `url` is a file or the folder cannot be listed or created.
     public init(_ url: URL, force: Bool) throws {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -28,13 +35,18 @@ public final class OutputFolder {
         self.url = url
     }
 
+    /// The URL of the file `name` inside the folder (nothing is created).
     public func file(_ name: String) -> URL { url.appendingPathComponent(name) }
 
+    /// Writes `data` to the file `name` atomically and records the name in ``written``.
+    /// - Throws: `BertologyError` `.io` when the file cannot be written.
     public func write(_ data: Data, to name: String) throws {
         try AtomicFile.write(data, to: file(name))
         if !written.contains(name) { written.append(name) }
     }
 
+    /// Writes `text` as UTF-8 to the file `name` atomically and records the name in ``written``.
+    /// - Throws: `BertologyError` `.io` when the file cannot be written.
     public func write(_ text: String, to name: String) throws {
         try write(Data(text.utf8), to: name)
     }

@@ -5,16 +5,25 @@ import Glibc
 
 /// How far a long operation has come: `completed` of `total` units (examples, ablations) in `phase`.
 public struct Progress: Sendable, Equatable {
+    /// What is being done, for example "SST-2 dev" or "relations"; a new phase restarts the count.
     public var phase: String
+    /// Units done so far in this phase.
     public var completed: Int
+    /// Units in this phase.
     public var total: Int
 
+    /// Creates a progress report.
+    /// - Parameters:
+    ///   - phase: what is being done.
+    ///   - completed: units done so far.
+    ///   - total: units in the phase.
     public init(phase: String, completed: Int, total: Int) {
         self.phase = phase
         self.completed = completed
         self.total = total
     }
 
+    /// `completed / total`, clamped to 0-1; 0 when `total` is 0.
     public var fraction: Double { total > 0 ? min(1, Double(completed) / Double(total)) : 0 }
 }
 
@@ -31,12 +40,16 @@ public final class TerminalProgressBar: @unchecked Sendable {
     private var lastPhase = ""
     private let start = Date()
 
+    /// Creates a bar.
+    /// - Parameter enabled: whether to draw; by default only when stderr is a terminal.
     public init(enabled: Bool = isatty(STDERR_FILENO) != 0) {
         self.enabled = enabled
     }
 
+    /// A handler that draws on this bar, to pass to long operations.
     public var handler: ProgressHandler { { [self] progress in self.update(progress) } }
 
+    /// Redraws the bar for `progress` (at most 10 times a second, always on a new phase or at the end); thread-safe.
     public func update(_ progress: Progress) {
         guard enabled else { return }
         lock.lock()

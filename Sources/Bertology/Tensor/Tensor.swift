@@ -43,6 +43,7 @@ import Foundation
 ///
 /// Values are copied only when asked (`array`); kernels read and write through `pointer`.
 public struct Tensor: Sendable {
+    /// The size of each dimension, outermost first; for ``Inspection/attentions``, `[layers, heads, T, T]`.
     public let shape: [Int]
     let storage: TensorStorage
 

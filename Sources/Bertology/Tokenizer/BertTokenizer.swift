@@ -9,13 +9,19 @@ import Foundation
 ///   token, while "[cls]", "[ CLS ]" or "[C\u{0}LS]" are ordinary text.
 /// - As `tok(a, b)` in transformers, an empty `pair` (or `pairWords`) means no pair.
 public struct BertTokenizer: Sendable {
+    /// The WordPiece vocabulary (`vocab.txt`): token strings and their ids.
     public let vocabulary: Vocabulary
+    /// The normalizer settings (lower-casing, accent stripping, CJK splitting).
     public let options: TokenizerOptions
 
     private let wordPiece: WordPiece
     private let specialTokens: SpecialTokenMatcher
     private let specialIds: (cls: Int32, sep: Int32, pad: Int32)
 
+    /// Creates a tokenizer from a vocabulary already loaded (it holds the five special tokens).
+    /// - Parameters:
+    ///   - vocabulary: the vocabulary.
+    ///   - options: the normalizer settings; by default bert-base-uncased's.
     public init(vocabulary: Vocabulary, options: TokenizerOptions = .init()) {
         self.vocabulary = vocabulary
         self.options = options
@@ -37,9 +43,13 @@ public struct BertTokenizer: Sendable {
         return BertTokenizer(vocabulary: vocabulary, options: options)
     }
 
+    /// The id of `[CLS]`, the first token of every encoding.
     public var clsId: Int32 { specialIds.cls }
+    /// The id of `[SEP]`, which ends each text of an encoding.
     public var sepId: Int32 { specialIds.sep }
+    /// The id of `[PAD]`, which batching fills the unused slots with.
     public var padId: Int32 { specialIds.pad }
+    /// The id of `[UNK]`, given to a word WordPiece cannot split into vocabulary pieces.
     public var unkId: Int32 { wordPiece.unknownId }
 
     /// The word pieces of `text`, without the template's specials (transformers `tokenize`).

@@ -2,6 +2,7 @@
 public struct Encoding: Sendable, Equatable {
     /// The word pieces, specials included.
     public var tokens: [String]
+    /// The vocabulary id of each piece, specials included: the model's input.
     public var inputIds: [Int32]
     /// 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`.
     public var tokenTypeIds: [Int32]
@@ -17,5 +18,6 @@ public struct Encoding: Sendable, Equatable {
     /// True when truncation removed pieces.
     public var truncated: Bool
 
+    /// Number of tokens, specials included (the L of the analyses).
     public var count: Int { inputIds.count }
 }

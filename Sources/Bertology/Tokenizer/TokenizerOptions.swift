@@ -9,6 +9,11 @@ public struct TokenizerOptions: Sendable, Equatable {
     /// Make each CJK ideograph a word of its own.
     public var tokenizeChineseChars: Bool = true
 
+    /// Creates options; the defaults are bert-base-uncased's (and transformers' when `tokenizer_config.json` is absent).
+    /// - Parameters:
+    ///   - doLowerCase: lower-case the text.
+    ///   - stripAccents: remove accents; nil follows `doLowerCase`.
+    ///   - tokenizeChineseChars: make each CJK ideograph a word of its own.
     public init(doLowerCase: Bool = true, stripAccents: Bool? = nil, tokenizeChineseChars: Bool = true) {
         self.doLowerCase = doLowerCase
         self.stripAccents = stripAccents
