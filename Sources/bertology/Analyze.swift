@@ -115,6 +115,14 @@ struct Analyze: AsyncParsableCommand {
             try checkNotCancelled("the analysis")
             return (results, try AnalysisReport.write(results, to: folder, commandLine: commandLine))
         }
+        let parameters = results.parameters
+        let positions = checkpoint.model.config.maxPositionEmbeddings
+        if parameters.truncated > 0 && (maxLength ?? Int.max) > positions, let file = parameters.dataFile {
+            // As eval: cut to fit the model, not as asked; one warning for the file, with the count.
+            warn("\(file): \(parameters.truncated) of \(parameters.examples) examples are longer than the model's \(positions) "
+                 + "positions (max_position_embeddings): truncated to \(parameters.maxLength) tokens, longest first "
+                 + "(--max-length sets the length)")
+        }
         if json { emit(try JSONOutput.line(results)) }
         FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.url.path); open \(folder.file("index.html").path)\n".utf8))
     }

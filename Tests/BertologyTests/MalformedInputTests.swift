@@ -125,4 +125,19 @@ import Testing
         for key in keys { object.removeValue(forKey: key) }
         return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     }
+
+    /// analyze reads GLUE files too: texts over the model's positions give the same single warning as
+    /// eval (tsv/far-over-512-tokens), then the report line. Not a corpus case: it writes a folder.
+    @Test func analyzeWarnsOnceForTextsOverTheModelsPositions() throws {
+        let folder = Self.corpus.appendingPathComponent("tsv/far-over-512-tokens")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bertology-analyze-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try CommandLineTool.run(["analyze", "--model", folder.path, "--task", "SST-2", "--data", folder.path,
+                                              "--only", "entropy", "--out", out.path], timeout: 300)
+        #expect(result.status == 0, "\(result.stderrText)")
+        let lines = result.stderrText.split(separator: "\n").map(String.init)
+        #expect(lines.first == "bertology: warning: \(folder.path)/SST-2/dev.tsv: 2 of 3 examples are longer than the model's 512 "
+                + "positions (max_position_embeddings): truncated to 512 tokens, longest first (--max-length sets the length)")
+        #expect(lines.count == 2 && lines.last?.hasPrefix("analyze: wrote ") == true, "\(lines)")
+    }
 }
