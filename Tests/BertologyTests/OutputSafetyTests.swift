@@ -161,6 +161,32 @@ import Glibc
         #expect(try String(contentsOf: out.appendingPathComponent("earlier.txt"), encoding: .utf8) == "earlier\n")
     }
 
+    /// Two signals in a row: the second quits at once (or the first has already stopped the run);
+    /// either way exit 130, the advice, and no file or temporary.
+    @Test func aSecondSignalQuitsAtOnceAndLeavesNothing() throws {
+        guard Self.defaultModelPresent else {
+            Issue.record("\(TestPaths.defaultModel.path) is missing: run tools/setup to fetch the default model")
+            return
+        }
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("out")
+        let run = try Running(["analyze", "--model", TestPaths.defaultModel.path, "--task", "SST-2", "--data", TestPaths.glue.path,
+                               "--limit", "64", "--batch-size", "32", "--only", "special-tokens,entropy", "--out", out.path],
+                              in: scratch)
+        #expect(run.wait(for: "bertology: progress:", timeout: 600), "no progress line: \(run.stderr)")
+        kill(run.process.processIdentifier, SIGINT)
+        _ = run.wait(for: "again to quit now", timeout: 60)
+        kill(run.process.processIdentifier, SIGINT)
+        let (status, bySignal) = run.end(timeout: 600)
+        let stderr = run.stderr
+        #expect(bySignal == nil && status == 130, "exit \(String(describing: status)), signal \(String(describing: bySignal)): \(stderr)")
+        let last = stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("bertology: interrupted") && last.hasSuffix("nothing was written to \(out.path); rerun the same command to start again"),
+                "last line: \(last)")
+        #expect(Self.listing(scratch) == ["stderr.txt", "stdout.txt"], "left behind: \(Self.listing(scratch))")
+    }
+
     // MARK: - --force
 
     @Test func analyzeRefusesANonEmptyFolderWithoutForce() throws {
