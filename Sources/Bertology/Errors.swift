@@ -94,12 +94,18 @@ public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatabl
         return String(result)
     }
 
+    /// `text` when it has at most `limit` characters (Unicode scalars), else its start and end
+    /// around a note of how much was left out, `limit` characters in all, the note included (so a
+    /// message has at most the file name + 300 + 600 + 4: fuzz-safetensors found a 1,004-character
+    /// line when the note came on top).
     static func elided(_ text: String, limit: Int) -> String {
         let scalars = text.unicodeScalars
         guard scalars.count > limit else { return text }
-        let head = String(String.UnicodeScalarView(scalars.prefix(limit * 2 / 3)))
-        let tail = String(String.UnicodeScalarView(scalars.suffix(limit / 3)))
-        return "\(head)...(\(scalars.count - limit) characters left out)...\(tail)"
+        // The note's length depends on the count it gives; a count of up to 20 digits fits in 40.
+        let kept = max(0, limit - 40)
+        let head = String(String.UnicodeScalarView(scalars.prefix(kept * 2 / 3)))
+        let tail = String(String.UnicodeScalarView(scalars.suffix(kept - kept * 2 / 3)))
+        return "\(head)...(\(scalars.count - kept) characters left out)...\(tail)"
     }
 
     /// The process exit status the CLI uses for this error.

@@ -101,12 +101,28 @@ struct Analyze: AsyncParsableCommand {
         let folder = try OutputFolder(URL(fileURLWithPath: out), force: force)
         let bar = TerminalProgressBar()
         let handler = bar.handler
-        // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then.
-        let results = try await runCancellable {
-            defer { bar.finish() }
-            return try analysis.run(progress: handler)
+        let commandLine = CommandLine.arguments.joined(separator: " ")
+        // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then, and a
+        // folder this run created is removed again, so the same command can simply be rerun.
+        let interruption = Interruption(cleanup: { folder.discard() },
+                                        advice: { "nothing was written to \(folder.url.path); rerun the same command to start again" })
+        let (results, files) = try await runCancellable(interruption) {
+            let results: AnalysisResults
+            do {
+                defer { bar.finish() }
+                results = try analysis.run(progress: handler)
+            }
+            try checkNotCancelled("the analysis")
+            return (results, try AnalysisReport.write(results, to: folder, commandLine: commandLine))
         }
-        let files = try AnalysisReport.write(results, to: folder, commandLine: CommandLine.arguments.joined(separator: " "))
+        let parameters = results.parameters
+        let positions = checkpoint.model.config.maxPositionEmbeddings
+        if parameters.truncated > 0 && (maxLength ?? Int.max) > positions, let file = parameters.dataFile {
+            // As eval: cut to fit the model, not as asked; one warning for the file, with the count.
+            warn("\(file): \(parameters.truncated) of \(parameters.examples) examples are longer than the model's \(positions) "
+                 + "positions (max_position_embeddings): truncated to \(parameters.maxLength) tokens, longest first "
+                 + "(--max-length sets the length)")
+        }
         if json { emit(try JSONOutput.line(results)) }
         FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.url.path); open \(folder.file("index.html").path)\n".utf8))
     }

@@ -2,16 +2,34 @@ import Bertology
 import Dispatch
 import Foundation
 
+/// What a command leaves behind when SIGINT or SIGTERM stops it, and how to go on: the hook each
+/// writing command gives `runCancellable`. `cleanup` removes what the command started (temporary
+/// files, a folder it created and left empty); `advice` is the end of the one stderr line, true for
+/// that command (`nothing was written; rerun the same command`, or a resume command).
+struct Interruption: Sendable {
+    var cleanup: @Sendable () -> Void = {}
+    var advice: @Sendable () -> String
+
+    /// For commands that write nothing before the end (eval, analyze): stopping loses nothing on disk.
+    static let nothingWritten = Interruption(advice: { "nothing was written; rerun the same command to start again" })
+}
+
 /// Runs `work` in a task that SIGINT and SIGTERM cancel: the library checks for cancellation
 /// between batches and throws `BertologyError` `.cancelled` (exit status 130), so output files
-/// are never left half-written. A second signal exits at once.
-func runCancellable<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+/// are never left half-written. The error's line ends with `interruption.advice()`. A second signal
+/// exits at once (status 130), after `interruption.cleanup()`.
+func runCancellable<T: Sendable>(_ interruption: Interruption,
+                                 _ work: @escaping @Sendable () throws -> T) async throws -> T {
     let task = Task.detached { try work() }
     let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
-            if task.isCancelled { exit(130) }
+            if task.isCancelled {
+                interruption.cleanup()
+                FileHandle.standardError.write(Data("bertology: interrupted (second signal): \(interruption.advice())\n".utf8))
+                exit(130)
+            }
             FileHandle.standardError.write(Data("\nbertology: stopping after the current batch (again to quit now)\n".utf8))
             task.cancel()
         }
@@ -23,5 +41,16 @@ func runCancellable<T: Sendable>(_ work: @escaping @Sendable () throws -> T) asy
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
     }
-    return try await task.value
+    do {
+        return try await task.value
+    } catch let error as BertologyError where error.kind == .cancelled {
+        interruption.cleanup()
+        throw BertologyError(.cancelled, "interrupted: \(error.reason); \(interruption.advice())")
+    }
+}
+
+/// Throws `.cancelled` when SIGINT/SIGTERM arrived after the last batch: called just before a
+/// command writes its results, so an interrupted run writes nothing rather than finishing quietly.
+func checkNotCancelled(_ what: String) throws {
+    if Task.isCancelled { throw BertologyError(.cancelled, "\(what) stopped before writing its results") }
 }

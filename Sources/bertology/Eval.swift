@@ -50,6 +50,9 @@ struct Eval: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write one JSON line per example to FILE.", valueName: "FILE"))
     var predictions: String?
 
+    @Flag(help: "Replace the --predictions file when it exists (without it, an existing file is refused before the run).")
+    var force = false
+
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
@@ -66,17 +69,33 @@ struct Eval: AsyncParsableCommand {
                                         batcher: Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize),
                                         labels: labelNames)
 
+        // Checked before the (long) run, so an existing file fails at once.
+        let predictionsURL = try predictions.map { try OutputFile.check($0, option: "--predictions", force: force) }
+
         let checkpoint = try modelOptions.load()
         let interventions = try ablation.interventions(for: checkpoint.model)
         var dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
         if let limit { dataset = dataset.sampled(limit: limit, seed: seed) }
         let bar = TerminalProgressBar()
         let handler = bar.handler
-        let result = try await runCancellable { [dataset] in
-            defer { bar.finish() }
-            return try checkpoint.evaluate(dataset, options: options, interventions: interventions, progress: handler)
+        // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then.
+        let result = try await runCancellable(.nothingWritten) { [dataset] in
+            let result: EvaluationResult
+            do {
+                defer { bar.finish() }
+                result = try checkpoint.evaluate(dataset, options: options, interventions: interventions, progress: handler)
+            }
+            try checkNotCancelled("evaluation of \(task) \(split)")
+            if let predictionsURL { try PredictionsFile.write(result, to: predictionsURL) }
+            return result
         }
-        if let predictions { try PredictionsFile.write(result, to: URL(fileURLWithPath: predictions)) }
+        let positions = checkpoint.model.config.maxPositionEmbeddings
+        if result.truncated > 0 && (maxLength ?? Int.max) > positions {
+            // Cut to fit the model, not as asked: say so once for the file, never per example.
+            warn("\(dataset.file.path): \(result.truncated) of \(result.n) examples are longer than the model's \(positions) "
+                 + "positions (max_position_embeddings): truncated to \(result.maxLength) tokens, longest first "
+                 + "(--max-length sets the length; --predictions marks them)")
+        }
         emit(json ? try JSONOutput.line(result) : EvaluationSummary.text(result))
     }
 }

@@ -24,6 +24,9 @@ struct Inspect: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the attentions to FILE as a .npy array (layers, heads, T, T).", valueName: "FILE"))
     var npy: String?
 
+    @Flag(help: "Replace the --npy file when it exists (without it, an existing file is refused).")
+    var force = false
+
     @Flag(help: "Print one JSON object with every tensor.")
     var json = false
 
@@ -34,6 +37,7 @@ struct Inspect: ParsableCommand {
         if let maxLength, maxLength < (pair == nil ? 2 : 3) {
             throw BertologyError.usage("--max-length \(maxLength) is too small: [CLS] text [SEP] needs at least 2 (3 for a pair)")
         }
+        let npyURL = try npy.map { try OutputFile.check($0, option: "--npy", force: force) }
         let checkpoint = try modelOptions.load()
         let inspection = try checkpoint.inspect(text, pair: pair, maxLength: maxLength,
                                                 interventions: try ablation.interventions(for: checkpoint.model))
@@ -44,9 +48,9 @@ struct Inspect: ParsableCommand {
             warn("the input has \(full) tokens, more than the model's \(positions) positions (max_position_embeddings): "
                  + "truncated to \(inspection.encoding.count), longest first (--max-length sets the length)")
         }
-        if let npy {
+        if let npyURL {
             try inspection.attentions.withUnsafeBufferPointer { values in
-                try AtomicFile.write(NPY.encode(values, shape: inspection.attentions.shape), to: URL(fileURLWithPath: npy))
+                try AtomicFile.write(NPY.encode(values, shape: inspection.attentions.shape), to: npyURL)
             }
         }
         if json {

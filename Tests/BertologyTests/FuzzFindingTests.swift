@@ -50,4 +50,43 @@ import Testing
             #expect(error.description.contains("characters left out"))
         }
     }
+
+    /// fuzz-safetensors, replaying its saved corpus once the oracle counted characters: a header
+    /// whose tensor name and dtype are each hundreds of brackets gave a 1,004-character line (the
+    /// location shortened to 300 and the reason to 600, each plus the note of what was left out,
+    /// plus the file name). The note now counts within each limit.
+    @Test func aLongTensorNameAndDtypeGiveAMessageWithinTheBound() throws {
+        let header = try Self.finding("fuzz-safetensors", "finding-long-name-and-dtype.json")
+        // As the target does: the 8-byte length, the header, the corpus checkpoint's data section.
+        var file = Data()
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(header)
+        file.append(Data(count: 1_512))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bertology-finding-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let valid = TestPaths.repositoryRoot.appendingPathComponent("Tests/MalformedInputs/valid")
+        for name in ["config.json", "vocab.txt"] {
+            try FileManager.default.copyItem(at: valid.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        try file.write(to: folder.appendingPathComponent("model.safetensors"))
+        do {
+            _ = try Checkpoint.load(folder)
+            Issue.record("the header was accepted")
+        } catch let error as BertologyError {
+            let fileLength = error.file?.unicodeScalars.count ?? 0
+            #expect(error.description.unicodeScalars.count <= fileLength + 300 + 600 + 4, "\(error.description.unicodeScalars.count) characters")
+            #expect(error.description.contains("unknown dtype"))
+            #expect(error.description.contains("characters left out"))
+            #expect(!error.description.contains { $0.isNewline })
+        }
+    }
+
+    @Test func shortenedTextsKeepToTheirLimit() {
+        for count in [301, 400, 10_000, 1_000_000] {
+            let text = String(repeating: "x", count: count)
+            #expect(BertologyError.elided(text, limit: 300).unicodeScalars.count <= 300)
+        }
+        #expect(BertologyError.elided("short", limit: 300) == "short")
+    }
 }

@@ -93,10 +93,8 @@ public struct GLUEDataset: Sendable {
             throw BertologyError.usage("\(task) has no \(split) split (its splits: \(task.splits.map(\.rawValue).joined(separator: ", ")))")
         }
         let url = try locate(task: task, split: split, folder: folder)
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
-        }
+        // InputFile: the same plain-words errors as the other readers (a folder, a missing file).
+        let data = try InputFile.read(url)
         return GLUEDataset(task: task, split: split, file: url,
                            examples: try parse(data, task: task, split: split, file: url.path))
     }
@@ -171,11 +169,16 @@ public struct GLUEDataset: Sendable {
             let row = fields(line)
             guard row.count == fieldCount else {
                 throw BertologyError.badInput(file, at: "line \(number)",
-                    "\(row.count) fields, expected \(fieldCount) (\(task) \(split) fields are separated by TAB, with no quoting)")
+                    "\(row.count) field\(row.count == 1 ? "" : "s"), expected \(fieldCount) (\(task) \(split) fields are separated by TAB, with no quoting)")
             }
             var label: GLUELabel?
             if let labelColumn {
                 let text = row[labelColumn]
+                if text.isEmpty {
+                    throw BertologyError.badInput(file, at: "line \(number)", task.isRegression
+                        ? "the score is empty (every \(task) \(split) example needs one, a number from 0 to 5)"
+                        : "the label is empty (every \(task) \(split) example needs one of \(task.labels!.joined(separator: ", ")))")
+                }
                 if task.isRegression {
                     guard let value = Double(text), value.isFinite else {
                         throw BertologyError.badInput(file, at: "line \(number)", "score \"\(text)\" is not a number")

@@ -33,17 +33,39 @@ public typealias ProgressHandler = @Sendable (Progress) -> Void
 
 /// The one progress bar: drawn on stderr, and only when stderr is a terminal (so logs and pipes
 /// stay clean). Redraws at most 10 times a second.
+///
+/// `BERTOLOGY_PROGRESS=lines` prints plain lines instead, for logs of long runs and for scripts
+/// that wait for a run to start (the interrupt test): `bertology: progress: STS-B dev 0/3000`, at
+/// the start of each phase, then at most every 10 seconds, and at its end. `BERTOLOGY_PROGRESS=off`
+/// prints nothing; `bar` draws the bar even when stderr is not a terminal.
 public final class TerminalProgressBar: @unchecked Sendable {
+    /// How progress is shown: a redrawn bar, plain lines, or nothing.
+    public enum Style: Sendable { case bar, lines, off }
+
     private let lock = NSLock()
-    private let enabled: Bool
+    private let style: Style
     private var lastDraw: TimeInterval = 0
-    private var lastPhase = ""
+    private var lastPhase: String?
     private let start = Date()
 
-    /// Creates a bar.
-    /// - Parameter enabled: whether to draw; by default only when stderr is a terminal.
-    public init(enabled: Bool = isatty(STDERR_FILENO) != 0) {
-        self.enabled = enabled
+    /// The style `BERTOLOGY_PROGRESS` asks for, else a bar when stderr is a terminal.
+    public static var environmentStyle: Style {
+        switch ProcessInfo.processInfo.environment["BERTOLOGY_PROGRESS"]?.lowercased() {
+        case "lines": .lines
+        case "off": .off
+        case "bar": .bar
+        default: isatty(STDERR_FILENO) != 0 ? .bar : .off
+        }
+    }
+
+    /// Creates a bar that draws in `style` (by default what `BERTOLOGY_PROGRESS` asks for).
+    public init(style: Style = TerminalProgressBar.environmentStyle) {
+        self.style = style
+    }
+
+    /// Creates a bar that draws (`true`) or stays silent (`false`).
+    public convenience init(enabled: Bool) {
+        self.init(style: enabled ? .bar : .off)
     }
 
     /// A handler that draws on this bar, to pass to long operations.
@@ -51,14 +73,19 @@ public final class TerminalProgressBar: @unchecked Sendable {
 
     /// Redraws the bar for `progress` (at most 10 times a second, always on a new phase or at the end); thread-safe.
     public func update(_ progress: Progress) {
-        guard enabled else { return }
+        guard style != .off else { return }
         lock.lock()
         defer { lock.unlock() }
         let now = Date().timeIntervalSinceReferenceDate
         let finished = progress.completed >= progress.total
-        guard finished || progress.phase != lastPhase || now - lastDraw >= 0.1 else { return }
+        let interval = style == .lines ? 10 : 0.1
+        guard finished || progress.phase != lastPhase || now - lastDraw >= interval else { return }
         lastDraw = now
         lastPhase = progress.phase
+        if style == .lines {
+            FileHandle.standardError.write(Data("bertology: progress: \(progress.phase) \(progress.completed)/\(progress.total)\n".utf8))
+            return
+        }
         let width = 30
         let filled = Int(progress.fraction * Double(width))
         let elapsed = Date().timeIntervalSince(start)
@@ -72,7 +99,7 @@ public final class TerminalProgressBar: @unchecked Sendable {
 
     /// Ends the bar's line (call once when the operation is over).
     public func finish() {
-        guard enabled else { return }
+        guard style == .bar else { return }
         FileHandle.standardError.write(Data("\n".utf8))
     }
 }
