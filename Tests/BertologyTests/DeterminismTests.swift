@@ -175,4 +175,31 @@ import Testing
         #expect(maxDifference(hiddenOne, hiddenTwo) <= 1e-6)
         print("determinism: inspect --json on 1 and 2 threads is byte-identical: \(outputs[0] == outputs[2])")
     }
+
+    /// `analyze` twice into two folders: every file but the wall times (`timing.json`, and the
+    /// time row of `index.html`) is byte-identical.
+    @Test func analyzeOutputsAreByteIdenticalRunToRun() throws {
+        let manager = FileManager.default
+        let scratch = manager.temporaryDirectory.appendingPathComponent("bertology-determinism-\(UUID().uuidString)")
+        defer { try? manager.removeItem(at: scratch) }
+        var folders: [URL] = []
+        for run in 0..<2 {
+            let out = scratch.appendingPathComponent("run\(run)")
+            let result = try CommandLineTool.run(["analyze", "--model", TestPaths.defaultModel.path, "--task", "STS-B",
+                                                  "--data", TestPaths.repositoryRoot.appendingPathComponent("Examples/demo-glue").path,
+                                                  "--limit", "24", "--relations",
+                                                  TestPaths.repositoryRoot.appendingPathComponent("docs/examples/relations.jsonl").path,
+                                                  "--out", out.path])
+            #expect(result.status == 0, "\(result.stderrText)")
+            folders.append(out)
+        }
+        let names = try manager.contentsOfDirectory(atPath: folders[0].path).sorted()
+        #expect(names == (try manager.contentsOfDirectory(atPath: folders[1].path).sorted()))
+        #expect(names.contains("analysis.json") && names.contains("timing.json"))
+        for name in names where name != "timing.json" && name != "index.html" {
+            let a = try Data(contentsOf: folders[0].appendingPathComponent(name))
+            let b = try Data(contentsOf: folders[1].appendingPathComponent(name))
+            #expect(a == b, "\(name) differs between two runs of the same command")
+        }
+    }
 }

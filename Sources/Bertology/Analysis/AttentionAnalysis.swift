@@ -448,10 +448,11 @@ public struct AnalysisResults: Sendable, Encodable {
     public let cosine: [CosineResult]
     /// How well each head's attention finds the related word; nil when that analysis did not run.
     public let relations: RelationProbeResult?
-    /// Where the time of the run went.
+    /// Where the time of the run went. Not part of the encoded results, so that the same command
+    /// gives byte-identical JSON; the report writes it to `timing.json` and `index.html`.
     public let timing: AnalysisTiming
 
     enum CodingKeys: String, CodingKey {
-        case parameters, specialTokens = "special_tokens", entropy, patterns, cosine, relations, timing
+        case parameters, specialTokens = "special_tokens", entropy, patterns, cosine, relations
     }
 }

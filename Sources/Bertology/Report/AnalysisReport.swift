@@ -2,7 +2,8 @@ import Foundation
 
 /// Writes the results of an `AttentionAnalysis` into an output folder:
 /// - `<analysis>.json`: the parameters, every grid (`[layer][head]`, 0-based) with its definition,
-///   and the analysis' extra results; `analysis.json`: everything, timing included;
+///   and the analysis' extra results; `analysis.json`: everything (byte-identical run to run);
+///   `timing.json`: where the time went;
 /// - per grid `<analysis>-<grid>.csv` (layers x heads, labelled L1.., H1..), `.npy` (float32
 ///   (layers, heads)) and `.svg` (heatmap);
 /// - for the pattern types: `patterns-distribution.csv/.svg` (stacked bars), `patterns-dominant.csv/.svg`
@@ -85,6 +86,7 @@ public enum AnalysisReport {
             sections.append(section)
         }
         try folder.write(JSONOutput.encode(results, pretty: true), to: "analysis.json")
+        try folder.write(JSONOutput.encode(results.timing, pretty: true), to: "timing.json")
 
         let report = HTMLReport(title: "Attention analysis: \(parameters.modelName)" + (parameters.task.map { " on \($0) \(parameters.split ?? "")" } ?? ""),
                                 subtitle: "Bertology: the analyses of Kovaleva et al. (2019), \"Revealing the Dark Secrets of BERT\", §4.1-4.5. Heads are named L<layer>-H<head>, 1-based; all files are in this folder.",
