@@ -43,8 +43,44 @@ public struct BertologyError: Error, Sendable, CustomStringConvertible, Equatabl
         BertologyError(.usage, reason)
     }
 
+    /// One line, whatever the file held: control characters (a newline in a tensor name, an escape
+    /// sequence in a token) are shown escaped (`\n`, `\u{1B}`), and a location or reason that
+    /// quotes a huge token or name is shortened in the middle.
     public var description: String {
-        [file, location, reason].compactMap { $0 }.joined(separator: ": ")
+        // Escaped first, then shortened: an escape is up to 8 characters for one, and 400 NUL bytes
+        // quoted in a reason made a 2,000-character line (fuzz-glue-tsv).
+        [file.map(Self.escapingControlCharacters),
+         location.map { Self.elided(Self.escapingControlCharacters($0), limit: 300) },
+         Self.elided(Self.escapingControlCharacters(reason), limit: 600)]
+            .compactMap { $0 }
+            .joined(separator: ": ")
+    }
+
+    static func escapingControlCharacters(_ text: String) -> String {
+        func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.properties.generalCategory == .control || scalar.value == 0x2028 || scalar.value == 0x2029
+        }
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var result = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": result.append(contentsOf: "\\r".unicodeScalars)
+            case "\t": result.append(contentsOf: "\\t".unicodeScalars)
+            case _ where needsEscape(scalar):
+                result.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            default: result.append(scalar)
+            }
+        }
+        return String(result)
+    }
+
+    static func elided(_ text: String, limit: Int) -> String {
+        let scalars = text.unicodeScalars
+        guard scalars.count > limit else { return text }
+        let head = String(String.UnicodeScalarView(scalars.prefix(limit * 2 / 3)))
+        let tail = String(String.UnicodeScalarView(scalars.suffix(limit / 3)))
+        return "\(head)...(\(scalars.count - limit) characters left out)...\(tail)"
     }
 
     /// The process exit status the CLI uses for this error.

@@ -70,3 +70,8 @@ extension HeadIntervention: ExpressibleByArgument {}
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
+
+/// Writes one warning line to stderr: the run goes on, but the user should know.
+func warn(_ text: String) {
+    FileHandle.standardError.write(Data("bertology: warning: \(text)\n".utf8))
+}

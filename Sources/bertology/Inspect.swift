@@ -31,9 +31,19 @@ struct Inspect: ParsableCommand {
     var text: String
 
     func run() throws {
+        if let maxLength, maxLength < (pair == nil ? 2 : 3) {
+            throw BertologyError.usage("--max-length \(maxLength) is too small: [CLS] text [SEP] needs at least 2 (3 for a pair)")
+        }
         let checkpoint = try modelOptions.load()
         let inspection = try checkpoint.inspect(text, pair: pair, maxLength: maxLength,
                                                 interventions: try ablation.interventions(for: checkpoint.model))
+        let positions = checkpoint.model.config.maxPositionEmbeddings
+        if inspection.encoding.truncated && (maxLength ?? Int.max) > positions {
+            // Cut to fit the model, not as asked: say so once, so a long text is never silently cut.
+            let full = checkpoint.tokenizer.encode(text, pair: pair).count
+            warn("the input has \(full) tokens, more than the model's \(positions) positions (max_position_embeddings): "
+                 + "truncated to \(inspection.encoding.count), longest first (--max-length sets the length)")
+        }
         if let npy {
             try inspection.attentions.withUnsafeBufferPointer { values in
                 try AtomicFile.write(NPY.encode(values, shape: inspection.attentions.shape), to: URL(fileURLWithPath: npy))

@@ -32,6 +32,9 @@ struct Tokenize: ParsableCommand {
         let lines: [String]
         if let input {
             lines = try TextLines.read(URL(fileURLWithPath: input))
+            guard !lines.isEmpty else {
+                throw BertologyError.badInput(URL(fileURLWithPath: input).path, "the file is empty (nothing to tokenize)")
+            }
         } else {
             lines = [text!]
         }

@@ -55,13 +55,7 @@ public struct BertConfig: Sendable, Equatable, Codable {
 
     /// Reads and checks `config.json`. Errors name the file and the field.
     public static func load(from url: URL) throws -> BertConfig {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
-        }
-        return try parse(data, file: url.path)
+        try parse(InputFile.read(url), file: url.path)
     }
 
     static func parse(_ data: Data, file: String) throws -> BertConfig {
@@ -111,7 +105,7 @@ public struct BertConfig: Sendable, Equatable, Codable {
             guard let table = labels.object else {
                 throw BertologyError.badInput(file, at: "id2label", "expected an object of index -> name")
             }
-            for (key, value) in table {
+            for (key, value) in table.sorted(by: { $0.key < $1.key }) {
                 guard let index = Int(key), index >= 0, let name = value.string else {
                     throw BertologyError.badInput(file, at: "id2label", "entry \"\(key)\" is not index -> name")
                 }
@@ -138,7 +132,7 @@ public struct BertConfig: Sendable, Equatable, Codable {
 
     /// Limits that keep a hostile or mistyped config from asking for absurd memory before a
     /// single weight is read.
-    static let limits = (dimension: 65_536, layers: 256, heads: 1_024, vocab: 2_000_000, positions: 65_536,
+    @_spi(Fuzzing) public static let limits = (dimension: 65_536, layers: 256, heads: 1_024, vocab: 2_000_000, positions: 65_536,
                          parameters: 8_000_000_000)
 
     func validate(file: String) throws {

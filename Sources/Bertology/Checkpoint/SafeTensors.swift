@@ -95,14 +95,16 @@ final class SafeTensorsFile {
         let header: JSONValue
         do {
             header = try JSONValue.parse(bytes, file: path)
-        } catch {
-            throw BertologyError.badInput(path, at: "header", "not valid JSON (\(bytes.count) bytes)")
+        } catch let error as BertologyError {
+            // The parser's reason says where: "not valid JSON (line 1, column 2: ...)".
+            throw BertologyError.badInput(path, at: "header", error.reason)
         }
         guard let table = header.object else {
             throw BertologyError.badInput(path, at: "header", "expected a JSON object of tensors")
         }
         var entries: [String: SafeTensorsEntry] = [:]
-        for (name, value) in table where name != "__metadata__" {
+        // In name order, so a file with several problems always reports the same one first.
+        for (name, value) in table.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
             let location = "tensor \(name)"
             guard let fields = value.object else {
                 throw BertologyError.badInput(path, at: location, "expected an object with dtype, shape and data_offsets")

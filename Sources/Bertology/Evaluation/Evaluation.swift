@@ -192,7 +192,7 @@ public struct PreparedEvaluation: Sendable {
             case .cosine:
                 let a = outputs[(2 * index * width)..<((2 * index + 1) * width)]
                 let b = outputs[((2 * index + 1) * width)..<((2 * index + 2) * width)]
-                prediction = .score(cosine(a, b))
+                prediction = .score(Metrics.cosine(a, b))
             case .classifier:
                 let row = Array(outputs[(index * width)..<((index + 1) * width)])
                 logits = row
@@ -220,19 +220,6 @@ public struct PreparedEvaluation: Sendable {
             truncated: truncatedCount, sampling: dataset.sampling, file: dataset.file.path,
             seconds: seconds,
             preparationSeconds: preparationSeconds, predictions: predictions)
-    }
-
-    /// cos(a, b) in Double; 0 when either vector is zero.
-    private func cosine(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
-        var dot = 0.0, aa = 0.0, bb = 0.0
-        for (x, y) in zip(a, b) {
-            let (dx, dy) = (Double(x), Double(y))
-            dot += dx * dy
-            aa += dx * dx
-            bb += dy * dy
-        }
-        let norms = aa.squareRoot() * bb.squareRoot()
-        return norms > 0 ? dot / norms : 0
     }
 }
 

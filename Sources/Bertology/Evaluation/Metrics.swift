@@ -60,6 +60,21 @@ public enum Metrics {
     }
 
     /// Pearson's r (SciPy `pearsonr`: centre, normalise, dot, clip to [-1, 1]).
+    /// cos(a, b), accumulated in Double; 0 when either vector is zero (the cosine scorer's
+    /// similarity of two sentence embeddings).
+    public static func cosine<A: Collection<Float>, B: Collection<Float>>(_ a: A, _ b: B) -> Double {
+        precondition(a.count == b.count, "cosine of vectors of different lengths")
+        var dot = 0.0, aa = 0.0, bb = 0.0
+        for (x, y) in zip(a, b) {
+            let (dx, dy) = (Double(x), Double(y))
+            dot += dx * dy
+            aa += dx * dx
+            bb += dy * dy
+        }
+        let norms = aa.squareRoot() * bb.squareRoot()
+        return norms > 0 ? dot / norms : 0
+    }
+
     public static func pearson(_ x: [Double], _ y: [Double]) -> Double {
         precondition(x.count == y.count, "two vectors of the same length")
         guard x.count >= 2, x.contains(where: { $0 != x[0] }), y.contains(where: { $0 != y[0] }) else { return .nan }

@@ -68,16 +68,22 @@ extension BertWeights {
         let c = config.hiddenSize, i = config.intermediateSize
         let path = file.path
 
-        func entry(_ name: String) -> SafeTensorsEntry? {
+        func entry(_ name: String) throws -> SafeTensorsEntry? {
             var candidates = [name, "bert." + name]
             for (modern, legacy) in [(".weight", ".gamma"), (".bias", ".beta")] where name.contains("LayerNorm") && name.hasSuffix(modern) {
                 let old = String(name.dropLast(modern.count)) + legacy
                 candidates += [old, "bert." + old]
             }
-            return candidates.lazy.compactMap { file.entries[$0] }.first
+            let found = candidates.compactMap { file.entries[$0] }
+            // Two spellings of one weight: which one transformers would load depends on the class; refuse to guess.
+            guard found.count <= 1 else {
+                throw BertologyError.badInput(path, at: "tensor \(found[0].name)",
+                    "the file also has \(found[1].name): two tensors for one weight")
+            }
+            return found.first
         }
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
-            guard let found = entry(name) else {
+            guard let found = try entry(name) else {
                 throw BertologyError.badInput(path, at: "tensor \(name)", "missing (required; also looked for bert.\(name))")
             }
             guard found.shape == shape else {
@@ -87,11 +93,11 @@ extension BertWeights {
             return try file.floatTensor(found)
         }
         func optionalPair(_ prefix: String, _ weightShape: [Int], _ biasShape: [Int]) throws -> (weight: Tensor, bias: Tensor)? {
-            guard entry(prefix + ".weight") != nil || entry(prefix + ".bias") != nil else { return nil }
+            guard try entry(prefix + ".weight") != nil || entry(prefix + ".bias") != nil else { return nil }
             return (try tensor(prefix + ".weight", weightShape), try tensor(prefix + ".bias", biasShape))
         }
 
-        if let positions = entry("embeddings.position_ids") {
+        if let positions = try entry("embeddings.position_ids") {
             // Real checkpoints carry this I64 buffer; it must be 0, 1, 2, ... to mean absolute positions.
             let values = try file.integerValues(positions)
             guard values.enumerated().allSatisfy({ $0.offset == $0.element }) else {
@@ -122,7 +128,7 @@ extension BertWeights {
                 outputNormWeight: try tensor(p + "output.LayerNorm.weight", [c]),
                 outputNormBias: try tensor(p + "output.LayerNorm.bias", [c])))
         }
-        if let extra = file.entries.keys.compactMap({ layerIndex(of: $0) }).first(where: { $0 >= config.numHiddenLayers }) {
+        if let extra = file.entries.keys.compactMap({ layerIndex(of: $0) }).filter({ $0 >= config.numHiddenLayers }).min() {
             throw BertologyError.badInput(path, at: "tensor encoder.layer.\(extra)",
                 "the file has more layers than num_hidden_layers = \(config.numHiddenLayers) in config.json")
         }

@@ -17,6 +17,10 @@ public struct Inspection: Sendable {
     public let pooledOutput: [Float]?
     public let interventions: HeadInterventions
 
+    /// The most memory `inspect` gives the attention maps (layers x heads x T x T floats): bert-large
+    /// at 512 tokens takes 400 MiB.
+    public static let maximumAttentionBytes = 1 << 30
+
     /// Total attention each key token receives from all queries in `head`, divided by the length:
     /// the paper's column score s_j = (1/L) sum_i A[i, j].
     public func columnMeans(layer: Int, head: Int) -> [Float] {
@@ -35,6 +39,15 @@ extension Checkpoint {
         let batch = Batch(encodings: [encoding], padId: tokenizer.padId)
         let config = model.config
         let t = encoding.count
+        // Every map of every head is kept: refuse before allocating when that is absurd (a config
+        // with tens of thousands of positions and a long text would otherwise exhaust memory).
+        let attentionBytes = Double(config.numHiddenLayers * config.numAttentionHeads) * Double(t) * Double(t) * 4
+        guard attentionBytes <= Double(Inspection.maximumAttentionBytes) else {
+            throw BertologyError.usage(
+                "\(t) tokens: the attention maps of \(config.numHiddenLayers) layers x \(config.numAttentionHeads) heads would take "
+                + "\(Int((attentionBytes / Double(1 << 20)).rounded(.up))) MiB, more than the \(Inspection.maximumAttentionBytes >> 20) MiB "
+                + "inspect keeps; shorten the text (--max-length)")
+        }
         let attentions = Tensor(zeros: [config.numHiddenLayers, config.numAttentionHeads, t, t])
         final class Collector: AttentionObserver {
             let destination: Tensor

@@ -5,11 +5,7 @@ import Foundation
 /// bytes that are not UTF-8 are an error naming the line.
 public enum TextLines {
     public static func read(_ url: URL) throws -> [String] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
-        }
-        return try split(data, file: url.path)
+        try split(InputFile.read(url), file: url.path)
     }
 
     public static func split(_ data: Data, file: String) throws -> [String] {

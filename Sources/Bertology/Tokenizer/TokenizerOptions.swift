@@ -27,87 +27,57 @@ public struct TokenizerOptions: Sendable, Equatable {
     public static func load(folder: URL) throws -> TokenizerOptions {
         let url = folder.appendingPathComponent("tokenizer_config.json")
         guard FileManager.default.fileExists(atPath: url.path) else { return TokenizerOptions() }
-        let file = url.path
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw BertologyError.io(file, "cannot read (\(error.localizedDescription))")
-        }
-        let config: TokenizerConfigFile
-        do {
-            config = try JSONDecoder().decode(TokenizerConfigFile.self, from: data)
-        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
-            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw BertologyError.badInput(file, at: key, "wrong type (\(context.debugDescription))")
-        } catch {
-            throw BertologyError.badInput(file, "not valid JSON (\(error.localizedDescription))")
-        }
-        try config.checkSpecialTokens(file: file)
-        return TokenizerOptions(doLowerCase: config.do_lower_case ?? true, stripAccents: config.strip_accents,
-                                tokenizeChineseChars: config.tokenize_chinese_chars ?? true)
+        return try parse(InputFile.read(url), file: url.path)
     }
-}
 
-/// The keys of tokenizer_config.json that change what a BERT tokenizer does; the rest are ignored.
-private struct TokenizerConfigFile: Decodable {
-    var do_lower_case: Bool?
-    var strip_accents: Bool?
-    var tokenize_chinese_chars: Bool?
-    var pad_token: SpecialToken?
-    var unk_token: SpecialToken?
-    var cls_token: SpecialToken?
-    var sep_token: SpecialToken?
-    var mask_token: SpecialToken?
-    var additional_special_tokens: [SpecialToken]?
-    var extra_special_tokens: SpecialTokenCollection?
-    var added_tokens_decoder: [String: SpecialToken]?
+    /// Reads the bytes of a `tokenizer_config.json`; errors name `file` and the key.
+    static func parse(_ data: Data, file: String) throws -> TokenizerOptions {
+        guard let fields = try JSONValue.parse(data, file: file).object else {
+            throw BertologyError.badInput(file, "expected a JSON object")
+        }
+        /// A flag: true, false, or null / absent (nil).
+        func flag(_ key: String) throws -> Bool? {
+            guard let value = fields[key], value != .null else { return nil }
+            guard let flag = value.bool else { throw BertologyError.badInput(file, at: key, "expected true or false") }
+            return flag
+        }
+        /// A special token is written either as its text or as an AddedToken object with "content".
+        func token(_ value: JSONValue, at key: String) throws -> String {
+            if let text = value.string ?? value.object?["content"]?.string { return text }
+            throw BertologyError.badInput(file, at: key, "expected a token (a string, or an object with \"content\")")
+        }
 
-    /// A special token is written either as its text or as an AddedToken object with "content".
-    struct SpecialToken: Decodable {
-        var content: String
-        private enum Keys: String, CodingKey { case content }
-        init(from decoder: Decoder) throws {
-            if let text = try? decoder.singleValueContainer().decode(String.self) {
-                content = text
-            } else {
-                content = try decoder.container(keyedBy: Keys.self).decode(String.self, forKey: .content)
+        // Special tokens this tokenizer would not treat as transformers does are refused.
+        let standard = [("pad_token", "[PAD]"), ("unk_token", "[UNK]"), ("cls_token", "[CLS]"),
+                        ("sep_token", "[SEP]"), ("mask_token", "[MASK]")]
+        for (key, expected) in standard {
+            guard let value = fields[key], value != .null else { continue }
+            guard try token(value, at: key) == expected else {
+                throw BertologyError.badInput(file, at: key, "only \(expected) is supported (the special tokens are fixed)")
             }
         }
-    }
-
-    /// transformers writes extra special tokens as a list or as a name → token object.
-    struct SpecialTokenCollection: Decodable {
-        var count: Int
-        init(from decoder: Decoder) throws {
-            if let list = try? decoder.singleValueContainer().decode([SpecialToken].self) {
-                count = list.count
-            } else {
-                count = try decoder.singleValueContainer().decode([String: SpecialToken].self).count
+        // transformers writes extra special tokens as a list, or as a name -> token object.
+        for key in ["additional_special_tokens", "extra_special_tokens"] {
+            guard let value = fields[key], value != .null else { continue }
+            guard let count = value.array?.count ?? value.object?.count else {
+                throw BertologyError.badInput(file, at: key, "expected a list of tokens")
+            }
+            if count > 0 { throw BertologyError.badInput(file, at: key, "extra special tokens are not supported") }
+        }
+        if let added = fields["added_tokens_decoder"], added != .null {
+            guard let table = added.object else {
+                throw BertologyError.badInput(file, at: "added_tokens_decoder", "expected an object of id -> token")
+            }
+            for (id, value) in table.sorted(by: { $0.key < $1.key }) {
+                let content = try token(value, at: "added_tokens_decoder.\(id)")
+                guard Vocabulary.specialTokens.contains(content) else {
+                    throw BertologyError.badInput(
+                        file, at: "added_tokens_decoder.\(id)",
+                        "added token \"\(content)\" is not supported (only [PAD], [UNK], [CLS], [SEP], [MASK])")
+                }
             }
         }
-    }
-
-    /// Rejects special tokens this tokenizer would not treat as transformers does.
-    func checkSpecialTokens(file: String) throws {
-        let standard: [(String, SpecialToken?, String)] = [
-            ("pad_token", pad_token, "[PAD]"), ("unk_token", unk_token, "[UNK]"), ("cls_token", cls_token, "[CLS]"),
-            ("sep_token", sep_token, "[SEP]"), ("mask_token", mask_token, "[MASK]"),
-        ]
-        for (key, token, expected) in standard where token != nil && token?.content != expected {
-            throw BertologyError.badInput(file, at: key, "only \(expected) is supported (the special tokens are fixed)")
-        }
-        if let extra = additional_special_tokens, !extra.isEmpty {
-            throw BertologyError.badInput(file, at: "additional_special_tokens", "extra special tokens are not supported")
-        }
-        if let extra = extra_special_tokens, extra.count > 0 {
-            throw BertologyError.badInput(file, at: "extra_special_tokens", "extra special tokens are not supported")
-        }
-        for (id, token) in (added_tokens_decoder ?? [:]).sorted(by: { $0.key < $1.key })
-        where !Vocabulary.specialTokens.contains(token.content) {
-            throw BertologyError.badInput(
-                file, at: "added_tokens_decoder.\(id)",
-                "added token \"\(token.content)\" is not supported (only [PAD], [UNK], [CLS], [SEP], [MASK])")
-        }
+        return TokenizerOptions(doLowerCase: try flag("do_lower_case") ?? true, stripAccents: try flag("strip_accents"),
+                                tokenizeChineseChars: try flag("tokenize_chinese_chars") ?? true)
     }
 }

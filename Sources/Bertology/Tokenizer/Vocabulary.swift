@@ -22,13 +22,11 @@ public struct Vocabulary: Sendable {
 
     /// Reads `vocab.txt`. Errors name the file and, where it applies, the line.
     public init(contentsOf url: URL) throws {
-        let file = url.path
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw BertologyError.io(file, "cannot read the vocabulary (\(error.localizedDescription))")
-        }
+        try self.init(data: InputFile.read(url), file: url.path)
+    }
+
+    /// Reads the bytes of a `vocab.txt`; errors name `file` and the line.
+    init(data: Data, file: String) throws {
         if data.isEmpty { throw BertologyError.badInput(file, "the vocabulary is empty") }
 
         var tokens: [String] = []

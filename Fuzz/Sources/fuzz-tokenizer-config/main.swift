@@ -1,0 +1,7 @@
+@_spi(Fuzzing) import Bertology
+import FuzzSupport
+
+// tokenizer_config.json: any bytes give tokenizer options or a one-line error.
+runFuzzTarget { input in
+    _ = try FuzzEntryPoints.tokenizerOptions(input)
+}
