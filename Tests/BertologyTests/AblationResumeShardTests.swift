@@ -176,4 +176,22 @@ import Testing
         }
         #expect(partial?.reason.contains("unfinished") == true)
     }
+
+    // MARK: - Fingerprint
+
+    /// The digests the fingerprint holds: FIPS 180-4 test vectors (empty, one block, the 56-byte
+    /// message whose padding needs a second block, a million bytes), and the SHA-256 Python's hashlib
+    /// gave the fixture file (recorded by ablation_reference.py).
+    @Test func fingerprintDigestsAreSHA256() throws {
+        #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256.hex(Data(repeating: UInt8(ascii: "a"), count: 1_000_000))
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        struct Recorded: Decodable { let data_sha256: String }
+        let recorded = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: TestPaths.fixture("reference/ablation/tiny-regression.STS-B-dev.json")))
+        #expect(try SHA256.hex(file: Self.glueFormat.appendingPathComponent("STS-B/dev.tsv")) == recorded.data_sha256)
+        #expect(try Self.sweep().fingerprint.data.sha256 == recorded.data_sha256)
+    }
 }

@@ -127,7 +127,7 @@ public enum AblationReport {
             let deltaSVG = deltaMap.svg()
             try folder.write(deltaSVG, to: "layers-\(metric)-delta.svg")
             var section = HTMLReport.Section(title: "Layers switched off one at a time (Fig 9)", id: "layers")
-            section.paragraphs = ["Every head of the layer switched off at once (\(modeText)), one layer at a time."]
+            section.paragraphs = ["Every head of the layer switched off at once, one layer at a time; each head gets \(modeText)."]
             section.tables = [HTMLReport.Table(
                 caption: "Scores without each layer",
                 header: ["layer"] + results.metricNames.flatMap { [$0, "change"] },
