@@ -57,9 +57,16 @@ final class AblationEngine {
     /// `layer` == layerCount): per ablation, `outputWidth` floats per forward row, rows in the
     /// original order (what `PreparedEvaluation.result(outputs:...)` scores).
     ///
-    /// - Parameter batchDone: called after each batch with its index in run order.
+    /// A layer's ablations may be run in several calls (passes) for the journal's sake: with the
+    /// cache, every pass after the first starts from the layer's cached input, and only the last
+    /// one (`advancesCache`) moves the cache up to the next layer's input.
+    ///
+    /// - Parameters:
+    ///   - advancesCache: false when more ablations of `layer` follow in another call.
+    ///   - batchDone: called after each batch with its index in run order.
     /// - Throws: `.cancelled` when the current task is cancelled (checked before each batch).
-    func run(layer: Int, ablations: [Ablation], batchDone: (Int) -> Void = { _ in }) throws -> [[Float]] {
+    func run(layer: Int, ablations: [Ablation], advancesCache: Bool = true,
+             batchDone: (Int) -> Void = { _ in }) throws -> [[Float]] {
         let model = evaluation.checkpoint.model
         let config = model.config
         let (c, nh, hs) = (config.hiddenSize, config.numAttentionHeads, config.headSize)
@@ -81,7 +88,9 @@ final class AblationEngine {
             cache = sequences.batches.map { TensorStorage(capacity: $0.batch.size * $0.batch.sequenceLength * c) }
         }
 
+        let cacheHoldsInput = caching && cachedLayer == layer
         for (index, prepared) in sequences.batches.enumerated() {
+            // A cancelled pass leaves the cache half moved: the engine is not used again (the sweep throws).
             if Task.isCancelled {
                 throw BertologyError(.cancelled, "ablation sweep cancelled in layer group \(layer + 1)")
             }
@@ -104,6 +113,8 @@ final class AblationEngine {
                 baseline.attend(layer: m, batch: batch, modes: nil, probabilities: nil)
                 baseline.finishLayer(m, rows: rows, context: baseline.contextBuffer, residual: baseline.hiddenBuffer)
             }
+            // The cache now holds the input of `layer` (the next pass of this layer starts from it).
+            if caching && !cacheHoldsInput { cache[index].pointer.update(from: baseline.hiddenBuffer, count: rows * c) }
 
             if layer == layerCount {
                 baseline.pool(batch)
@@ -127,14 +138,14 @@ final class AblationEngine {
                     suffix.pool(batch)
                     copyOutputs(from: suffix, prepared, width: width, into: &outputs[a])
                 }
-                if caching {
+                if caching && advancesCache {
                     baseline.finishLayer(layer, rows: rows, context: baseline.contextBuffer, residual: baseline.hiddenBuffer)
                     cache[index].pointer.update(from: baseline.hiddenBuffer, count: rows * c)
                 }
             }
             batchDone(index)
         }
-        if caching && layer < layerCount { cachedLayer = layer + 1 }
+        if caching { cachedLayer = layer < layerCount && advancesCache ? layer + 1 : layer }
         return outputs
     }
 
