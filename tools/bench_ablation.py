@@ -147,10 +147,14 @@ def main():
     if args.limit:
         command += ["--limit", str(args.limit), "--seed", "42"]
     print("$ OMP_NUM_THREADS=2 " + " ".join(command), flush=True)
+    # The machine may be shared: the 1-minute load average before and after each side goes in the table.
+    loads = {"bertology": [os.getloadavg()[0]]}
     start = time.time()
     result = subprocess.run(command, check=True, capture_output=True, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS=str(THREADS)))
     ours_seconds = time.time() - start
+    loads["bertology"].append(os.getloadavg()[0])
+    loads["transformers"] = [os.getloadavg()[0]]
     ours = {entry["name"]: entry["metrics"] for entry in json.loads(result.stdout)["ablations"]}
     print(f"bertology ablate: {ours_seconds:.1f} s for {len(ours)} evaluations", flush=True)
 
@@ -171,6 +175,7 @@ def main():
         worst = max(worst, difference)
         print(f"  transformers {name:9s} pearson {metrics['pearson']:.6f} (bertology {ours[name]['pearson']:.6f}, "
               f"diff {difference:.1e}) {times[-1]:.1f} s", flush=True)
+    loads["transformers"].append(os.getloadavg()[0])
     measured = setup_seconds + sum(times)
     full = setup_seconds + sum(times) / len(times) * len(names)
     extrapolated = len(chosen) < len(names)
@@ -185,6 +190,8 @@ def main():
              f"transformers eager + hook, batch {args.batch_size} length-sorted (incl. {setup_seconds:.1f} s load+tokenize)")
     print(f"| {label} | {full:.1f} |")
     print(f"| speed-up | {full / ours_seconds:.2f}x |")
+    print("\n1-minute load average before/after: " + ", ".join(f"{side} {a:.2f}/{b:.2f}" for side, (a, b) in loads.items())
+          + f" ({os.cpu_count()} CPUs)")
     print(f"\nscores: largest |Pearson or Spearman difference| over the {len(chosen)} ablations both ran: {worst:.2e} "
           f"({'OK' if worst <= TOLERANCE else 'ABOVE'} the {TOLERANCE:g} bound)")
     if worst > TOLERANCE:
