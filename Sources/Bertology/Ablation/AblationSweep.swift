@@ -13,8 +13,9 @@ public struct AblationSweepOptions: Sendable {
     /// Scorer, truncation, batching, labels: as `bertology eval`.
     public var evaluation: EvaluationOptions
     /// Memory the prefix cache may take: every batch's hidden state (padded tokens x hidden size
-    /// floats; 75 MB for all-MiniLM-L6-v2 on STS-B dev). Above it each layer group recomputes the
-    /// layers below it (about 6% more work for 6 layers). 0 turns the cache off.
+    /// floats; 75 MB for all-MiniLM-L6-v2 on STS-B dev). Above it each pass recomputes the layers
+    /// below its layer from the embeddings (about a quarter more work for 6 layers, passes of 4). 0
+    /// turns the cache off.
     public var prefixCacheBytes: Int
     /// Most ablations of one layer run together through the data (one pass). They are journaled
     /// when their pass ends, so an interruption loses at most this many; each further pass of a
