@@ -94,6 +94,7 @@ public struct AblationSweep: Sendable {
     ///     refused unless `force`, as every output folder.
     ///   - resume: continue the folder's journal (starting one if there is none). Refused, naming
     ///     each difference, when the journal's fingerprint or part differs from this sweep's.
+    ///   - force: start the folder's journal again (and write into a non-empty folder).
     ///   - progress: ablations done of those this call runs, updated after every batch.
     ///   - recorded: called after each ablation is safely in the journal.
     /// - Throws: `.cancelled` when the task is cancelled (between batches); the ablations recorded
