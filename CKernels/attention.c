@@ -281,3 +281,23 @@ void ck_attention_forward(float *context, float *probs, const float *qkv, const 
     attention_job job = {&args, head, ck_softmax_row_worker()};
     ck_parallel_for(B * NH, threads, 1, attention_item, &job);
 }
+
+// MARK: - Changed heads only (ablation sweeps)
+
+static void fixed_head_item(void *context, int pair, int thread) {
+    (void)thread;
+    const attention_args *a = context;
+    const int b = pair / a->NH, h = pair % a->NH;
+    const int mode = a->head_modes[h];
+    if (mode != CK_HEAD_KEEP) attention_head_fixed(a, b, h, mode);
+}
+
+void ck_attention_fixed_heads(float *context, const float *qkv, const int32_t *lengths,
+                              const int32_t *head_modes, int B, int T, int NH, int HS) {
+    // The SIMD paths of ck_attention_forward compute changed heads with attention_head_fixed, and
+    // the scalar path's per-row loop does the same additions in the same order, so a sweep that
+    // patches a kept layer's context gets the bits a full ck_attention_forward would give
+    // (AblationTests check it on every instruction set).
+    attention_args args = {context, NULL, qkv, lengths, head_modes, B, T, NH, HS, 0.0f, NULL, 0};
+    ck_parallel_for(B * NH, ck_threads_max(), 1, fixed_head_item, &args);
+}

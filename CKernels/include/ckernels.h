@@ -131,6 +131,14 @@ void ck_attention_forward(float *context, float *probs, const float *qkv, const 
 /// on `threads` threads.
 size_t ck_attention_workspace_size(int T, int HS, int threads);
 
+/// The context columns of the changed heads only, exactly as ck_attention_forward computes them
+/// (the same code, the same summation order): for every head h with head_modes[h] != CK_HEAD_KEEP,
+/// context[b,t,h*HS..h*HS+HS-1] = 0 (zero) or the mean of v over the lengths[b] real keys (uniform).
+/// Columns of kept heads are left as they are. Ablation sweeps patch a copy of the unchanged
+/// layer's context with it instead of recomputing every head (shapes as ck_attention_forward).
+void ck_attention_fixed_heads(float *context, const float *qkv, const int32_t *lengths,
+                              const int32_t *head_modes, int B, int T, int NH, int HS);
+
 /// Row-wise softmax of scale * x over the first `valid` columns; columns >= valid become 0.
 /// x is (rows, cols), in place.
 void ck_softmax_forward(float *x, int rows, int cols, int valid, float scale);
@@ -192,6 +200,21 @@ void ck_attention_map_statistics(double *column_sums, double *entropy_sums, cons
 /// n = lengths[b] when crop != 0 (the real tokens), else T (the whole padded map).
 void ck_attention_map_products(double *products, const float *a, const float *b, const int32_t *lengths,
                                int crop, int B, int NH, int T);
+
+// MARK: - Hashing (sha256.c)
+
+/// SHA-256 (FIPS 180-4) in steps: init, update with any number of byte ranges, final.
+typedef struct {
+    uint32_t state[8];
+    uint64_t length;     // bytes so far
+    uint8_t block[64];   // the unfinished block
+    size_t used;         // bytes in `block`
+} ck_sha256_context;
+
+void ck_sha256_init(ck_sha256_context *context);
+void ck_sha256_update(ck_sha256_context *context, const void *data, size_t n);
+/// Writes the 32-byte digest; the context must be initialised again before reuse.
+void ck_sha256_final(ck_sha256_context *context, uint8_t digest[32]);
 
 #ifdef __cplusplus
 }

@@ -20,22 +20,25 @@ struct Interruption: Sendable {
 /// exits at once (status 130), after `interruption.cleanup()`.
 func runCancellable<T: Sendable>(_ interruption: Interruption,
                                  _ work: @escaping @Sendable () throws -> T) async throws -> T {
-    let task = Task.detached { try work() }
+    // The handlers are installed before the work starts, so a signal in its first moments is
+    // caught too (it then cancels the task as soon as the task exists).
+    let box = CancellationBox()
     let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
-            if task.isCancelled {
+            if box.requestCancel() {
                 interruption.cleanup()
                 FileHandle.standardError.write(Data("bertology: interrupted (second signal): \(interruption.advice())\n".utf8))
                 exit(130)
             }
             FileHandle.standardError.write(Data("\nbertology: stopping after the current batch (again to quit now)\n".utf8))
-            task.cancel()
         }
         source.resume()
         return source
     }
+    let task = Task.detached { try work() }
+    box.attach(task)
     defer {
         for source in sources { source.cancel() }
         signal(SIGINT, SIG_DFL)
@@ -53,4 +56,32 @@ func runCancellable<T: Sendable>(_ interruption: Interruption,
 /// command writes its results, so an interrupted run writes nothing rather than finishing quietly.
 func checkNotCancelled(_ what: String) throws {
     if Task.isCancelled { throw BertologyError(.cancelled, "\(what) stopped before writing its results") }
+}
+
+/// The task a signal cancels, and whether a signal came before: shared by the signal handlers
+/// (on a dispatch queue) and `runCancellable`.
+private final class CancellationBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancel: (@Sendable () -> Void)?
+    private var requested = false
+
+    /// Records a signal and cancels the task if it exists; returns true when one came before.
+    func requestCancel() -> Bool {
+        lock.lock()
+        let again = requested
+        requested = true
+        let cancel = self.cancel
+        lock.unlock()
+        cancel?()
+        return again
+    }
+
+    /// Gives the task to cancel; cancels it at once when a signal already came.
+    func attach<T>(_ task: Task<T, any Error>) {
+        lock.lock()
+        cancel = { task.cancel() }
+        let already = requested
+        lock.unlock()
+        if already { task.cancel() }
+    }
 }

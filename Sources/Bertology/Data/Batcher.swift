@@ -81,11 +81,14 @@ public struct BatchedSequences: Sendable {
     public let batches: [PreparedBatch]
     /// Real tokens of each row, in the original order.
     public let lengths: [Int]
+    /// The batcher that cut them.
+    public let batcher: Batcher
 
     /// Batches `encodings` (padding with `padId`) as `batcher` plans them.
     public init(encodings: [Encoding], padId: Int32, batcher: Batcher = Batcher()) {
         count = encodings.count
         lengths = encodings.map(\.count)
+        self.batcher = batcher
         batches = batcher.plan(lengths: lengths).map { plan in
             PreparedBatch(rows: plan.rows, batch: Batch(encodings: plan.rows.map { encodings[$0] }, padId: padId))
         }

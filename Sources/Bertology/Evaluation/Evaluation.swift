@@ -179,7 +179,7 @@ public struct PreparedEvaluation: Sendable {
         guard session.model === model else {
             throw BertologyError.usage("the session runs another model than the prepared evaluation")
         }
-        let width = scorer == .cosine ? model.config.hiddenSize : model.config.numLabels
+        let width = outputWidth
         var outputs = [Float](repeating: 0, count: sequences.count * width)
         var done = 0
         let phase = "\(task) \(split)"
@@ -197,6 +197,21 @@ public struct PreparedEvaluation: Sendable {
             progress?(Progress(phase: phase, completed: done, total: sequences.count))
         }
 
+        return result(outputs: outputs, interventions: interventions,
+                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// Floats per forward-pass row that `result(outputs:...)` reads: the hidden size (sentence
+    /// embeddings) for the cosine scorer, the classifier's outputs otherwise.
+    var outputWidth: Int {
+        scorer == .cosine ? checkpoint.model.config.hiddenSize : checkpoint.model.config.numLabels
+    }
+
+    /// Predictions and metrics from the model's outputs for every row (`outputWidth` floats per
+    /// row, rows in the original order): the scoring half of `run`, shared with ablation sweeps so
+    /// both score the same numbers the same way.
+    func result(outputs: [Float], interventions: HeadInterventions?, seconds: Double) -> EvaluationResult {
+        let width = outputWidth
         let examples = dataset.examples
         let predictions: [ExamplePrediction] = examples.indices.map { index in
             let example = examples[index]
@@ -232,7 +247,7 @@ public struct PreparedEvaluation: Sendable {
             model: checkpoint.folder.path, scorer: scorer, labelMapping: labelMapping,
             ablation: interventions.flatMap(AblationSummary.init), maxLength: maxLength,
             truncated: truncatedCount, sampling: dataset.sampling, file: dataset.file.path,
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+            seconds: seconds,
             preparationSeconds: preparationSeconds, predictions: predictions)
     }
 }

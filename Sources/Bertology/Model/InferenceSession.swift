@@ -32,34 +32,50 @@ public final class InferenceSession {
     public func forward(_ batch: Batch, interventions: HeadInterventions? = nil,
                         observer: (any AttentionObserver)? = nil) throws {
         try validate(batch, interventions)
-        let config = model.config
-        let weights = model.weights
-        let (b, t, c) = (batch.size, batch.sequenceLength, config.hiddenSize)
-        let (nh, hs) = (config.numAttentionHeads, config.headSize)
-        let tokens = b * t
-        buffers.reserve(tokens: tokens, batch: b, sequenceLength: t, config: config,
-                        probabilities: observer == nil ? 0 : b * nh * t * t,
-                        labels: weights.classifier.map { $0.weight.shape[0] } ?? 0)
-        let hidden = buffers.hidden.pointer, qkv = buffers.qkv.pointer, context = buffers.context.pointer
-        let attentionOutput = buffers.attentionOutput.pointer, intermediate = buffers.intermediate.pointer
+        reserve(for: batch, probabilities: observer != nil)
+        let (b, t, nh) = (batch.size, batch.sequenceLength, model.config.numAttentionHeads)
         let probabilities = observer == nil ? nil : buffers.probabilities.pointer
-        let linearWorkspace = buffers.linearWorkspace.pointer, linearWorkspaceCount = buffers.linearWorkspace.capacity
-        let attentionWorkspace = buffers.attentionWorkspace.pointer
-        let attentionWorkspaceCount = buffers.attentionWorkspace.capacity
-        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
-        let scale = Float(pow(Double(hs), -0.5))
-        let eps = config.layerNormEps
-
-        /// out (tokens, N) = epilogue(inp · weightᵀ) on the packed weight.
-        func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: PackedWeight,
-                    _ epilogue: ck_linear_epilogue) {
-            withUnsafePointer(to: epilogue) { epiloguePointer in
-                ck_linear_packed_forward(out, inp, weight.pointer, epiloguePointer, Int32(tokens),
-                                         Int32(weight.outputs), Int32(weight.inputs),
-                                         linearWorkspace, linearWorkspaceCount)
+        let changed = interventions.map { !$0.isEmpty } ?? false
+        embed(batch)
+        for index in model.weights.layers.indices {
+            // Self-attention: one GEMM for Q, K and V, then per-head attention with the intervention.
+            if changed, let interventions {
+                interventions.withLayerModes(index) { modes in
+                    attend(layer: index, batch: batch, modes: modes, probabilities: probabilities)
+                }
+            } else {
+                attend(layer: index, batch: batch, modes: nil, probabilities: probabilities)
             }
+            if let observer, let probabilities {
+                observer.observe(LayerAttention(
+                    layer: index, headCount: nh, batch: batch,
+                    probabilities: UnsafeBufferPointer(start: probabilities, count: b * nh * t * t)))
+            }
+            finishLayer(index, rows: batch.size * batch.sequenceLength, context: buffers.context.pointer,
+                        residual: buffers.hidden.pointer)
         }
+        pool(batch)
+    }
 
+    // MARK: - The forward pass in steps
+    // `forward` is these steps in order; ablation sweeps (AblationEngine) run them separately to
+    // reuse the layers an ablation leaves unchanged. Each step calls the same kernels on the same
+    // buffers as `forward`, so a pass assembled from them gives the same bits.
+
+    /// Grows the buffers for `batch` (nothing is allocated once they are large enough).
+    func reserve(for batch: Batch, probabilities: Bool) {
+        let config = model.config
+        let (b, t) = (batch.size, batch.sequenceLength)
+        buffers.reserve(tokens: b * t, batch: b, sequenceLength: t, config: config,
+                        probabilities: probabilities ? b * config.numAttentionHeads * t * t : 0,
+                        labels: model.weights.classifier.map { $0.weight.shape[0] } ?? 0)
+    }
+
+    /// (B,T,C) `hidden` = layernorm(word + position + token type embeddings).
+    func embed(_ batch: Batch) {
+        let weights = model.weights
+        let (b, t, c) = (batch.size, batch.sequenceLength, model.config.hiddenSize)
+        let hidden = buffers.hidden.pointer
         batch.inputIds.withUnsafeBufferPointer { ids in
             batch.tokenTypeIds.withUnsafeBufferPointer { types in
                 ck_embeddings_forward(hidden, ids.baseAddress, types.baseAddress, weights.wordEmbeddings.pointer,
@@ -68,45 +84,53 @@ public final class InferenceSession {
             }
         }
         ck_layernorm_forward(hidden, hidden, weights.embeddingNormWeight.pointer, weights.embeddingNormBias.pointer,
-                             Int32(tokens), Int32(c), eps)
+                             Int32(b * t), Int32(c), model.config.layerNormEps)
+    }
 
-        for index in weights.layers.indices {
-            let layer = weights.layers[index]
-            // Self-attention: one GEMM for Q, K and V, then per-head attention with the intervention.
-            linear(qkv, hidden, layer.qkvWeight, ck_linear_epilogue(bias: layer.qkvBias.pointer))
-            batch.lengths.withUnsafeBufferPointer { lengths in
-                if let interventions, !interventions.isEmpty {
-                    interventions.withLayerModes(index) { modes in
-                        ck_attention_forward(context, probabilities, qkv, lengths.baseAddress, modes,
-                                             Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
-                                             attentionWorkspace, attentionWorkspaceCount)
-                    }
-                } else {
-                    ck_attention_forward(context, probabilities, qkv, lengths.baseAddress, nil,
-                                         Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
-                                         attentionWorkspace, attentionWorkspaceCount)
-                }
-            }
-            if let observer, let probabilities {
-                observer.observe(LayerAttention(
-                    layer: index, headCount: nh, batch: batch,
-                    probabilities: UnsafeBufferPointer(start: probabilities, count: b * nh * t * t)))
-            }
-            // Attention output (BertSelfOutput): dense + bias + residual + layernorm, one kernel.
-            linear(attentionOutput, context, layer.attentionOutputWeight,
-                   ck_linear_epilogue(bias: layer.attentionOutputBias.pointer, residual: hidden,
-                                      normWeight: layer.attentionNormWeight.pointer,
-                                      normBias: layer.attentionNormBias.pointer, eps: eps))
-            // Feed-forward: dense + bias + GELU (BertIntermediate), then dense + bias + residual +
-            // layernorm (BertOutput), back into `hidden` for the next layer.
-            linear(intermediate, attentionOutput, layer.intermediateWeight,
-                   ck_linear_epilogue(bias: layer.intermediateBias.pointer, gelu: true))
-            linear(hidden, intermediate, layer.outputWeight,
-                   ck_linear_epilogue(bias: layer.outputBias.pointer, residual: attentionOutput,
-                                      normWeight: layer.outputNormWeight.pointer,
-                                      normBias: layer.outputNormBias.pointer, eps: eps))
+    /// Layer `layer`'s self-attention on `hidden`: (B,T,3C) `qkv`, then (B,T,C) `context` with the
+    /// per-head `modes` (nil: all kept); `probabilities` (B,NH,T,T) receives the maps when given.
+    func attend(layer: Int, batch: Batch, modes: UnsafePointer<Int32>?, probabilities: UnsafeMutablePointer<Float>?) {
+        let config = model.config
+        let weights = model.weights.layers[layer]
+        let (b, t) = (batch.size, batch.sequenceLength)
+        let (nh, hs) = (config.numAttentionHeads, config.headSize)
+        linear(buffers.qkv.pointer, buffers.hidden.pointer, weights.qkvWeight, rows: b * t,
+               ck_linear_epilogue(bias: weights.qkvBias.pointer))
+        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
+        let scale = Float(pow(Double(hs), -0.5))
+        batch.lengths.withUnsafeBufferPointer { lengths in
+            ck_attention_forward(buffers.context.pointer, probabilities, buffers.qkv.pointer, lengths.baseAddress, modes,
+                                 Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
+                                 buffers.attentionWorkspace.pointer, buffers.attentionWorkspace.capacity)
         }
+    }
 
+    /// The rest of layer `layer` for `rows` tokens: attention output (BertSelfOutput: dense + bias +
+    /// `residual` + layernorm, one kernel) from `context`, then the feed-forward (dense + bias + GELU,
+    /// then dense + bias + residual + layernorm) into `hidden` for the next layer. `residual` is the
+    /// layer's input; it may be this session's `hidden` (it is read before `hidden` is written).
+    func finishLayer(_ layer: Int, rows: Int, context: UnsafePointer<Float>, residual: UnsafePointer<Float>) {
+        let weights = model.weights.layers[layer]
+        let eps = model.config.layerNormEps
+        let attentionOutput = buffers.attentionOutput.pointer, intermediate = buffers.intermediate.pointer
+        linear(attentionOutput, context, weights.attentionOutputWeight, rows: rows,
+               ck_linear_epilogue(bias: weights.attentionOutputBias.pointer, residual: residual,
+                                  normWeight: weights.attentionNormWeight.pointer,
+                                  normBias: weights.attentionNormBias.pointer, eps: eps))
+        linear(intermediate, attentionOutput, weights.intermediateWeight, rows: rows,
+               ck_linear_epilogue(bias: weights.intermediateBias.pointer, gelu: true))
+        linear(buffers.hidden.pointer, intermediate, weights.outputWeight, rows: rows,
+               ck_linear_epilogue(bias: weights.outputBias.pointer, residual: attentionOutput,
+                                  normWeight: weights.outputNormWeight.pointer,
+                                  normBias: weights.outputNormBias.pointer, eps: eps))
+    }
+
+    /// The model's outputs from the last hidden state: mean-pooled sentence embeddings, and the
+    /// pooler and classifier when the checkpoint has them. Makes `batch` the session's `lastBatch`.
+    func pool(_ batch: Batch) {
+        let weights = model.weights
+        let (b, t, c) = (batch.size, batch.sequenceLength, model.config.hiddenSize)
+        let hidden = buffers.hidden.pointer
         batch.lengths.withUnsafeBufferPointer { lengths in
             ck_mean_pool(buffers.sentence.pointer, hidden, lengths.baseAddress, Int32(b), Int32(t), Int32(c))
         }
@@ -125,7 +149,27 @@ public final class InferenceSession {
         lastBatch = batch
     }
 
-    private func validate(_ batch: Batch, _ interventions: HeadInterventions?) throws {
+    /// out (rows, N) = epilogue(inp · weightᵀ) on the packed weight.
+    private func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: PackedWeight,
+                        rows: Int, _ epilogue: ck_linear_epilogue) {
+        withUnsafePointer(to: epilogue) { epiloguePointer in
+            ck_linear_packed_forward(out, inp, weight.pointer, epiloguePointer, Int32(rows),
+                                     Int32(weight.outputs), Int32(weight.inputs),
+                                     buffers.linearWorkspace.pointer, buffers.linearWorkspace.capacity)
+        }
+    }
+
+    /// The (B,T,C) hidden state buffer: a layer's input before `attend`, its output after `finishLayer`.
+    var hiddenBuffer: UnsafeMutablePointer<Float> { buffers.hidden.pointer }
+    /// The (B,T,3C) QKV projection of the last `attend`.
+    var qkvBuffer: UnsafeMutablePointer<Float> { buffers.qkv.pointer }
+    /// The (B,T,C) attention context of the last `attend`.
+    var contextBuffer: UnsafeMutablePointer<Float> { buffers.context.pointer }
+    /// (B,C) mean-pooled embeddings and (B,labels) logits of the last `pool`.
+    var sentenceBuffer: UnsafeMutablePointer<Float> { buffers.sentence.pointer }
+    var logitsBuffer: UnsafeMutablePointer<Float> { buffers.logits.pointer }
+
+    func validate(_ batch: Batch, _ interventions: HeadInterventions?) throws {
         let config = model.config
         guard batch.sequenceLength <= config.maxPositionEmbeddings else {
             throw BertologyError.usage("sequence length \(batch.sequenceLength) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")

@@ -41,6 +41,11 @@ struct ColourPalette: Sendable, Equatable {
     public static let viridis = ColourPalette(stops: [0x440154, 0x472D7B, 0x3B528B, 0x2C728E, 0x21918C,
                                                       0x28AE80, 0x5EC962, 0xADDC30, 0xFDE725].map { RGB(hex: $0) })
 
+    /// A diverging scale for changes around zero (ColorBrewer RdBu, 9 classes): red below the
+    /// middle, white at it, blue above. Give it a range symmetric around 0.
+    public static let redBlue = ColourPalette(stops: [0xB2182B, 0xD6604D, 0xF4A582, 0xFDDBC7, 0xF7F7F7,
+                                                      0xD1E5F0, 0x92C5DE, 0x4393C3, 0x2166AC].map { RGB(hex: $0) })
+
     /// The colour at `t` in [0, 1] (clamped; NaN gives the lowest colour).
     public func colour(at t: Double) -> RGB {
         let clamped = t.isNaN ? 0 : min(1, max(0, t))

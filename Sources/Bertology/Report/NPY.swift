@@ -4,21 +4,35 @@ import Foundation
 public enum NPY {
     /// The bytes of a .npy file holding `values` with `shape`.
     public static func encode(_ values: UnsafeBufferPointer<Float>, shape: [Int]) -> Data {
-        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        var data = header(dtype: "<f4", count: values.count, shape: shape)
+        for value in values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    /// float64 (`<f8`): for scores whose differences matter below float32's resolution (ablation
+    /// sweeps).
+    public static func encode(_ values: [Double], shape: [Int]) -> Data {
+        var data = header(dtype: "<f8", count: values.count, shape: shape)
+        for value in values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    /// Magic, version 1.0, header length and the header dictionary, padded with spaces and ending
+    /// in a newline so the data starts on a 64-byte boundary (as numpy writes it).
+    private static func header(dtype: String, count: Int, shape: [Int]) -> Data {
+        precondition(count == shape.reduce(1, *), "\(count) values for shape \(shape)")
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
-        // Magic (6) + version (2) + header length (2) + header, padded with spaces and ending in a
-        // newline so the data starts on a 64-byte boundary (as numpy writes it).
+        var header = "{'descr': '\(dtype)', 'fortran_order': False, 'shape': \(shapeText), }"
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
         let length = UInt16(header.utf8.count)
         data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
         data.append(contentsOf: Array(header.utf8))
-        for value in values {
-            let bits = value.bitPattern.littleEndian
-            withUnsafeBytes(of: bits) { data.append(contentsOf: $0) }
-        }
         return data
     }
 

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Bertology
+import Foundation
+
+struct Ablate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Switch off every head and every layer in turn and score the model on a task (the paper's Fig 8 and 9).",
+        discussion: """
+        Example: bertology ablate --task STS-B --data glue_data --mode uniform --out out/stsb-ablation
+        Writes ablation.json, ablations.csv, per-head and per-layer grids as .csv/.npy/.svg and index.html into --out.
+        Each finished ablation is appended to --out/ablation-journal.jsonl: after an interruption, the same command
+        with --resume continues it (refused if the model, data or options differ). --shard I/N runs part I (1-based)
+        of N; `bertology merge` joins the parts' folders. Definitions, journal format, sharding: docs/ABLATION.md.
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case).")
+    var task: String
+
+    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
+    var data: String?
+
+    @Option(help: "train, dev (MNLI: matched), dev_mismatched.")
+    var split = "dev"
+
+    @Option(help: ArgumentHelp("Score a seeded sample of N examples (kept in file order).", valueName: "N"))
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Seed of the --limit sample.", valueName: "S"))
+    var seed: UInt64 = 42
+
+    @Option(help: "How switched-off heads behave: uniform (1/L on every real token, the paper's) or zero (Hugging Face head_mask).")
+    var mode: HeadIntervention = .uniform
+
+    @Option(help: ArgumentHelp("Heads to switch off one at a time: all, none, or 1-based as the paper names them (L2-H12,L4-H1; L3 = each head of layer 3).", valueName: "all|none|SPEC"))
+    var heads = "all"
+
+    @Option(help: ArgumentHelp("Layers to switch off whole, one at a time: all, none, or L1,L6.", valueName: "all|none|SPEC"))
+    var layers = "all"
+
+    @Option(help: ArgumentHelp("Run part I (1-based) of N of the ablation list (round-robin; every part also runs the baseline).", valueName: "I/N"))
+    var shard: String?
+
+    @Flag(help: "Continue the journal in --out after an interruption (or start one); refused if the model, data or options differ.")
+    var resume = false
+
+    @Option(help: ArgumentHelp("Output folder (created; refused when it exists and is not empty, unless --resume or --force).", valueName: "OUTDIR"))
+    var out: String
+
+    @Flag(help: "Write into a non-empty --out, starting its journal again.")
+    var force = false
+
+    @Option(help: "classifier (the checkpoint's head) or cosine (STS-B, sentence-embedding models). Default: classifier when the checkpoint has one.")
+    var scorer: EvaluationScorer?
+
+    @Option(help: ArgumentHelp("The task label each classifier output predicts, comma-separated (overrides config.json id2label).", valueName: "NAMES"))
+    var labels: String?
+
+    @Option(help: "Truncate longest-first to this many tokens, specials included (default and maximum: the model's max_position_embeddings).")
+    var maxLength: Int?
+
+    @Option(help: "Most padded tokens per batch (batch size x padded length).")
+    var tokenBudget = Batcher.defaultTokenBudget
+
+    @Option(help: "Most sequences per batch.")
+    var batchSize = Batcher.defaultMaxBatchSize
+
+    @Flag(help: "Print ablation.json's content as one JSON line instead of the summary.")
+    var json = false
+
+    func run() async throws {
+        let task = try GLUETask(parsing: task)
+        let split = try GLUESplit(parsing: split)
+        guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
+            throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
+        }
+        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
+        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
+        guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
+        let labelNames = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let options = AblationSweepOptions(
+            mode: mode, heads: heads, layers: layers, shard: try shard.map(AblationShard.init(parsing:)) ?? .whole,
+            evaluation: EvaluationOptions(scorer: scorer, maxLength: maxLength,
+                                          batcher: Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize), labels: labelNames))
+
+        let checkpoint = try modelOptions.load()
+        var dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
+        if let limit { dataset = dataset.sampled(limit: limit, seed: seed) }
+        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset, options: options)
+        let outURL = URL(fileURLWithPath: out)
+        let bar = TerminalProgressBar()
+        let handler = bar.handler
+        let (resume, force) = (resume, force)
+        let journal = outURL.appendingPathComponent(AblationJournal.fileName)
+        let interruption = Interruption(advice: {
+            let done = (try? AblationJournal.read(journal)).map { "\($0.records.count) of \($0.header.ablations.count)" } ?? "the finished"
+            return "\(done) ablations are kept in \(journal.path); continue with the same command and --resume"
+        })
+        let commandLine = CommandLine.arguments.joined(separator: " ")
+        // SIGINT / SIGTERM stop the sweep between batches (exit 130); finished ablations stay in the
+        // journal. The reports are written inside the cancellable scope, after a last check.
+        let dataPath = dataset.file.path
+        let (results, files) = try await runCancellable(interruption) { () throws -> (AblationResults, [String]) in
+            let results: AblationResults
+            do {
+                defer { bar.finish() }
+                results = try sweep.run(in: outURL, resume: resume, force: force, progress: handler)
+            }
+            try checkNotCancelled("ablation sweep")
+            let outFolder = try OutputFolder(outURL, force: true)
+            var files: [String] = []
+            if sweep.shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
+            try AblationReport.writeRunInfo(results, to: outFolder, commandLine: commandLine,
+                                            modelPath: checkpoint.folder.path, dataPath: dataPath)
+            return (results, files)
+        }
+        if !sweep.shard.isWhole {
+            FileHandle.standardError.write(Data("ablate: part \(sweep.shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))
+            return
+        }
+        emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))
+        FileHandle.standardError.write(Data("ablate: wrote \(files.count + 1) files to \(outURL.path); open \(outURL.appendingPathComponent("index.html").path)\n".utf8))
+    }
+}
