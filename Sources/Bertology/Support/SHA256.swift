@@ -3,7 +3,7 @@ import Foundation
 
 /// SHA-256 digests in lowercase hexadecimal, as `sha256sum` prints them (the C implementation in
 /// CKernels/sha256.c).
-public enum SHA256 {
+enum SHA256 {
     public static func hex(_ data: Data) -> String {
         var context = ck_sha256_context()
         ck_sha256_init(&context)
