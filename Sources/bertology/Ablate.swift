@@ -70,23 +70,17 @@ struct Ablate: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let task = try GLUETask(parsing: task)
-        let split = try GLUESplit(parsing: split)
-        guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
-            throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
-        }
+        let source = try GLUESource(task: task, split: split, data: data)
         if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
+        let batching = try batcher(tokenBudget: tokenBudget, batchSize: batchSize)
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
-        let labelNames = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         let options = AblationSweepOptions(
             mode: mode, heads: heads, layers: layers, shard: try shard.map(AblationShard.init(parsing:)) ?? .whole,
             evaluation: EvaluationOptions(scorer: scorer, maxLength: maxLength,
-                                          batcher: Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize), labels: labelNames))
+                                          batcher: batching, labels: commaSeparated(labels)))
 
         let checkpoint = try modelOptions.load()
-        var dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
-        if let limit { dataset = dataset.sampled(limit: limit, seed: seed) }
+        let dataset = try source.load(limit: limit, seed: seed)
         let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset, options: options)
         let outURL = URL(fileURLWithPath: out)
         let bar = TerminalProgressBar()

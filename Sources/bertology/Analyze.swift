@@ -75,24 +75,15 @@ struct Analyze: AsyncParsableCommand {
             return variant
         }
         if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
+        let batching = try batcher(tokenBudget: tokenBudget, batchSize: batchSize)
         guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
 
-        var dataset: GLUEDataset?
-        if let task {
-            let task = try GLUETask(parsing: task)
-            let split = try GLUESplit(parsing: split)
-            guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
-                throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
-            }
-            dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
-            if let limit { dataset = dataset!.sampled(limit: limit, seed: seed) }
-        }
+        let dataset = try task.map { try GLUESource(task: $0, split: split, data: data).load(limit: limit, seed: seed) }
         let checkpoint = try modelOptions.load()
         let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
         let relationSet = try relations.map { try RelationProbeSet.load(URL(fileURLWithPath: $0)) }
         let options = AnalysisOptions(analyses: analyses, maxLength: maxLength,
-                                      batcher: Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize),
+                                      batcher: batching,
                                       cosineVariants: variants, paddedLength: paddedLength,
                                       samplesPerType: samplesPerType, sampleSeed: seed)
         let analysis = try AttentionAnalysis(checkpoint: checkpoint, dataset: dataset, comparison: comparison,

@@ -75,3 +75,37 @@ func emit(_ text: String) {
 func warn(_ text: String) {
     FileHandle.standardError.write(Data("bertology: warning: \(text)\n".utf8))
 }
+
+/// The GLUE split a command reads: `--task`, `--split` and `--data` parsed and the folder resolved
+/// (usage errors come before any model is loaded); `load` reads it later.
+struct GLUESource {
+    let task: GLUETask
+    let split: GLUESplit
+    let folder: URL
+
+    init(task: String, split: String, data: String?) throws {
+        self.task = try GLUETask(parsing: task)
+        self.split = try GLUESplit(parsing: split)
+        guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
+            throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
+        }
+        self.folder = folder
+    }
+
+    /// Reads the split, then takes the seeded `--limit` sample when one is given.
+    func load(limit: Int?, seed: UInt64) throws -> GLUEDataset {
+        let dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
+        return limit.map { dataset.sampled(limit: $0, seed: seed) } ?? dataset
+    }
+}
+
+/// `--token-budget` and `--batch-size` as the batcher, refused below 1.
+func batcher(tokenBudget: Int, batchSize: Int) throws -> Batcher {
+    guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
+    return Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize)
+}
+
+/// A comma-separated option (`--labels`) as its items, spaces trimmed.
+func commaSeparated(_ text: String?) -> [String]? {
+    text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+}

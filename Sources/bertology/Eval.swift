@@ -57,25 +57,18 @@ struct Eval: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let task = try GLUETask(parsing: task)
-        let split = try GLUESplit(parsing: split)
-        guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
-            throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
-        }
+        let source = try GLUESource(task: task, split: split, data: data)
         if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
-        let labelNames = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         let options = EvaluationOptions(scorer: scorer, maxLength: maxLength,
-                                        batcher: Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize),
-                                        labels: labelNames)
+                                        batcher: try batcher(tokenBudget: tokenBudget, batchSize: batchSize),
+                                        labels: commaSeparated(labels))
 
         // Checked before the (long) run, so an existing file fails at once.
         let predictionsURL = try predictions.map { try OutputFile.check($0, option: "--predictions", force: force) }
 
         let checkpoint = try modelOptions.load()
         let interventions = try ablation.interventions(for: checkpoint.model)
-        var dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
-        if let limit { dataset = dataset.sampled(limit: limit, seed: seed) }
+        let dataset = try source.load(limit: limit, seed: seed)
         let bar = TerminalProgressBar()
         let handler = bar.handler
         // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then.
