@@ -25,7 +25,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     // MARK: - Public API
     products: [
-        .library(name: "Bertology", targets: ["Bertology"]),
+        // One import for an app (`import Bertology`); the two modules it re-exports are in the product
+        // so that tools needing their SPI (fuzzers, benchmarks) can name them.
+        .library(name: "Bertology", targets: ["Bertology", "BertologyEngine", "BertologyExperiments"]),
         .executable(name: "bertology", targets: ["bertology"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
         .executable(name: "model-bench", targets: ["model-bench"]),
@@ -43,10 +45,25 @@ let package = Package(
             cSettings: kernelCFlags,
             linkerSettings: kernelLinkerSettings
         ),
-        // MARK: - Swift library
+        // MARK: - Swift library (docs/DESIGN.md, "Modules")
+        // The engine: checkpoint, tokenizer, tensor, model, partial forward, kernel settings. The only
+        // library target that may import CKernels.
+        .target(
+            name: "BertologyEngine",
+            dependencies: ["CKernels"],
+            path: "Sources/BertologyEngine"
+        ),
+        // The experiments: GLUE data, evaluation, analyses, ablation, reports; built on the engine's
+        // public API only (and `package` declarations of this package), never on CKernels.
+        .target(
+            name: "BertologyExperiments",
+            dependencies: ["BertologyEngine"],
+            path: "Sources/BertologyExperiments"
+        ),
+        // The umbrella an app imports: `import Bertology` re-exports both.
         .target(
             name: "Bertology",
-            dependencies: ["CKernels"],
+            dependencies: ["BertologyEngine", "BertologyExperiments"],
             path: "Sources/Bertology"
         ),
         // MARK: - Command-line tool (argument parsing only)
@@ -62,7 +79,7 @@ let package = Package(
         // in Benchmarks/Allocations, so `swift test` never builds it)
         .executableTarget(
             name: "kernel-bench",
-            dependencies: ["Bertology", "CKernels"],
+            dependencies: ["Bertology", "BertologyEngine", "CKernels"],
             path: "Benchmarks/KernelBench"
         ),
         .executableTarget(
@@ -83,7 +100,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(
             name: "BertologyTests",
-            dependencies: ["Bertology", "CKernels"],
+            dependencies: ["Bertology", "BertologyEngine", "BertologyExperiments", "CKernels"],
             path: "Tests/BertologyTests",
             // Reference values read from disk via TestPaths (#filePath), not bundled as resources.
             exclude: ["Fixtures"]

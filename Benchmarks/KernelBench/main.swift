@@ -1,7 +1,8 @@
 // kernel-bench: GFLOP/s of the C kernels on BERT shapes, per kernel, per instruction set, per thread
 // count, and the fraction of the peak this machine reaches, measured here with an FMA loop
 // (ck_fma_probe). Run it from a release build: `swift run -c release kernel-bench [--json]`.
-@_spi(Benchmarks) import Bertology
+import Bertology
+@_spi(Benchmarks) import BertologyEngine
 import CKernels
 import Foundation
 

@@ -3,7 +3,8 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// `bertology ablate` and `bertology merge` as a user runs them: three parts and a merge write the
 /// single run's files byte for byte; bad usage exits 2.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Prefix reuse (AblationEngine) against from-scratch forward passes (`PreparedEvaluation.run` with
 /// the same interventions): the same bits, not merely close values.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Ablation sweeps against transformers (Fixtures/reference/ablation/*.json, written by
 /// tools/reference/ablation_reference.py: every ablation a from-scratch transformers run with the

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Resume and shards: an interrupted sweep continued with `resume`, and a sweep split into parts and
 /// merged, write byte for byte the files of one uninterrupted run (every file except run.json, which

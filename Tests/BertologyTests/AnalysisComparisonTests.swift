@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The model-vs-model cosine: a model against itself, and against a copy whose layer-6 query weights
 /// are perturbed (saved with SafeTensorsWriter, loaded back as a checkpoint).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The special-token, entropy and relation-probe grids of `AttentionAnalysis` against values computed
 /// from Hugging Face transformers' attentions by tools/reference/analysis_reference.py (default model,

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The analyzers fold batches into running sums: the results do not depend on how the examples are
 /// batched, and an analyzer used alone agrees with the same analyzer in a group.

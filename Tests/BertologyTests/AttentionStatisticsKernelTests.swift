@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// ck_attention_map_statistics and ck_attention_map_products (scalar C, one path) against plain
 /// double loops written from their definitions, on awkward shapes, and on maps whose sums are known.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 @Suite struct BatcherTests {
     static func lengths(_ count: Int, seed: UInt64) -> [Int] {

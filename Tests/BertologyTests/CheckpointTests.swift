@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Checkpoint folders built in a temporary directory from a seeded random model, then broken on
 /// purpose: every malformed input must give a BertologyError naming the file and what is wrong.

@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// DESIGN.md: the same command on the same machine gives the same numbers. Three checks:
 /// - every parallel kernel gives bit-identical results on 1 and 2 threads, on every ISA path;

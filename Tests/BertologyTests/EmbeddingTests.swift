@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// What an app that embeds the engine relies on: one loaded model shared by concurrent tasks,
 /// cancellation that stops within one batch, and no partial output after it.

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
-@testable import Bertology
+import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// `evaluate` against transformers + SciPy/scikit-learn (Fixtures/eval/*.json, written by
 /// tools/reference/eval_reference.py): the tiny models on the project's GLUE-format files, and the

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Every input a fuzz target (Fuzz/, tools/fuzz) found to break a promise, minimised and kept in
 /// Fuzz/Seeds/<target>/finding-*, so each fuzz run tries it first; here, the behaviour fixed.

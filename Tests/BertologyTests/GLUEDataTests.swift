@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The GLUE readers on the real files in ../shared/data/glue (sizes and label counts from its README),
 /// on the project's GLUE-format files (Fixtures/glue-format: the tasks and splits the shared folder lacks),

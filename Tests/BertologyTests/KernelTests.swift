@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Every SIMD path of every kernel against its scalar reference, on awkward shapes (1, primes,
 /// vector-width tails such as 17, 33, 67, 131). The scalar path is the oracle: it is written to be

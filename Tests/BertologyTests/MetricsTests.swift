@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// GLUE metrics against scikit-learn and SciPy (Fixtures/metrics/metrics.json, written by
 /// tools/reference/metric_fixtures.py): ties, constant vectors, single-class labels included.

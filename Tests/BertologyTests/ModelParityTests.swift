@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The forward pass against Hugging Face transformers (eager attention, eval mode): every tensor of
 /// every case in Fixtures/reference/<model>.json, produced by tools/reference/make_model_fixtures.py.

@@ -1,5 +1,6 @@
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 @Suite struct OpenMPTests {
     /// BUILD.md: `-fopenmp=libgomp` or a missing flag silently gives one thread. This fails then.

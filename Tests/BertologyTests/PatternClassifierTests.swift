@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The pattern-type classifier on synthetic maps whose type is obvious by construction.
 @Suite struct PatternClassifierTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The JSON reader behind config.json, tokenizer_config.json and safetensors headers, and the
 /// one-line error messages: what the fuzz targets and the malformed-input corpus rely on.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The relation-probe file format (JSON Lines): what it accepts, and errors that name the line.
 @Suite struct RelationProbeFileTests {

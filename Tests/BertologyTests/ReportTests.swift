@@ -3,7 +3,8 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The report writers: every SVG is well-formed XML, the HTML page is self-contained, the output
 /// folder protects existing results.

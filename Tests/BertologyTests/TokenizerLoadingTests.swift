@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// Loading vocab.txt and tokenizer_config.json: what is accepted (as the Rust reference reads it)
 /// and the errors for what is not, each naming the file and line.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The tokenizer against transformers 5 `BertTokenizer` (Rust `tokenizers` backend), through the
 /// fixtures of tools/reference/tokenizer_reference.py (its docstring documents the formats).

@@ -1,5 +1,6 @@
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The generated Unicode tables (tools/reference/unicode_tables.py) against the platform: where
 /// Swift's Unicode data disagrees with the Rust crates, the tokenizer follows the crates. The

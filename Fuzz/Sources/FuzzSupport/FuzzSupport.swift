@@ -1,4 +1,5 @@
-@_spi(Fuzzing) import Bertology
+import Bertology
+@_spi(Fuzzing) import BertologyEngine
 import Foundation
 
 /// What every reader of untrusted input promises (DESIGN.md: "never a crash"): it returns a value

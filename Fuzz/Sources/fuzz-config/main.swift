@@ -1,4 +1,5 @@
-@_spi(Fuzzing) import Bertology
+import Bertology
+@_spi(Fuzzing) import BertologyEngine
 import FuzzSupport
 
 // config.json: any bytes give a config within the limits, or a one-line error.

@@ -1,4 +1,5 @@
-@_spi(Fuzzing) import Bertology
+import Bertology
+@_spi(Fuzzing) import BertologyEngine
 import Foundation
 import FuzzSupport
 

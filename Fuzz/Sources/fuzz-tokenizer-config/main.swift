@@ -1,4 +1,5 @@
-@_spi(Fuzzing) import Bertology
+import Bertology
+@_spi(Fuzzing) import BertologyEngine
 import FuzzSupport
 
 // tokenizer_config.json: any bytes give tokenizer options or a one-line error.

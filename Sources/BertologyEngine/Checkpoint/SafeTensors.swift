@@ -1,0 +1,227 @@
+internal import CKernels
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The element types of the safetensors format.
+enum SafeTensorsDType: String, CaseIterable {
+    case bool = "BOOL", u8 = "U8", i8 = "I8", f8e5m2 = "F8_E5M2", f8e4m3 = "F8_E4M3"
+    case i16 = "I16", u16 = "U16", f16 = "F16", bf16 = "BF16"
+    case i32 = "I32", u32 = "U32", f32 = "F32"
+    case f64 = "F64", i64 = "I64", u64 = "U64"
+
+    var byteSize: Int {
+        switch self {
+        case .bool, .u8, .i8, .f8e5m2, .f8e4m3: 1
+        case .i16, .u16, .f16, .bf16: 2
+        case .i32, .u32, .f32: 4
+        case .f64, .i64, .u64: 8
+        }
+    }
+
+    /// Storage types whose values Bertology converts to Float32 for compute.
+    var isFloatingStorage: Bool { self == .f32 || self == .f16 || self == .bf16 }
+}
+
+/// One tensor's entry in the header.
+struct SafeTensorsEntry {
+    let name: String
+    let dtype: SafeTensorsDType
+    let shape: [Int]
+    /// Byte range inside the data section (after the 8-byte length and the header).
+    let dataRange: Range<Int>
+}
+
+/// A safetensors file mapped read-only into memory.
+///
+/// Layout: an 8-byte little-endian header length N, N bytes of JSON
+/// (`{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}`),
+/// then the data section. Every offset, shape and dtype is checked against the file's size before any
+/// byte of data is read, so a truncated or hostile file gives an error, never a crash.
+final class SafeTensorsFile {
+    let path: String
+    let entries: [String: SafeTensorsEntry]
+    private let mapping: UnsafeRawPointer
+    private let mappedSize: Int
+    private let dataStart: Int
+
+    init(url: URL) throws {
+        let path = url.path
+        self.path = path
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw BertologyError.io(path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw BertologyError.io(path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw BertologyError.io(path, "not a regular file")
+        }
+        let size = Int(status.st_size)
+        guard size >= 8 else {
+            throw BertologyError.badInput(path, "truncated safetensors file: \(size) bytes, but the header length alone takes 8")
+        }
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), mapped != MAP_FAILED else {
+            throw BertologyError.io(path, "cannot map into memory: \(String(cString: strerror(errno)))")
+        }
+        let base = UnsafeRawPointer(mapped)
+        do {
+            let headerLength = base.loadUnaligned(as: UInt64.self).littleEndian
+            guard headerLength <= UInt64(size - 8) else {
+                throw BertologyError.badInput(path, at: "byte 0",
+                    "header length \(headerLength) runs past the end of the file (\(size) bytes)")
+            }
+            let headerBytes = Data(bytes: base + 8, count: Int(headerLength))
+            let dataStart = 8 + Int(headerLength)
+            self.entries = try Self.parseHeader(headerBytes, dataSize: size - dataStart, path: path)
+            self.dataStart = dataStart
+        } catch {
+            munmap(mapped, size)
+            throw error
+        }
+        self.mapping = base
+        self.mappedSize = size
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: mapping), mappedSize) }
+
+    private static func parseHeader(_ bytes: Data, dataSize: Int, path: String) throws -> [String: SafeTensorsEntry] {
+        let header: JSONValue
+        do {
+            header = try JSONValue.parse(bytes, file: path)
+        } catch let error as BertologyError {
+            // The parser's reason says where: "not valid JSON (line 1, column 2: ...)".
+            throw BertologyError.badInput(path, at: "header", error.reason)
+        }
+        guard let table = header.object else {
+            throw BertologyError.badInput(path, at: "header", "expected a JSON object of tensors")
+        }
+        var entries: [String: SafeTensorsEntry] = [:]
+        // In name order, so a file with several problems always reports the same one first.
+        for (name, value) in table.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
+            let location = "tensor \(name)"
+            guard let fields = value.object else {
+                throw BertologyError.badInput(path, at: location, "expected an object with dtype, shape and data_offsets")
+            }
+            guard let dtypeName = fields["dtype"]?.string else {
+                throw BertologyError.badInput(path, at: location, "missing dtype")
+            }
+            guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+                throw BertologyError.badInput(path, at: location, "unknown dtype \(dtypeName)")
+            }
+            guard let shapeValues = fields["shape"]?.array,
+                  case let shape = shapeValues.compactMap(\.integer), shape.count == shapeValues.count,
+                  shape.allSatisfy({ $0 >= 0 }) else {
+                throw BertologyError.badInput(path, at: location, "shape must be a list of non-negative integers")
+            }
+            guard let offsetValues = fields["data_offsets"]?.array,
+                  case let offsets = offsetValues.compactMap(\.integer), offsets.count == 2, offsetValues.count == 2 else {
+                throw BertologyError.badInput(path, at: location, "data_offsets must be two integers")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, begin <= end, end <= dataSize else {
+                throw BertologyError.badInput(path, at: location,
+                    "data_offsets [\(begin), \(end)] out of range: the data section has \(dataSize) bytes")
+            }
+            var elements = 1
+            for dimension in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                guard !overflow else {
+                    throw BertologyError.badInput(path, at: location, "shape \(shape) is too large")
+                }
+                elements = product
+            }
+            let (expectedBytes, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            guard !overflow, expectedBytes == end - begin else {
+                throw BertologyError.badInput(path, at: location,
+                    "shape \(shape) of \(dtypeName) needs \(elements) x \(dtype.byteSize) bytes, data_offsets give \(end - begin)")
+            }
+            entries[name] = SafeTensorsEntry(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
+        }
+        return entries
+    }
+
+    /// The tensor's values converted to Float32 (F32, F16 and BF16 storage).
+    func floatTensor(_ entry: SafeTensorsEntry) throws -> Tensor {
+        guard entry.dtype.isFloatingStorage else {
+            throw BertologyError.badInput(path, at: "tensor \(entry.name)",
+                "unsupported dtype \(entry.dtype.rawValue): Bertology reads F32, F16 and BF16 weights")
+        }
+        let tensor = Tensor(zeros: entry.shape)
+        let count = tensor.count
+        let source = mapping + dataStart + entry.dataRange.lowerBound
+        switch entry.dtype {
+        case .f32:
+            // The data section has no alignment guarantee: copy bytes, not Floats.
+            UnsafeMutableRawPointer(tensor.mutablePointer).copyMemory(from: source, byteCount: count * 4)
+        case .f16, .bf16:
+            // Aligned to 2 in every real file; copy through a buffer when it is not.
+            let convert = entry.dtype == .f16 ? ck_convert_f16_to_f32 : ck_convert_bf16_to_f32
+            if Int(bitPattern: source) % 2 == 0 {
+                convert(tensor.mutablePointer, source.assumingMemoryBound(to: UInt16.self), count)
+            } else {
+                let copy = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, count))
+                defer { copy.deallocate() }
+                UnsafeMutableRawPointer(copy).copyMemory(from: source, byteCount: count * 2)
+                convert(tensor.mutablePointer, copy, count)
+            }
+        default:
+            break
+        }
+        return tensor
+    }
+
+    /// An integer tensor's values (I64 or I32), for buffers such as `embeddings.position_ids`.
+    func integerValues(_ entry: SafeTensorsEntry) throws -> [Int] {
+        let count = entry.shape.reduce(1, *)
+        let source = mapping + dataStart + entry.dataRange.lowerBound
+        switch entry.dtype {
+        case .i64: return (0..<count).map { Int((source + 8 * $0).loadUnaligned(as: Int64.self).littleEndian) }
+        case .i32: return (0..<count).map { Int((source + 4 * $0).loadUnaligned(as: Int32.self).littleEndian) }
+        default:
+            throw BertologyError.badInput(path, at: "tensor \(entry.name)",
+                "unsupported dtype \(entry.dtype.rawValue) for an integer buffer (expected I64 or I32)")
+        }
+    }
+}
+
+/// Writes Float32 tensors in the safetensors format (what `safetensors.torch.load_file` reads):
+/// used to save modified copies of a checkpoint, for example for model-vs-model comparisons.
+enum SafeTensorsWriter {
+    static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = ["format": "pt"]) -> Data {
+        var header: [String] = []
+        var offset = 0
+        for (name, tensor) in tensors {
+            let bytes = tensor.count * 4
+            header.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        if !metadata.isEmpty {
+            let fields = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            header.insert("\"__metadata__\":{\(fields.joined(separator: ","))}", at: 0)
+        }
+        var headerBytes = Array(("{" + header.joined(separator: ",") + "}").utf8)
+        // Pad with spaces to a multiple of 8 so the data section is 8-byte aligned (as the Rust writer does).
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var data = Data()
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: headerBytes)
+        for (_, tensor) in tensors {
+            tensor.withUnsafeBufferPointer { values in
+                for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            }
+        }
+        return data
+    }
+
+    private static func jsonString(_ text: String) -> String {
+        let data = try! JSONEncoder().encode(text)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,230 @@
+internal import CKernels
+import Foundation
+
+/// An nn.Linear weight (outputs, inputs) packed once, at load time, into the layout the GEMM
+/// micro-kernel streams (`ck_pack_weight`: K-major panels of 32 output columns). The unpacked
+/// matrix is not kept; `unpacked()` rebuilds it for export.
+struct PackedWeight: Sendable {
+    let outputs: Int  // N
+    let inputs: Int  // K
+    let storage: TensorStorage
+
+    /// Packs `weight`, an (N, K) tensor.
+    init(packing weight: Tensor) {
+        precondition(weight.shape.count == 2, "a linear weight is 2-D, got \(weight.shape)")
+        outputs = weight.shape[0]
+        inputs = weight.shape[1]
+        storage = TensorStorage(capacity: ck_pack_weight_size(Int32(outputs), Int32(inputs)))
+        ck_pack_weight(storage.pointer, weight.pointer, Int32(outputs), Int32(inputs))
+    }
+
+    var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
+    /// The (N, K) weight as the checkpoint stores it.
+    func unpacked() -> Tensor {
+        let weight = Tensor(zeros: [outputs, inputs])
+        ck_unpack_weight(weight.mutablePointer, pointer, Int32(outputs), Int32(inputs))
+        return weight
+    }
+}
+
+/// The weights of one encoder layer, laid out for the kernels.
+struct LayerWeights: Sendable {
+    /// Query, key and value projections stacked as one (3C, C) matrix, so one GEMM produces
+    /// the (B,T,3C) input of `ck_attention_forward`.
+    let qkvWeight: PackedWeight
+    let qkvBias: Tensor
+    let attentionOutputWeight: PackedWeight  // (C, C)
+    let attentionOutputBias: Tensor
+    let attentionNormWeight: Tensor
+    let attentionNormBias: Tensor
+    let intermediateWeight: PackedWeight  // (I, C)
+    let intermediateBias: Tensor
+    let outputWeight: PackedWeight  // (C, I)
+    let outputBias: Tensor
+    let outputNormWeight: Tensor
+    let outputNormBias: Tensor
+}
+
+/// Every weight of a BERT model in Float32, immutable once loaded.
+struct BertWeights: Sendable {
+    let wordEmbeddings: Tensor  // (V, C)
+    let positionEmbeddings: Tensor  // (P, C)
+    let tokenTypeEmbeddings: Tensor  // (TT, C)
+    let embeddingNormWeight: Tensor
+    let embeddingNormBias: Tensor
+    let layers: [LayerWeights]
+    /// tanh(W h[CLS] + b), when the checkpoint has a pooler.
+    let pooler: (weight: Tensor, bias: Tensor)?
+    /// Sequence-classification head on the pooled output, when the checkpoint has one.
+    let classifier: (weight: Tensor, bias: Tensor)?
+}
+
+extension BertWeights {
+    /// Reads the weights named as Hugging Face names them, with or without the `bert.` prefix,
+    /// LayerNorm as `weight`/`bias` or the older `gamma`/`beta`. Every shape is checked against
+    /// `config`; a missing or misshapen tensor is an error naming it.
+    static func load(from file: SafeTensorsFile, config: BertConfig) throws -> BertWeights {
+        let c = config.hiddenSize, i = config.intermediateSize
+        let path = file.path
+
+        func entry(_ name: String) throws -> SafeTensorsEntry? {
+            var candidates = [name, "bert." + name]
+            for (modern, legacy) in [(".weight", ".gamma"), (".bias", ".beta")] where name.contains("LayerNorm") && name.hasSuffix(modern) {
+                let old = String(name.dropLast(modern.count)) + legacy
+                candidates += [old, "bert." + old]
+            }
+            let found = candidates.compactMap { file.entries[$0] }
+            // Two spellings of one weight: which one transformers would load depends on the class; refuse to guess.
+            guard found.count <= 1 else {
+                throw BertologyError.badInput(path, at: "tensor \(found[0].name)",
+                    "the file also has \(found[1].name): two tensors for one weight")
+            }
+            return found.first
+        }
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
+            guard let found = try entry(name) else {
+                throw BertologyError.badInput(path, at: "tensor \(name)", "missing (required; also looked for bert.\(name))")
+            }
+            guard found.shape == shape else {
+                throw BertologyError.badInput(path, at: "tensor \(found.name)",
+                    "shape \(found.shape) disagrees with config.json (expected \(shape))")
+            }
+            return try file.floatTensor(found)
+        }
+        func optionalPair(_ prefix: String, _ weightShape: [Int], _ biasShape: [Int]) throws -> (weight: Tensor, bias: Tensor)? {
+            guard try entry(prefix + ".weight") != nil || entry(prefix + ".bias") != nil else { return nil }
+            return (try tensor(prefix + ".weight", weightShape), try tensor(prefix + ".bias", biasShape))
+        }
+
+        if let positions = try entry("embeddings.position_ids") {
+            // Real checkpoints carry this I64 buffer; it must be 0, 1, 2, ... to mean absolute positions.
+            let values = try file.integerValues(positions)
+            guard values.enumerated().allSatisfy({ $0.offset == $0.element }) else {
+                throw BertologyError.badInput(path, at: "tensor \(positions.name)", "expected 0, 1, 2, ... (absolute positions)")
+            }
+        }
+
+        var layers: [LayerWeights] = []
+        for l in 0..<config.numHiddenLayers {
+            let p = "encoder.layer.\(l)."
+            let q = try tensor(p + "attention.self.query.weight", [c, c])
+            let k = try tensor(p + "attention.self.key.weight", [c, c])
+            let v = try tensor(p + "attention.self.value.weight", [c, c])
+            let qb = try tensor(p + "attention.self.query.bias", [c])
+            let kb = try tensor(p + "attention.self.key.bias", [c])
+            let vb = try tensor(p + "attention.self.value.bias", [c])
+            layers.append(LayerWeights(
+                qkvWeight: PackedWeight(packing: stack([q, k, v], shape: [3 * c, c])),
+                qkvBias: stack([qb, kb, vb], shape: [3 * c]),
+                attentionOutputWeight: PackedWeight(packing: try tensor(p + "attention.output.dense.weight", [c, c])),
+                attentionOutputBias: try tensor(p + "attention.output.dense.bias", [c]),
+                attentionNormWeight: try tensor(p + "attention.output.LayerNorm.weight", [c]),
+                attentionNormBias: try tensor(p + "attention.output.LayerNorm.bias", [c]),
+                intermediateWeight: PackedWeight(packing: try tensor(p + "intermediate.dense.weight", [i, c])),
+                intermediateBias: try tensor(p + "intermediate.dense.bias", [i]),
+                outputWeight: PackedWeight(packing: try tensor(p + "output.dense.weight", [c, i])),
+                outputBias: try tensor(p + "output.dense.bias", [c]),
+                outputNormWeight: try tensor(p + "output.LayerNorm.weight", [c]),
+                outputNormBias: try tensor(p + "output.LayerNorm.bias", [c])))
+        }
+        if let extra = file.entries.keys.compactMap({ layerIndex(of: $0) }).filter({ $0 >= config.numHiddenLayers }).min() {
+            throw BertologyError.badInput(path, at: "tensor encoder.layer.\(extra)",
+                "the file has more layers than num_hidden_layers = \(config.numHiddenLayers) in config.json")
+        }
+
+        let pooler = try optionalPair("pooler.dense", [c, c], [c])
+        // The classifier is never stored under the `bert.` prefix; look for it as saved.
+        var classifier: (weight: Tensor, bias: Tensor)?
+        if let weight = file.entries["classifier.weight"] {
+            guard weight.shape.count == 2, weight.shape[1] == c else {
+                throw BertologyError.badInput(path, at: "tensor classifier.weight",
+                    "shape \(weight.shape) disagrees with config.json (expected [num_labels, \(c)])")
+            }
+            let labels = weight.shape[0]
+            guard labels == config.numLabels else {
+                throw BertologyError.badInput(path, at: "tensor classifier.weight",
+                    "\(labels) outputs, but config.json says num_labels = \(config.numLabels)")
+            }
+            guard pooler != nil else {
+                throw BertologyError.badInput(path, at: "tensor classifier.weight",
+                    "a classifier needs the pooler (pooler.dense.weight), which is missing")
+            }
+            classifier = (try tensor("classifier.weight", [labels, c]), try tensor("classifier.bias", [labels]))
+        }
+
+        return BertWeights(
+            wordEmbeddings: try tensor("embeddings.word_embeddings.weight", [config.vocabSize, c]),
+            positionEmbeddings: try tensor("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, c]),
+            tokenTypeEmbeddings: try tensor("embeddings.token_type_embeddings.weight", [config.typeVocabSize, c]),
+            embeddingNormWeight: try tensor("embeddings.LayerNorm.weight", [c]),
+            embeddingNormBias: try tensor("embeddings.LayerNorm.bias", [c]),
+            layers: layers, pooler: pooler, classifier: classifier)
+    }
+
+    private static func layerIndex(of name: String) -> Int? {
+        let trimmed = name.hasPrefix("bert.") ? name.dropFirst(5) : Substring(name)
+        guard trimmed.hasPrefix("encoder.layer.") else { return nil }
+        return Int(trimmed.dropFirst("encoder.layer.".count).prefix { $0.isNumber })
+    }
+
+    /// Concatenates tensors along their first dimension.
+    private static func stack(_ parts: [Tensor], shape: [Int]) -> Tensor {
+        let result = Tensor(zeros: shape)
+        var offset = 0
+        for part in parts {
+            (result.mutablePointer + offset).update(from: part.pointer, count: part.count)
+            offset += part.count
+        }
+        return result
+    }
+}
+
+extension BertWeights {
+    /// Every weight under its Hugging Face name (no `bert.` prefix, LayerNorm as weight/bias), with
+    /// the fused QKV projection split back into query, key and value.
+    func namedTensors() -> [(name: String, tensor: Tensor)] {
+        var result: [(name: String, tensor: Tensor)] = [
+            ("embeddings.word_embeddings.weight", wordEmbeddings),
+            ("embeddings.position_embeddings.weight", positionEmbeddings),
+            ("embeddings.token_type_embeddings.weight", tokenTypeEmbeddings),
+            ("embeddings.LayerNorm.weight", embeddingNormWeight),
+            ("embeddings.LayerNorm.bias", embeddingNormBias),
+        ]
+        for (index, layer) in layers.enumerated() {
+            let p = "encoder.layer.\(index)."
+            let c = layer.qkvWeight.inputs
+            let qkv = layer.qkvWeight.unpacked()
+            for (part, name) in ["query", "key", "value"].enumerated() {
+                result.append((p + "attention.self.\(name).weight", slice(qkv, rows: part * c..<(part + 1) * c, columns: c)))
+                result.append((p + "attention.self.\(name).bias", slice(layer.qkvBias, rows: part * c..<(part + 1) * c, columns: 1)))
+            }
+            result += [
+                (p + "attention.output.dense.weight", layer.attentionOutputWeight.unpacked()),
+                (p + "attention.output.dense.bias", layer.attentionOutputBias),
+                (p + "attention.output.LayerNorm.weight", layer.attentionNormWeight),
+                (p + "attention.output.LayerNorm.bias", layer.attentionNormBias),
+                (p + "intermediate.dense.weight", layer.intermediateWeight.unpacked()),
+                (p + "intermediate.dense.bias", layer.intermediateBias),
+                (p + "output.dense.weight", layer.outputWeight.unpacked()),
+                (p + "output.dense.bias", layer.outputBias),
+                (p + "output.LayerNorm.weight", layer.outputNormWeight),
+                (p + "output.LayerNorm.bias", layer.outputNormBias),
+            ]
+        }
+        if let pooler {
+            result += [("pooler.dense.weight", pooler.weight), ("pooler.dense.bias", pooler.bias)]
+        }
+        if let classifier {
+            result += [("classifier.weight", classifier.weight), ("classifier.bias", classifier.bias)]
+        }
+        return result
+    }
+
+    private func slice(_ tensor: Tensor, rows: Range<Int>, columns: Int) -> Tensor {
+        let shape = columns == 1 ? [rows.count] : [rows.count, columns]
+        let result = Tensor(zeros: shape)
+        result.mutablePointer.update(from: tensor.pointer + rows.lowerBound * columns, count: rows.count * columns)
+        return result
+    }
+}

@@ -1,0 +1,150 @@
+import BertologyEngine
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The journal of an ablation sweep: `ablation-journal.jsonl` in the output folder, JSON Lines.
+///
+/// Line 1, the header: `{"ablations": [...], "format": "bertology-ablation-journal", "fingerprint":
+/// {...}, "shard": "1/1", "version": 1}` (the ablations this part runs, in plan order). Then one line
+/// per finished ablation: `{"ablation": "L4-H1", "metrics": {...}, "predictions": [...], "seconds": 1.2}`
+/// (predictions per example in file order: a score, or the class index). Each line is appended
+/// with one `write` and flushed with `fsync` before the next ablation is reported done, so a crash
+/// or kill leaves at most a torn last line: reading drops it (and `resume` truncates it away).
+public final class AblationJournal {
+    public static let fileName = "ablation-journal.jsonl"
+    public static let format = "bertology-ablation-journal"
+    public static let version = 1
+
+    public struct Header: Codable, Equatable, Sendable {
+        public let format: String
+        public let version: Int
+        public let fingerprint: AblationFingerprint
+        public let shard: AblationShard
+        /// The ablations of this part, in plan order.
+        public let ablations: [String]
+    }
+
+    public struct Record: Codable, Equatable, Sendable {
+        public let ablation: String
+        public let metrics: [String: Double]
+        /// Per example, in file order: the score (STS-B) or the predicted class index.
+        public let predictions: [Double]
+        /// Wall time of the ablation's group divided by the group's ablations.
+        public let seconds: Double
+    }
+
+    /// A journal as read from disk.
+    public struct Contents: Sendable {
+        public let url: URL
+        public let header: Header
+        public let records: [Record]
+        /// Bytes of the valid lines (header and records, newlines included).
+        public let validBytes: Int
+        /// Bytes after them: a torn last line (0 when the file ends cleanly).
+        public let tornBytes: Int
+    }
+
+    public let url: URL
+    private let descriptor: Int32
+
+    private init(url: URL, descriptor: Int32) {
+        self.url = url
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Starts a journal with `header` (written atomically: a journal always has a whole header).
+    public static func create(at url: URL, header: Header) throws -> AblationJournal {
+        try AtomicFile.write(try JSONOutput.line(header) + "\n", to: url)
+        return try openForAppending(url)
+    }
+
+    /// Opens an existing journal to continue it: drops a torn last line (truncating the file to the
+    /// last whole line) and returns what it holds.
+    public static func resume(at url: URL) throws -> (AblationJournal, Contents) {
+        let contents = try read(url)
+        if contents.tornBytes > 0 && truncate(url.path, off_t(contents.validBytes)) != 0 {
+            throw BertologyError.io(url.path, "cannot drop the torn last line: \(String(cString: strerror(errno)))")
+        }
+        return (try openForAppending(url), contents)
+    }
+
+    private static func openForAppending(_ url: URL) throws -> AblationJournal {
+        let descriptor = open(url.path, O_WRONLY | O_APPEND)
+        guard descriptor >= 0 else { throw BertologyError.io(url.path, "cannot open for appending: \(String(cString: strerror(errno)))") }
+        return AblationJournal(url: url, descriptor: descriptor)
+    }
+
+    /// Appends one record: one write of the whole line, then fsync.
+    public func append(_ record: Record) throws {
+        let line = Data((try JSONOutput.line(record) + "\n").utf8)
+        let failure: Int32 = line.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return fsync(descriptor) == 0 ? 0 : errno
+        }
+        guard failure == 0 else { throw BertologyError.io(url.path, "cannot append: \(String(cString: strerror(failure)))") }
+    }
+
+    /// Reads a journal. A last line that is not whole (no newline, or not valid JSON) is torn and
+    /// left out; any other bad line is an error naming it.
+    public static func read(_ url: URL) throws -> Contents {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
+        }
+        let bytes = [UInt8](data)
+        var lines: [(range: Range<Int>, complete: Bool)] = []
+        var start = 0
+        for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
+            lines.append((start..<offset, true))
+            start = offset + 1
+        }
+        if start < bytes.count { lines.append((start..<bytes.count, false)) }
+        guard let first = lines.first, first.complete else {
+            throw BertologyError.badInput(url.path, at: "line 1", "not an ablation journal (no whole header line)")
+        }
+        let decoder = JSONDecoder()
+        let header: Header
+        do { header = try decoder.decode(Header.self, from: Data(bytes[first.range])) } catch {
+            throw BertologyError.badInput(url.path, at: "line 1", "not an ablation journal header: \(error)")
+        }
+        guard header.format == format else {
+            throw BertologyError.badInput(url.path, at: "line 1", "format \"\(header.format)\", expected \"\(format)\"")
+        }
+        guard header.version == version else {
+            throw BertologyError.badInput(url.path, at: "line 1", "journal version \(header.version); this Bertology reads version \(version)")
+        }
+        var records: [Record] = []
+        var validBytes = first.range.upperBound + 1
+        for (number, line) in lines.enumerated().dropFirst() {
+            let isLast = number == lines.count - 1
+            guard line.complete, let record = try? decoder.decode(Record.self, from: Data(bytes[line.range])) else {
+                if isLast { break }  // torn by an interruption
+                throw BertologyError.badInput(url.path, at: "line \(number + 1)", "not a journal record (the journal is corrupt)")
+            }
+            guard header.ablations.contains(record.ablation) else {
+                throw BertologyError.badInput(url.path, at: "line \(number + 1)", "ablation \(record.ablation) is not in this journal's plan")
+            }
+            guard !records.contains(where: { $0.ablation == record.ablation }) else {
+                throw BertologyError.badInput(url.path, at: "line \(number + 1)", "ablation \(record.ablation) is recorded twice")
+            }
+            guard record.predictions.count == header.fingerprint.data.examples else {
+                throw BertologyError.badInput(url.path, at: "line \(number + 1)", "\(record.predictions.count) predictions, expected \(header.fingerprint.data.examples)")
+            }
+            records.append(record)
+            validBytes = line.range.upperBound + 1
+        }
+        return Contents(url: url, header: header, records: records, validBytes: validBytes, tornBytes: bytes.count - validBytes)
+    }
+}
