@@ -82,11 +82,11 @@ final class AblationEngine {
         }
 
         let cacheHoldsInput = caching && cachedLayer == layer
-        for (index, prepared) in sequences.batches.enumerated() {
-            // A cancelled pass leaves the cache half moved: the engine is not used again (the sweep throws).
-            if Task.isCancelled {
-                throw BertologyError(.cancelled, "ablation sweep cancelled in layer group \(layer + 1)")
-            }
+        // A cancelled pass leaves the cache half moved: the engine is not used again (the sweep throws).
+        var runner = BatchRunner(phase: "ablations", total: sequences.count, progress: nil) { _ in
+            "ablation sweep cancelled in layer group \(layer + 1)"
+        }
+        try runner.run(sequences.batches.enumerated(), units: \.element.rows.count) { index, prepared in
             // The input of `layer`: from the cache when it holds a layer at or below it, else from
             // the embeddings; the baseline's own layers in between.
             if caching, let cachedLayer, cachedLayer <= layer {

@@ -229,9 +229,7 @@ public struct AttentionAnalysis: Sendable {
             if let patterns { analyzers.append(patterns) }
             if let cropped { analyzers.append(cropped.reference) }
             let group = AnalyzerGroup(analyzers, tokenClasses: classes)
-            let phase = "\(dataset.task) \(dataset.split)"
-            var done = 0
-            progress?(Progress(phase: phase, completed: 0, total: examples))
+            var runner = analysisRunner("\(dataset.task) \(dataset.split)", total: examples, progress: progress)
             // Tokenized and batched a chunk at a time, so nothing per example outlives its chunk.
             for chunk in chunks(examples) {
                 let encodings = encode(dataset, chunk, maxLength: maxLength)
@@ -241,15 +239,12 @@ public struct AttentionAnalysis: Sendable {
                     batcher.maxBatchSize = comparisonBatchLimit(longest: encodings.map(\.count).max() ?? 1, batcher: batcher)
                 }
                 let sequences = BatchedSequences(encodings: encodings, padId: padId, batcher: batcher)
-                for prepared in sequences.batches {
-                    try checkCancellation(phase, done: done, of: examples)
+                try runner.run(sequences.batches, units: \.rows.count) { prepared in
                     group.beginBatch(rows: prepared.rows.map { $0 + chunk.lowerBound }, batch: prepared.batch)
                     try timed(&timing.forwardSeconds) { try session.forward(prepared.batch, observer: group) }
                     if let cropped, let comparisonSession {
                         try timed(&timing.comparisonSeconds) { try comparisonSession.forward(prepared.batch, observer: cropped.candidate) }
                     }
-                    done += prepared.rows.count
-                    progress?(Progress(phase: phase, completed: done, total: examples))
                 }
             }
             timing.analyzerSeconds += group.seconds
@@ -269,15 +264,10 @@ public struct AttentionAnalysis: Sendable {
             }
             let probe = RelationProbe(layerCount: layers, headCount: heads, sentences: encoded)
             let sequences = BatchedSequences(encodings: encoded.map(\.encoding), padId: padId, batcher: options.batcher)
-            let phase = "relations"
-            var done = 0
-            progress?(Progress(phase: phase, completed: 0, total: encoded.count))
-            for prepared in sequences.batches {
-                try checkCancellation(phase, done: done, of: encoded.count)
+            var runner = analysisRunner("relations", total: encoded.count, progress: progress)
+            try runner.run(sequences.batches, units: \.rows.count) { prepared in
                 probe.beginBatch(rows: prepared.rows, batch: prepared.batch)
                 try timed(&timing.forwardSeconds) { try session.forward(prepared.batch, observer: probe) }
-                done += prepared.rows.count
-                progress?(Progress(phase: phase, completed: done, total: encoded.count))
             }
             relationResult = probe.result(file: relations.file)
         }
@@ -324,22 +314,18 @@ public struct AttentionAnalysis: Sendable {
         let total = dataset.examples.count
         var batcher = options.batcher
         batcher.maxBatchSize = comparisonBatchLimit(longest: length, batcher: batcher)
-        let phase = "\(dataset.task) \(dataset.split), cosine padded to \(length)"
-        var done = 0, cut = 0
-        progress?(Progress(phase: phase, completed: 0, total: total))
+        var runner = analysisRunner("\(dataset.task) \(dataset.split), cosine padded to \(length)", total: total, progress: progress)
+        var cut = 0
         for chunk in chunks(total) {
             let encodings = encode(dataset, chunk, maxLength: min(maxLength, length))
             cut += zip(encodings, encode(dataset, chunk, maxLength: maxLength)).reduce(0) { $0 + ($1.0.count < $1.1.count ? 1 : 0) }
             // Every row is `length` long once padded: plan with that length, so batches respect the token budget.
-            for plan in batcher.plan(lengths: Array(repeating: length, count: encodings.count)) {
-                try checkCancellation(phase, done: done, of: total)
+            try runner.run(batcher.plan(lengths: Array(repeating: length, count: encodings.count)), units: \.rows.count) { plan in
                 let batch = Batch(encodings: plan.rows.map { encodings[$0] }, padId: padId, padTo: length)
                 try timed(&timing.comparisonSeconds) {
                     try session.forward(batch, observer: comparison.reference)
                     try comparisonSession.forward(batch, observer: comparison.candidate)
                 }
-                done += plan.rows.count
-                progress?(Progress(phase: phase, completed: done, total: total))
             }
         }
         return comparison.result(paddedLength: length, truncated: cut)
@@ -352,9 +338,9 @@ public struct AttentionAnalysis: Sendable {
         return max(1, min(batcher.maxBatchSize, options.comparisonMemoryBudget / max(perExample, 1)))
     }
 
-    private func checkCancellation(_ phase: String, done: Int, of total: Int) throws {
-        if Task.isCancelled {
-            throw BertologyError(.cancelled, "analysis (\(phase)) cancelled after \(done) of \(total) examples")
+    private func analysisRunner(_ phase: String, total: Int, progress: ProgressHandler?) -> BatchRunner {
+        BatchRunner(phase: phase, total: total, progress: progress) { done in
+            "analysis (\(phase)) cancelled after \(done) of \(total) examples"
         }
     }
 

@@ -182,21 +182,17 @@ public struct PreparedEvaluation: Sendable {
         }
         let width = outputWidth
         var outputs = [Float](repeating: 0, count: sequences.count * width)
-        var done = 0
-        let phase = "\(task) \(split)"
-        progress?(Progress(phase: phase, completed: 0, total: sequences.count))
-        for prepared in sequences.batches {
-            if Task.isCancelled {
-                throw BertologyError(.cancelled, "evaluation of \(task) \(split) cancelled after \(done) of \(sequences.count) sequences")
-            }
-            try session.forward(prepared.batch, interventions: interventions, observer: observer)
+        let (task, split, total) = (self.task, self.split, sequences.count)
+        var runner = BatchRunner(phase: "\(task) \(split)", total: total, progress: progress) { done in
+            "evaluation of \(task) \(split) cancelled after \(done) of \(total) sequences"
+        }
+        try runner.forward(sequences.batches, session: session, interventions: interventions, observer: observer,
+                           after: { prepared in
             for (b, row) in prepared.rows.enumerated() {
                 let values = scorer == .cosine ? session.sentenceEmbedding(example: b) : session.logits(example: b)!
                 outputs.replaceSubrange((row * width)..<((row + 1) * width), with: values)
             }
-            done += prepared.rows.count
-            progress?(Progress(phase: phase, completed: done, total: sequences.count))
-        }
+        })
 
         return result(outputs: outputs, interventions: interventions,
                       seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
