@@ -22,7 +22,8 @@ Both sides run in the same invocation, one after the other (bertology first); th
 ran must agree within 1e-4 (Pearson and Spearman; the bound of docs/EVAL.md's parity test).
 
     swift build -c release
-    OMP_NUM_THREADS=2 /work/venv/bin/python tools/bench_ablation.py [--torch-ablations all|N] [--limit N]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    OMP_NUM_THREADS=2 .venv/bin/python tools/bench_ablation.py [--torch-ablations all|N] [--limit N]
 """
 
 import argparse

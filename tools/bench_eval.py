@@ -22,7 +22,8 @@ Runs alternate between implementations (run 1 of each, then run 2 of each, ...);
 the min-max over --runs runs.
 
     swift build -c release
-    /work/venv/bin/python tools/bench_eval.py [--runs 3] [--sorted] [--hf-batch-sizes 32,128] [--glue-dir DIR]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/bench_eval.py [--runs 3] [--sorted] [--hf-batch-sizes 32,128] [--glue-dir DIR]
 """
 
 import argparse

@@ -7,9 +7,10 @@ swapping which goes first each round, so that a noisy shared machine slows both 
 round result is the median of its timed iterations; the table gives, over the rounds, the median and
 min-max of each side and of the per-round ratio ours / theirs (> 1: we are faster).
 
-    /work/venv/bin/python tools/compare_torch.py                  # everything, 5 rounds, 2 threads
-    /work/venv/bin/python tools/compare_torch.py --only gemm --rounds 9
-    /work/venv/bin/python tools/compare_torch.py --only model --json out.json
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/compare_torch.py                  # everything, 5 rounds, 2 threads
+    .venv/bin/python tools/compare_torch.py --only gemm --rounds 9
+    .venv/bin/python tools/compare_torch.py --only model --json out.json
 
 Needs torch, transformers and numpy (developer machines only, never CI). Builds the release
 benchmarks first unless --no-build.

@@ -14,7 +14,7 @@ struct BertologyCommand: AsyncParsableCommand {
         """,
         subcommands: [Tokenize.self, Inspect.self, Eval.self, Analyze.self, Ablate.self, Merge.self])
 
-    /// ArgumentParser exits 64 on usage errors; Bertology's convention (DESIGN.md) is 2 for bad usage
+    /// ArgumentParser exits 64 on usage errors; Bertology's convention (docs/DESIGN.md) is 2 for bad usage
     /// and 1 for bad input, with one line on stderr naming the file and the problem.
     static func main() async {
         do {

@@ -4,7 +4,7 @@ import Testing
 @testable import BertologyEngine
 @testable import BertologyExperiments
 
-/// DESIGN.md: the same command on the same machine gives the same numbers. Three checks:
+/// docs/DESIGN.md ("Numeric rules"): the same command on the same machine gives the same numbers. Three checks:
 /// - every parallel kernel gives bit-identical results on 1 and 2 threads, on every ISA path;
 /// - the default model's attentions and hidden states on 1 and 2 threads agree within 1e-6 (they
 ///   are in fact bit-identical today; the test prints the measured difference);

@@ -3,7 +3,7 @@ import Testing
 @testable import BertologyExperiments
 
 @Suite struct OpenMPTests {
-    /// BUILD.md: `-fopenmp=libgomp` or a missing flag silently gives one thread. This fails then.
+    /// docs/BUILD.md: `-fopenmp=libgomp` or a missing flag silently gives one thread. This fails then.
     @Test func openMPIsCompiledInAndRunsTwoThreads() {
         #expect(Kernels.openMPEnabled)
         let previous = Kernels.maxThreads

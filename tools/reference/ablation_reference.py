@@ -19,7 +19,8 @@ L real keys). Encoding, batching (32 in file order), pooling, cosine and metrics
 files agree with the eval fixtures where they overlap (the baseline, uniform L1).
 
 Usage (from the repository root):
-    /work/venv/bin/python tools/reference/ablation_reference.py [--glue-dir DIR] [--default-model DIR] [--skip-default]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/reference/ablation_reference.py [--glue-dir DIR] [--default-model DIR] [--skip-default]
 """
 
 import argparse

@@ -25,7 +25,8 @@ of `from` and q of `to` of A[p, q] (row = query), averaged over sentences.
 
 Writes Tests/BertologyTests/Fixtures/analysis/<task>-dev-<limit>-seed<seed>.json and relations-example.json.
 Usage (from the repository root):
-    /path/to/venv/bin/python tools/reference/analysis_reference.py [--glue-dir DIR] [--model DIR]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/reference/analysis_reference.py [--glue-dir DIR] [--model DIR]
 """
 
 import argparse

@@ -17,7 +17,8 @@ batches of 32 in file order with dynamic padding, eager attention in float32, ev
 shared hook in interventions.py (after softmax, before V). GLUE files are split on TAB with no quoting, BOM dropped.
 
 Usage (from the repository root):
-    /path/to/venv/bin/python tools/reference/eval_reference.py [--glue-dir DIR] [--default-model DIR] [--skip-default]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/reference/eval_reference.py [--glue-dir DIR] [--default-model DIR] [--skip-default]
 """
 
 import argparse

@@ -14,7 +14,8 @@ Tests/BertologyTests/Fixtures/reference/README.md.
 
 Deterministic: fixed seeds, one torch thread; running it twice gives byte-identical files.
 Usage (from the repository root):
-    /path/to/venv/bin/python tools/reference/make_model_fixtures.py [--glue-dir DIR] [--default-model DIR]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/reference/make_model_fixtures.py [--glue-dir DIR] [--default-model DIR]
 """
 
 import argparse

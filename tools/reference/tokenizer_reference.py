@@ -3,7 +3,8 @@
 
 Run on a developer machine with the reference environment (never in CI):
 
-    /work/venv/bin/python tools/reference/tokenizer_reference.py [--model DIR] [--glue DIR]
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/reference/tokenizer_reference.py [--model DIR] [--glue DIR]
 
 The reference is `transformers.BertTokenizer` of transformers 5, which runs the Rust `tokenizers`
 library (BertNormalizer + BertPreTokenizer + WordPiece + TemplateProcessing), built the way a user's

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Speed of the reference tokenizer on QNLI dev, to compare with `swift run -c release tokenizer-bench`.
 
-    TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 /work/venv/bin/python tools/reference/tokenizer_speed.py
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 .venv/bin/python tools/reference/tokenizer_speed.py
 
 Encodes every (question, sentence) pair of QNLI dev.tsv with longest_first truncation to 128, and every
 sentence of both columns alone, single-threaded, best of several runs:

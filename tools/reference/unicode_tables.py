@@ -3,8 +3,9 @@
 
 Run on a developer machine with the reference environment (never in CI):
 
-    /work/venv/bin/python tools/reference/unicode_tables.py            # writes the Swift file
-    /work/venv/bin/python tools/reference/unicode_tables.py --check    # exits 1 if it would change
+    tools/reference/make-venv    # once: the pinned Python environment in .venv/
+    .venv/bin/python tools/reference/unicode_tables.py            # writes the Swift file
+    .venv/bin/python tools/reference/unicode_tables.py --check    # exits 1 if it would change
 
 Why: `transformers.BertTokenizer` (transformers 5) runs the Rust `tokenizers` library, whose BERT
 normalizer and pre-tokenizer decide character classes with tables of their own Unicode versions:

@@ -2,7 +2,7 @@ import Bertology
 @_spi(Fuzzing) import BertologyEngine
 import Foundation
 
-/// What every reader of untrusted input promises (DESIGN.md: "never a crash"): it returns a value
+/// What every reader of untrusted input promises (docs/DESIGN.md and docs/RELIABILITY.md: "never a crash"): it returns a value
 /// or throws a `BertologyError` of kind bad input or I/O, whose message is one line naming what is
 /// wrong (exit status 1 in the CLI). Anything else is a finding: the target stops the process,
 /// and libFuzzer saves the input.

@@ -166,7 +166,7 @@ public enum AnalysisReport {
         section.paragraphs = [
             "Each (example, head) map, cropped to its L real tokens, is classified from three features, each an excess over uniform attention ((mass - uniform mass) / (1 - uniform mass), clipped to [0, 1]): vertical (mass on [CLS], [SEP] and the two strongest other columns off the diagonal band), diagonal (mass on offsets -1, 0, +1), block (pairs: share of the remaining mass inside the query's own sentence).",
             "Rules: if vertical + diagonal >= \(thresholds.explained): vertical+diagonal when both >= \(thresholds.component), else the larger of the two; otherwise block when the input is a pair and block >= \(thresholds.block); otherwise heterogeneous. Thresholds were calibrated on all-MiniLM-L6-v2 maps (docs/ANALYSES.md); check them against the sample sheet below.",
-            "The distribution is the percentage of all (example, head) maps of each type (the paper's Fig 2 bar for this task; PAPER.md notes that reading of 'proportion' is an inference).",
+            "The distribution is the percentage of all (example, head) maps of each type (the paper's Fig 2 bar for this task; the paper does not define 'proportion': this reading is an inference).",
         ]
         section.tables = [HTMLReport.Table(caption: "Share of maps per type (%)", header: ["scope"] + types.map(\.title),
                                            rows: scopes.map { scope, shares in [scope] + types.map { XMLText.format(shares[$0]!, digits: 1) } })]
