@@ -77,14 +77,22 @@ let package = Package(
         ),
         // MARK: - Benchmarks (dependency-free; the ordo-one allocation benchmark is its own package
         // in Benchmarks/Allocations, so `swift test` never builds it)
+        // The FMA peak probe (a benchmark tool, not a kernel): C for the vector FMA chains.
+        .target(
+            name: "FMAProbe",
+            dependencies: ["CKernels"],
+            path: "Benchmarks/FMAProbe",
+            cSettings: kernelCFlags,
+            linkerSettings: kernelLinkerSettings
+        ),
         .executableTarget(
             name: "kernel-bench",
-            dependencies: ["Bertology", "BertologyEngine", "CKernels"],
+            dependencies: ["Bertology", "BertologyEngine", "CKernels", "FMAProbe"],
             path: "Benchmarks/KernelBench"
         ),
         .executableTarget(
             name: "model-bench",
-            dependencies: ["Bertology", "CKernels"],
+            dependencies: ["Bertology"],
             path: "Benchmarks/ModelBench"
         ),
         .executableTarget(
@@ -100,7 +108,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(
             name: "BertologyTests",
-            dependencies: ["Bertology", "BertologyEngine", "BertologyExperiments", "CKernels"],
+            dependencies: ["Bertology", "BertologyEngine", "BertologyExperiments", "CKernels", "FMAProbe"],
             path: "Tests/BertologyTests",
             // Reference values read from disk via TestPaths (#filePath), not bundled as resources.
             exclude: ["Fixtures"]

@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-typedef struct {
+typedef struct ck_attention_args {
     float *context;        // (B,T,C)
     float *probs;          // (B,NH,T,T) or NULL
     const float *qkv;      // (B,T,3C)
@@ -244,7 +244,17 @@ size_t ck_attention_workspace_size(int T, int HS, int threads) {
     return (size_t)(threads < 1 ? 1 : threads) * per_thread;
 }
 
-typedef void (*attention_head_fn)(const attention_args *, int, int, float *, ck_softmax_row_fn);
+typedef ck_attention_head_fn attention_head_fn;
+
+void ck_register_attention(ck_dispatch_table *table, ck_isa isa) {
+    table->attention_head = attention_head_scalar;
+#if CK_X86
+    if (isa == CK_ISA_AVX512) table->attention_head = attention_head_avx512;
+    if (isa == CK_ISA_AVX2) table->attention_head = attention_head_avx2;
+#else
+    (void)isa;
+#endif
+}
 
 typedef struct {
     const attention_args *args;
@@ -270,15 +280,8 @@ void ck_attention_forward(float *context, float *probs, const float *qkv, const 
     const size_t per_thread = ck_attention_workspace_size(T, HS, 1);
     int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
     attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace, per_thread};
-    attention_head_fn head = attention_head_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: head = attention_head_avx512; break;
-    case CK_ISA_AVX2: head = attention_head_avx2; break;
-    default: break;
-    }
-#endif
-    attention_job job = {&args, head, ck_softmax_row_worker()};
+    const ck_dispatch_table *table = ck_dispatch();
+    attention_job job = {&args, table->attention_head, table->softmax_row};
     ck_parallel_for(B * NH, threads, 1, attention_item, &job);
 }
 

@@ -55,16 +55,18 @@ __attribute__((target("avx2,f16c"))) static void f16_range_avx2(float *out, cons
 
 // MARK: - Drivers
 
-void ck_convert_f16_to_f32(float *out, const uint16_t *inp, size_t n) {
-    void (*range)(float *, const uint16_t *, size_t, size_t) = f16_range_scalar;
+void ck_register_convert(ck_dispatch_table *table, ck_isa isa) {
+    table->f16_range = f16_range_scalar;
 #if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: range = f16_range_avx512; break;
-    case CK_ISA_AVX2: if (__builtin_cpu_supports("f16c")) range = f16_range_avx2; break;
-    default: break;
-    }
+    if (isa == CK_ISA_AVX512) table->f16_range = f16_range_avx512;
+    if (isa == CK_ISA_AVX2 && __builtin_cpu_supports("f16c")) table->f16_range = f16_range_avx2;
+#else
+    (void)isa;
 #endif
-    range(out, inp, 0, n);
+}
+
+void ck_convert_f16_to_f32(float *out, const uint16_t *inp, size_t n) {
+    ck_dispatch()->f16_range(out, inp, 0, n);
 }
 
 void ck_convert_bf16_to_f32(float *out, const uint16_t *inp, size_t n) {

@@ -86,6 +86,32 @@ int ck_isa_set_thread_override(int isa) {
     return 0;
 }
 
+// MARK: - The dispatch table
+
+// Every kernel family's registration, in one list: adding a family is adding its line.
+static void (*const ck_registrations[])(ck_dispatch_table *, ck_isa) = {
+    ck_register_softmax, ck_register_layernorm, ck_register_elementwise,
+    ck_register_convert, ck_register_attention, ck_register_gemm,
+};
+
+// One table per ISA, indexed by ck_isa, filled once when the library is loaded (before main and
+// before any thread exists), read-only afterwards. A table of an ISA this CPU lacks is filled too
+// but never selected: ck_isa_set_global / the thread override / BERTOLOGY_ISA refuse it.
+static ck_dispatch_table ck_tables[CK_ISA_AVX512 + 1];
+
+__attribute__((constructor)) static void fill_tables(void) {
+#if CK_X86
+    __builtin_cpu_init();  // __builtin_cpu_supports in a constructor needs it (run order of constructors)
+#endif
+    for (int isa = CK_ISA_SCALAR; isa <= CK_ISA_AVX512; isa++) {
+        ck_tables[isa].isa = (ck_isa)isa;
+        for (size_t r = 0; r < sizeof ck_registrations / sizeof ck_registrations[0]; r++)
+            ck_registrations[r](&ck_tables[isa], (ck_isa)isa);
+    }
+}
+
+const ck_dispatch_table *ck_dispatch(void) { return &ck_tables[ck_isa_active()]; }
+
 // MARK: - Threads
 
 int ck_openmp_enabled(void) {

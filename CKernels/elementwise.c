@@ -61,29 +61,24 @@ CK_TARGET_AVX2 static void add_range_avx2(float *out, const float *a, const floa
 // Element-wise work is split into chunks of this many values (a multiple of every vector width).
 #define CK_CHUNK 4096
 
-typedef void (*unary_range_fn)(float *, const float *, size_t, size_t);
-typedef void (*binary_range_fn)(float *, const float *, const float *, size_t, size_t);
+typedef ck_unary_range_fn unary_range_fn;
+typedef ck_binary_range_fn binary_range_fn;
 
-static unary_range_fn gelu_range(void) {
+void ck_register_elementwise(ck_dispatch_table *table, ck_isa isa) {
+    table->gelu_range = gelu_range_scalar;
+    table->add_range = add_range_scalar;
 #if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return gelu_range_avx512;
-    case CK_ISA_AVX2: return gelu_range_avx2;
-    default: break;
+    if (isa == CK_ISA_AVX512) {
+        table->gelu_range = gelu_range_avx512;
+        table->add_range = add_range_avx512;
     }
-#endif
-    return gelu_range_scalar;
-}
-
-static binary_range_fn add_range(void) {
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return add_range_avx512;
-    case CK_ISA_AVX2: return add_range_avx2;
-    default: break;
+    if (isa == CK_ISA_AVX2) {
+        table->gelu_range = gelu_range_avx2;
+        table->add_range = add_range_avx2;
     }
+#else
+    (void)isa;
 #endif
-    return add_range_scalar;
 }
 
 // One job type serves every driver below; each item function reads the fields it needs.
@@ -130,20 +125,20 @@ static void embeddings_item(void *context, int bt, int thread) {
 static int chunks_of(size_t n) { return (int)((n + CK_CHUNK - 1) / CK_CHUNK); }
 
 void ck_gelu_forward(float *out, const float *inp, size_t n) {
-    elementwise_job job = {.unary = gelu_range(), .out = out, .a = inp, .n = n};
+    elementwise_job job = {.unary = ck_dispatch()->gelu_range, .out = out, .a = inp, .n = n};
     const int chunks = chunks_of(n);
     ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, gelu_item, &job);
 }
 
 void ck_add(float *out, const float *a, const float *b, size_t n) {
-    elementwise_job job = {.binary = add_range(), .out = out, .a = a, .b = b, .n = n};
+    elementwise_job job = {.binary = ck_dispatch()->add_range, .out = out, .a = a, .b = b, .n = n};
     const int chunks = chunks_of(n);
     ck_parallel_for(chunks, chunks > 8 ? ck_threads_max() : 1, 0, add_item, &job);
 }
 
 void ck_add_bias(float *x, const float *bias, int N, int C) {
     // Each row is one add over C values; rows are independent.
-    elementwise_job job = {.binary = add_range(), .out = x, .b = bias, .C = C};
+    elementwise_job job = {.binary = ck_dispatch()->add_range, .out = x, .b = bias, .C = C};
     ck_parallel_for(N, (long)N * C > 65536 ? ck_threads_max() : 1, 0, add_bias_item, &job);
 }
 
@@ -155,7 +150,7 @@ void ck_tanh_forward(float *out, const float *inp, size_t n) {
 void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
                            const float *word, const float *position, const float *token_type,
                            int B, int T, int C) {
-    elementwise_job job = {.binary = add_range(), .out = out, .a = word, .C = C, .T = T, .ids = input_ids,
+    elementwise_job job = {.binary = ck_dispatch()->add_range, .out = out, .a = word, .C = C, .T = T, .ids = input_ids,
                            .types = token_type_ids, .position = position, .token_type = token_type};
     ck_parallel_for(B * T, (long)B * T * C > 65536 ? ck_threads_max() : 1, 0, embeddings_item, &job);
 }

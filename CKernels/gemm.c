@@ -17,7 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-typedef struct {
+typedef struct ck_gemm_args {
     int trans_a, trans_b, M, N, K;
     float alpha, beta;
     const float *A;
@@ -180,18 +180,12 @@ CK_TARGET_AVX2 static void gemm_tile_axpy_avx2(const gemm_args *g, int i0, int i
 
 // MARK: - Driver
 
-typedef void (*gemm_tile_fn)(const gemm_args *, int, int, int, int);
+typedef ck_gemm_tile_fn gemm_tile_fn;
 
 static gemm_tile_fn choose_tile_worker(const gemm_args *g) {
     if (g->trans_a && g->trans_b) return gemm_tile_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return g->trans_b ? gemm_tile_dot_avx512 : gemm_tile_axpy_avx512;
-    case CK_ISA_AVX2: return g->trans_b ? gemm_tile_dot_avx2 : gemm_tile_axpy_avx2;
-    default: break;
-    }
-#endif
-    return gemm_tile_scalar;
+    const ck_dispatch_table *table = ck_dispatch();
+    return g->trans_b ? table->gemm_tile_dot : table->gemm_tile_axpy;
 }
 
 #define SGEMM_TM 32
@@ -308,7 +302,7 @@ static void pack_activation_block(float *dst, const float *inp, int K, int i0, i
     }
 }
 
-typedef struct {
+typedef struct ck_linear_args {
     float *out;
     const float *inp, *packed;
     const ck_linear_epilogue *epilogue;
@@ -316,7 +310,7 @@ typedef struct {
 } linear_args;
 
 // One work item: rows i0..i1-1 (at most CK_MC), weight panels p0..p1-1, all of K.
-typedef void (*linear_block_fn)(const linear_args *, float *pack, int i0, int i1, int p0, int p1);
+typedef ck_linear_block_fn linear_block_fn;
 
 // MARK: Scalar reference
 
@@ -472,14 +466,7 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
     static const ck_linear_epilogue none = {0};
     const ck_linear_epilogue *ep = epilogue ? epilogue : &none;
     linear_args g = {out, inp, packed_weight, ep, M, N, K};
-    linear_block_fn block = linear_block_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: block = linear_block_avx512; break;
-    case CK_ISA_AVX2: block = linear_block_avx2; break;
-    default: break;
-    }
-#endif
+    const ck_dispatch_table *table = ck_dispatch();
     int threads = ck_threads_max();
     threads = CK_MAX(1, CK_MIN(threads, (int)(workspace_floats / CK_PACK_A_FLOATS)));
     if (2.0 * M * N * (double)K < 2e5) threads = 1;
@@ -495,7 +482,28 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
     chunks = (panels + per_chunk - 1) / per_chunk;
     int remaining[ep->norm_weight != NULL ? row_blocks : 1];  // on the stack: kernels never allocate
     for (int rb = 0; ep->norm_weight != NULL && rb < row_blocks; rb++) remaining[rb] = chunks;
-    linear_job job = {&g, block, ck_layernorm_rows_worker(), workspace, chunks, per_chunk, panels, rows,
+    linear_job job = {&g, table->linear_block, table->layernorm_rows, workspace, chunks, per_chunk, panels, rows,
                       ep->norm_weight != NULL ? remaining : NULL};
     ck_parallel_for(row_blocks * chunks, threads, 1, linear_item, &job);
+}
+
+// MARK: - Registration
+
+void ck_register_gemm(ck_dispatch_table *table, ck_isa isa) {
+    table->gemm_tile_dot = table->gemm_tile_axpy = gemm_tile_scalar;
+    table->linear_block = linear_block_scalar;
+#if CK_X86
+    if (isa == CK_ISA_AVX512) {
+        table->gemm_tile_dot = gemm_tile_dot_avx512;
+        table->gemm_tile_axpy = gemm_tile_axpy_avx512;
+        table->linear_block = linear_block_avx512;
+    }
+    if (isa == CK_ISA_AVX2) {
+        table->gemm_tile_dot = gemm_tile_dot_avx2;
+        table->gemm_tile_axpy = gemm_tile_axpy_avx2;
+        table->linear_block = linear_block_avx2;
+    }
+#else
+    (void)isa;
+#endif
 }

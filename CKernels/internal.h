@@ -29,14 +29,58 @@ typedef void (*ck_item_fn)(void *context, int item, int thread);
 // every static worksharing loop (measured), and a steady-state forward pass must allocate nothing.
 void ck_parallel_for(int items, int threads, int dynamic, ck_item_fn body, void *context);
 
-// The row softmax worker for the active ISA (softmax.c); attention.c reuses it per query row.
-// Softmax of scale * x over the first `valid` of `cols` columns, zeros after.
-typedef void (*ck_softmax_row_fn)(float *x, int cols, int valid, float scale);
-ck_softmax_row_fn ck_softmax_row_worker(void);
+// MARK: - Workers and the dispatch table
+// The ISA is chosen once: dispatch.c fills one table of worker pointers per instruction set at load
+// time, and every driver takes its workers from `ck_dispatch()`, the table of the calling thread's
+// active ISA (the thread override, else BERTOLOGY_ISA or the best supported). No driver switches on
+// the ISA. A new kernel family adds its worker types and fields here, a `ck_register_<family>`
+// function in its .c file that fills them for one ISA (scalar when the ISA has no path of its own),
+// and one line in `ck_registrations` (dispatch.c). Workers are never OpenMP regions; drivers are.
 
-// The layernorm worker for the active ISA (layernorm.c): rows r0..r1-1 of (N,C), serially.
+// Softmax of scale * x over the first `valid` of `cols` columns, zeros after (softmax.c; attention.c
+// reuses it per query row).
+typedef void (*ck_softmax_row_fn)(float *x, int cols, int valid, float scale);
+// Layernorm of rows r0..r1-1 of (N,C), serially (layernorm.c; gemm.c's epilogue reuses it).
 typedef void (*ck_layernorm_rows_fn)(float *out, const float *inp, const float *weight, const float *bias,
                                      int r0, int r1, int C, float eps);
-ck_layernorm_rows_fn ck_layernorm_rows_worker(void);
+// out[i] = f(inp[i]) / a[i] + b[i] for i0 <= i < i1 (elementwise.c).
+typedef void (*ck_unary_range_fn)(float *out, const float *inp, size_t i0, size_t i1);
+typedef void (*ck_binary_range_fn)(float *out, const float *a, const float *b, size_t i0, size_t i1);
+// binary16 to float for i0 <= i < i1 (convert.c).
+typedef void (*ck_f16_range_fn)(float *out, const uint16_t *inp, size_t i0, size_t i1);
+// One (example, head) of attention (attention.c); the arguments are private to that file.
+struct ck_attention_args;
+typedef void (*ck_attention_head_fn)(const struct ck_attention_args *, int b, int h, float *scratch,
+                                     ck_softmax_row_fn softmax_row);
+// A tile of ck_sgemm (gemm.c): op(B) read along rows (dot, trans_b) or columns (axpy).
+struct ck_gemm_args;
+typedef void (*ck_gemm_tile_fn)(const struct ck_gemm_args *, int i0, int i1, int j0, int j1);
+// A block of the packed linear layer (gemm.c): rows i0..i1-1, weight panels p0..p1-1.
+struct ck_linear_args;
+typedef void (*ck_linear_block_fn)(const struct ck_linear_args *, float *pack, int i0, int i1, int p0, int p1);
+
+typedef struct {
+    ck_isa isa;
+    ck_softmax_row_fn softmax_row;
+    ck_layernorm_rows_fn layernorm_rows;
+    ck_unary_range_fn gelu_range;
+    ck_binary_range_fn add_range;
+    ck_f16_range_fn f16_range;
+    ck_attention_head_fn attention_head;  // kept heads; changed heads take the shared scalar path
+    ck_gemm_tile_fn gemm_tile_dot, gemm_tile_axpy;
+    ck_linear_block_fn linear_block;
+} ck_dispatch_table;
+
+// The table of the calling thread's active ISA (read on the calling thread, before any parallel
+// region: OpenMP workers get their function pointers from the driver).
+const ck_dispatch_table *ck_dispatch(void);
+
+// Each family fills its fields of `table` for `isa`.
+void ck_register_softmax(ck_dispatch_table *table, ck_isa isa);
+void ck_register_layernorm(ck_dispatch_table *table, ck_isa isa);
+void ck_register_elementwise(ck_dispatch_table *table, ck_isa isa);
+void ck_register_convert(ck_dispatch_table *table, ck_isa isa);
+void ck_register_attention(ck_dispatch_table *table, ck_isa isa);
+void ck_register_gemm(ck_dispatch_table *table, ck_isa isa);
 
 #endif  // CKERNELS_INTERNAL_H

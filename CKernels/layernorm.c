@@ -83,15 +83,14 @@ CK_TARGET_AVX2 static void layernorm_rows_avx2(float *out, const float *inp, con
 
 // MARK: - Driver
 
-ck_layernorm_rows_fn ck_layernorm_rows_worker(void) {
+void ck_register_layernorm(ck_dispatch_table *table, ck_isa isa) {
+    table->layernorm_rows = layernorm_rows_scalar;
 #if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return layernorm_rows_avx512;
-    case CK_ISA_AVX2: return layernorm_rows_avx2;
-    default: break;
-    }
+    if (isa == CK_ISA_AVX512) table->layernorm_rows = layernorm_rows_avx512;
+    if (isa == CK_ISA_AVX2) table->layernorm_rows = layernorm_rows_avx2;
+#else
+    (void)isa;
 #endif
-    return layernorm_rows_scalar;
 }
 
 #define LAYERNORM_BLOCK 16
@@ -112,7 +111,7 @@ static void layernorm_item(void *context, int t, int thread) {
 
 void ck_layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
                           int N, int C, float eps) {
-    layernorm_job job = {ck_layernorm_rows_worker(), out, inp, weight, bias, N, C, eps};
+    layernorm_job job = {ck_dispatch()->layernorm_rows, out, inp, weight, bias, N, C, eps};
     const int blocks = (N + LAYERNORM_BLOCK - 1) / LAYERNORM_BLOCK;
     ck_parallel_for(blocks, (long)N * C > 65536 ? ck_threads_max() : 1, 0, layernorm_item, &job);
 }

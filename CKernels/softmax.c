@@ -79,15 +79,14 @@ CK_TARGET_AVX2 static void softmax_row_avx2(float *x, int cols, int valid, float
 
 // MARK: - Driver
 
-ck_softmax_row_fn ck_softmax_row_worker(void) {
+void ck_register_softmax(ck_dispatch_table *table, ck_isa isa) {
+    table->softmax_row = softmax_row_scalar;
 #if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return softmax_row_avx512;
-    case CK_ISA_AVX2: return softmax_row_avx2;
-    default: break;
-    }
+    if (isa == CK_ISA_AVX512) table->softmax_row = softmax_row_avx512;
+    if (isa == CK_ISA_AVX2) table->softmax_row = softmax_row_avx2;
+#else
+    (void)isa;
 #endif
-    return softmax_row_scalar;
 }
 
 typedef struct {
@@ -104,6 +103,6 @@ static void softmax_item(void *context, int r, int thread) {
 }
 
 void ck_softmax_forward(float *x, int rows, int cols, int valid, float scale) {
-    softmax_job job = {ck_softmax_row_worker(), x, cols, valid, scale};
+    softmax_job job = {ck_dispatch()->softmax_row, x, cols, valid, scale};
     ck_parallel_for(rows, (long)rows * cols > 32768 ? ck_threads_max() : 1, 0, softmax_item, &job);
 }

@@ -1,9 +1,10 @@
 // kernel-bench: GFLOP/s of the C kernels on BERT shapes, per kernel, per instruction set, per thread
 // count, and the fraction of the peak this machine reaches, measured here with an FMA loop
-// (ck_fma_probe). Run it from a release build: `swift run -c release kernel-bench [--json]`.
+// (bench_fma_probe). Run it from a release build: `swift run -c release kernel-bench [--json]`.
 import Bertology
 @_spi(Benchmarks) import BertologyEngine
 import CKernels
+import FMAProbe
 import Foundation
 
 let usage = """
@@ -244,7 +245,7 @@ for isa in options.isas {
         _ = Kernels.withISA(isa) {
             // The peak: independent FMA chains on every thread, best of 5 (an upper bound).
             let iterations = isa == .scalar ? 20_000_000 : 10_000_000
-            let samples = measure(flops: ck_fma_probe(iterations), repeats: 5) { _ = ck_fma_probe(iterations) }
+            let samples = measure(flops: bench_fma_probe(iterations), repeats: 5) { _ = bench_fma_probe(iterations) }
             let peak = Statistics(samples)
             peaks.append(Peak(isa: isa.rawValue, threads: threads, gflops: peak))
             log(String(format: "%@, %d thread%@: measured peak %.1f GFLOP/s (FMA loop, best of 5)",

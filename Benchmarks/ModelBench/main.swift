@@ -2,8 +2,10 @@
 // optionally with every layer's attention probabilities delivered to an observer.
 // Run it from a release build: `swift run -c release model-bench --config bert-base --batch 32 --seq 128`.
 import Bertology
-import CKernels
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let usage = """
     usage: model-bench [--config bert-base|minilm-l6|FILE] [--batch B] [--seq T] [--attentions]

@@ -7,7 +7,8 @@
 // HS = head size (C = NH * HS), OC = output channels.
 //
 // Every kernel has a scalar reference path, written to be read; AVX2+FMA and AVX-512 paths are chosen
-// at run time (never at build time) and must agree with the scalar path (see Tests/).
+// at run time (never at build time), once, through the dispatch table of internal.h, and must agree
+// with the scalar path (see Tests/). How to add a kernel: docs/DESIGN.md, "Where things go".
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
@@ -51,13 +52,12 @@ void ck_threads_set(int n);
 /// actually executed it (proves OpenMP is live, not just compiled in).
 int ck_threads_observed(void);
 
-/// Runs `iterations` rounds of independent FMA chains on every thread of one parallel region, with
-/// the active instruction set, and returns the floating-point operations executed (the benchmarks
-/// time it: that is the machine's measured peak, turbo and hypervisor included).
-double ck_fma_probe(long iterations);
-
 // MARK: - Matrix multiplication
 
+/// The general GEMM. The model runs every linear layer (pooler and classifier included) on
+/// ck_linear_packed_forward; ck_sgemm and ck_linear_forward stay as the unpacked, any-transpose
+/// reference that the kernel and determinism tests call (and for future training kernels that
+/// multiply activations by activations).
 /// C = alpha * op(A) · op(B) + beta * C, row-major, like cblas_sgemm(CblasRowMajor, ...).
 /// op(A) is (M,K): A is (M,K) with lda >= K, or (K,M) with lda >= M when trans_a.
 /// op(B) is (K,N): B is (K,N) with ldb >= N, or (N,K) with ldb >= K when trans_b.

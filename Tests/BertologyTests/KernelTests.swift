@@ -368,15 +368,6 @@ import Testing
         #expect(out.map(\.bitPattern) == values.map { $0.bitPattern & 0xFFFF_0000 })
     }
 
-    @Test func fmaProbeCountsTheFlopsItRuns() {
-        // 12 chains x lanes x 2 flops per iteration, on every thread of the region (kernel-bench's peak).
-        let lanes: [KernelISA: Double] = [.scalar: 1, .avx2: 8, .avx512: 16]
-        for isa in KernelISA.allCases where isa.isSupported {
-            let flops = Kernels.withISA(isa) { ck_fma_probe(1000) }!
-            #expect(flops == 2 * 12 * lanes[isa]! * 1000 * Double(Kernels.maxThreads), "\(isa)")
-        }
-    }
-
     @Test func meanPoolAveragesOnlyRealTokens() {
         let (b, t, c) = (2, 3, 2)
         let hidden: [Float] = [1, 2, 3, 4, 100, 100, /* example 2 */ 5, 6, 100, 100, 100, 100]

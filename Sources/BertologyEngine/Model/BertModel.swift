@@ -77,8 +77,8 @@ public final class BertModel: Sendable {
             tokenTypeEmbeddings: normal([config.typeVocabSize, c]),
             embeddingNormWeight: filled([c], 1), embeddingNormBias: filled([c], 0),
             layers: layers,
-            pooler: pooler ? (normal([c, c]), filled([c], 0)) : nil,
-            classifier: classifier ? (normal([config.numLabels, c]), filled([config.numLabels], 0)) : nil)
+            pooler: pooler ? (PackedWeight(packing: normal([c, c])), filled([c], 0)) : nil,
+            classifier: classifier ? (PackedWeight(packing: normal([config.numLabels, c])), filled([config.numLabels], 0)) : nil)
         return BertModel(config: config, weights: weights, source: "random(seed: \(seed))")
     }
 }

@@ -54,10 +54,10 @@ struct BertWeights: Sendable {
     let embeddingNormWeight: Tensor
     let embeddingNormBias: Tensor
     let layers: [LayerWeights]
-    /// tanh(W h[CLS] + b), when the checkpoint has a pooler.
-    let pooler: (weight: Tensor, bias: Tensor)?
+    /// tanh(W h[CLS] + b), when the checkpoint has a pooler (packed like every linear weight).
+    let pooler: (weight: PackedWeight, bias: Tensor)?
     /// Sequence-classification head on the pooled output, when the checkpoint has one.
-    let classifier: (weight: Tensor, bias: Tensor)?
+    let classifier: (weight: PackedWeight, bias: Tensor)?
 }
 
 extension BertWeights {
@@ -133,9 +133,9 @@ extension BertWeights {
                 "the file has more layers than num_hidden_layers = \(config.numHiddenLayers) in config.json")
         }
 
-        let pooler = try optionalPair("pooler.dense", [c, c], [c])
+        let pooler = try optionalPair("pooler.dense", [c, c], [c]).map { (weight: PackedWeight(packing: $0.weight), bias: $0.bias) }
         // The classifier is never stored under the `bert.` prefix; look for it as saved.
-        var classifier: (weight: Tensor, bias: Tensor)?
+        var classifier: (weight: PackedWeight, bias: Tensor)?
         if let weight = file.entries["classifier.weight"] {
             guard weight.shape.count == 2, weight.shape[1] == c else {
                 throw BertologyError.badInput(path, at: "tensor classifier.weight",
@@ -150,7 +150,7 @@ extension BertWeights {
                 throw BertologyError.badInput(path, at: "tensor classifier.weight",
                     "a classifier needs the pooler (pooler.dense.weight), which is missing")
             }
-            classifier = (try tensor("classifier.weight", [labels, c]), try tensor("classifier.bias", [labels]))
+            classifier = (PackedWeight(packing: try tensor("classifier.weight", [labels, c])), try tensor("classifier.bias", [labels]))
         }
 
         return BertWeights(
@@ -213,10 +213,10 @@ extension BertWeights {
             ]
         }
         if let pooler {
-            result += [("pooler.dense.weight", pooler.weight), ("pooler.dense.bias", pooler.bias)]
+            result += [("pooler.dense.weight", pooler.weight.unpacked()), ("pooler.dense.bias", pooler.bias)]
         }
         if let classifier {
-            result += [("classifier.weight", classifier.weight), ("classifier.bias", classifier.bias)]
+            result += [("classifier.weight", classifier.weight.unpacked()), ("classifier.bias", classifier.bias)]
         }
         return result
     }

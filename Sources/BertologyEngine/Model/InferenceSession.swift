@@ -181,7 +181,7 @@ public final class InferenceSession {
         let (b, t) = (batch.size, batch.sequenceLength)
         buffers.reserve(tokens: b * t, batch: b, sequenceLength: t, config: config,
                         probabilities: probabilities ? b * config.numAttentionHeads * t * t : 0,
-                        labels: model.weights.classifier.map { $0.weight.shape[0] } ?? 0)
+                        labels: model.weights.classifier.map { $0.weight.outputs } ?? 0)
         currentBatch = batch
         position = .idle
     }
@@ -292,13 +292,12 @@ public final class InferenceSession {
         if let pooler = weights.pooler {
             let cls = buffers.cls.pointer
             for example in 0..<b { (cls + example * c).update(from: hidden + example * t * c, count: c) }
-            ck_linear_forward(buffers.pooled.pointer, cls, pooler.weight.pointer, pooler.bias.pointer,
-                              Int32(b), Int32(c), Int32(c))
+            // The packed linear kernel, as every other linear layer: one GEMM path.
+            linear(buffers.pooled.pointer, cls, pooler.weight, rows: b, ck_linear_epilogue(bias: pooler.bias.pointer))
             ck_tanh_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c)
             if let classifier = weights.classifier {
-                let labels = classifier.weight.shape[0]
-                ck_linear_forward(buffers.logits.pointer, buffers.pooled.pointer, classifier.weight.pointer,
-                                  classifier.bias.pointer, Int32(b), Int32(labels), Int32(c))
+                linear(buffers.logits.pointer, buffers.pooled.pointer, classifier.weight, rows: b,
+                       ck_linear_epilogue(bias: classifier.bias.pointer))
             }
         }
         lastBatch = batch
@@ -377,7 +376,7 @@ public final class InferenceSession {
     public func logits(example b: Int) -> [Float]? {
         _ = checkExample(b)
         guard let classifier = model.weights.classifier else { return nil }
-        let labels = classifier.weight.shape[0]
+        let labels = classifier.weight.outputs
         return Array(UnsafeBufferPointer(start: buffers.logits.pointer + b * labels, count: labels))
     }
 
@@ -391,7 +390,7 @@ public final class InferenceSession {
     public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R? {
         guard let batch = lastBatch else { preconditionFailure("no forward pass has run on this session") }
         guard let classifier = model.weights.classifier else { return nil }
-        return try body(UnsafeBufferPointer(start: buffers.logits.pointer, count: batch.size * classifier.weight.shape[0]))
+        return try body(UnsafeBufferPointer(start: buffers.logits.pointer, count: batch.size * classifier.weight.outputs))
     }
 
     /// Calls `body` with the (B,T,C) last hidden state of the last batch, padding rows included.

@@ -1,9 +1,20 @@
 // The machine's own peak: independent FMA chains on every thread, for the benchmarks' "% of peak".
 // KVM hides the turbo clock, so the peak is measured rather than computed from a nominal frequency.
-#include "internal.h"
-#include "vecmath.h"
+// A benchmark tool, not a kernel: it lives with the benchmarks and uses only CKernels' public header
+// (the active ISA and OpenMP), so that the same ISA the kernels run is the one measured.
+#include "fmaprobe.h"
+
+#include <ckernels.h>
 
 #include <math.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#define CK_X86 1
+#include <immintrin.h>
+#define CK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define CK_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx2")))
+#else
+#define CK_X86 0
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -22,6 +33,13 @@ static double fma_chains_scalar(long iterations) {
 }
 
 #if CK_X86
+CK_TARGET_AVX2 static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 CK_TARGET_AVX512 static double fma_chains_avx512(long iterations) {
     __m512 acc[CK_PROBE_CHAINS];
     for (int j = 0; j < CK_PROBE_CHAINS; j++) acc[j] = _mm512_set1_ps((float)j * 1e-3f);
@@ -42,12 +60,12 @@ CK_TARGET_AVX2 static double fma_chains_avx2(long iterations) {
 #pragma clang loop unroll(full)
         for (int j = 0; j < CK_PROBE_CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], x, y);
     float sum = 0.0f;
-    for (int j = 0; j < CK_PROBE_CHAINS; j++) sum += ck_hsum256(acc[j]);
+    for (int j = 0; j < CK_PROBE_CHAINS; j++) sum += hsum256(acc[j]);
     return sum;
 }
 #endif
 
-double ck_fma_probe(long iterations) {
+double bench_fma_probe(long iterations) {
     double (*chains)(long) = fma_chains_scalar;
     double lanes = 1;
 #if CK_X86

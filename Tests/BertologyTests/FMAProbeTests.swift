@@ -1,0 +1,15 @@
+import FMAProbe
+import Testing
+@testable import BertologyEngine
+
+/// The benchmarks' FMA peak probe (Benchmarks/FMAProbe; it was ck_fma_probe in CKernels).
+@Suite struct FMAProbeTests {
+    @Test func fmaProbeCountsTheFlopsItRuns() {
+        // 12 chains x lanes x 2 flops per iteration, on every thread of the region (kernel-bench's peak).
+        let lanes: [KernelISA: Double] = [.scalar: 1, .avx2: 8, .avx512: 16]
+        for isa in KernelISA.allCases where isa.isSupported {
+            let flops = Kernels.withISA(isa) { bench_fma_probe(1000) }!
+            #expect(flops == 2 * 12 * lanes[isa]! * 1000 * Double(Kernels.maxThreads), "\(isa)")
+        }
+    }
+}
