@@ -201,21 +201,6 @@ void ck_attention_map_statistics(double *column_sums, double *entropy_sums, cons
 void ck_attention_map_products(double *products, const float *a, const float *b, const int32_t *lengths,
                                int crop, int B, int NH, int T);
 
-// MARK: - Hashing (sha256.c)
-
-/// SHA-256 (FIPS 180-4) in steps: init, update with any number of byte ranges, final.
-typedef struct {
-    uint32_t state[8];
-    uint64_t length;     // bytes so far
-    uint8_t block[64];   // the unfinished block
-    size_t used;         // bytes in `block`
-} ck_sha256_context;
-
-void ck_sha256_init(ck_sha256_context *context);
-void ck_sha256_update(ck_sha256_context *context, const void *data, size_t n);
-/// Writes the 32-byte digest; the context must be initialised again before reuse.
-void ck_sha256_final(ck_sha256_context *context, uint8_t digest[32]);
-
 #ifdef __cplusplus
 }
 #endif
