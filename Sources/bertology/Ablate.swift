@@ -51,6 +51,9 @@ struct Ablate: AsyncParsableCommand {
     @Flag(help: "Write into a non-empty --out, starting its journal again.")
     var force = false
 
+    @Flag(help: "With --resume: when the journal records an ablation twice with different results, keep the first record and drop the later ones.")
+    var keepFirst = false
+
     @Option(help: "classifier (the checkpoint's head) or cosine (STS-B, sentence-embedding models). Default: classifier when the checkpoint has one.")
     var scorer: EvaluationScorer?
 
@@ -74,6 +77,7 @@ struct Ablate: AsyncParsableCommand {
         if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
         let batching = try batcher(tokenBudget: tokenBudget, batchSize: batchSize)
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
+        guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
         let options = AblationSweepOptions(
             mode: mode, heads: heads, layers: layers, shard: try shard.map(AblationShard.init(parsing:)) ?? .whole,
             evaluation: EvaluationOptions(scorer: scorer, maxLength: maxLength,
@@ -83,31 +87,34 @@ struct Ablate: AsyncParsableCommand {
         let dataset = try source.load(limit: limit, seed: seed)
         let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset, options: options)
         let outURL = URL(fileURLWithPath: out)
-        let bar = TerminalProgressBar()
-        let handler = bar.handler
-        let (resume, force) = (resume, force)
+        let (resume, force, keepFirst) = (resume, force, keepFirst)
         let journal = outURL.appendingPathComponent(AblationJournal.fileName)
-        let interruption = Interruption(advice: {
-            let done = (try? AblationJournal.read(journal)).map { "\($0.records.count) of \($0.header.ablations.count)" } ?? "the finished"
-            return "\(done) ablations are kept in \(journal.path); continue with the same command and --resume"
-        })
         let commandLine = CommandLine.arguments.joined(separator: " ")
-        // SIGINT / SIGTERM stop the sweep between batches (exit 130); finished ablations stay in the
-        // journal. The reports are written inside the cancellable scope, after a last check.
         let dataPath = dataset.file.path
-        let (results, files) = try await runCancellable(interruption) { () throws -> (AblationResults, [String]) in
-            let results: AblationResults
-            do {
-                defer { bar.finish() }
-                results = try sweep.run(in: outURL, resume: resume, force: force, progress: handler)
+        // The folder is locked before its journal is read, so a second run on the same --out is
+        // refused at once instead of appending to the same journal.
+        let (results, files) = try await withOutputFolder(out, force: force, acceptingContents: true) { outFolder in
+            let bar = TerminalProgressBar()
+            let handler = bar.handler
+            let interruption = Interruption.writing(into: outFolder, advice: {
+                let done = (try? AblationJournal.read(journal)).map { "\($0.records.count) of \($0.header.ablations.count)" } ?? "the finished"
+                return "\(done) ablations are kept in \(journal.path); continue with the same command and --resume"
+            })
+            // SIGINT / SIGTERM stop the sweep between batches (exit 130); finished ablations stay in the
+            // journal. The reports are written inside the cancellable scope, after a last check.
+            return try await runCancellable(interruption) { () throws -> (AblationResults, [String]) in
+                let results: AblationResults
+                do {
+                    defer { bar.finish() }
+                    results = try sweep.run(in: outFolder, resume: resume, force: force, keepFirst: keepFirst, progress: handler)
+                }
+                try checkNotCancelled("ablation sweep")
+                var files: [String] = []
+                if sweep.shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
+                try AblationReport.writeRunInfo(results, to: outFolder, commandLine: commandLine,
+                                                modelPath: checkpoint.folder.path, dataPath: dataPath)
+                return (results, files)
             }
-            try checkNotCancelled("ablation sweep")
-            let outFolder = try OutputFolder(outURL, force: true)
-            var files: [String] = []
-            if sweep.shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
-            try AblationReport.writeRunInfo(results, to: outFolder, commandLine: commandLine,
-                                            modelPath: checkpoint.folder.path, dataPath: dataPath)
-            return (results, files)
         }
         if !sweep.shard.isWhole {
             FileHandle.standardError.write(Data("ablate: part \(sweep.shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))

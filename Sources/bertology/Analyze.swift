@@ -88,23 +88,25 @@ struct Analyze: AsyncParsableCommand {
                                       samplesPerType: samplesPerType, sampleSeed: seed)
         let analysis = try AttentionAnalysis(checkpoint: checkpoint, dataset: dataset, comparison: comparison,
                                              relations: relationSet, options: options)
-        // Checked before the (long) run, so a full folder fails at once.
-        let folder = try OutputFolder(URL(fileURLWithPath: out), force: force)
-        let bar = TerminalProgressBar()
-        let handler = bar.handler
-        let commandLine = CommandLine.arguments.joined(separator: " ")
-        // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then, and a
-        // folder this run created is removed again, so the same command can simply be rerun.
-        let interruption = Interruption(cleanup: { folder.discard() },
-                                        advice: { "nothing was written to \(folder.url.path); rerun the same command to start again" })
-        let (results, files) = try await runCancellable(interruption) {
-            let results: AnalysisResults
-            do {
-                defer { bar.finish() }
-                results = try analysis.run(progress: handler)
+        // Checked (and locked) before the (long) run, so a full or busy folder fails at once.
+        let (results, files) = try await withOutputFolder(out, force: force) { folder in
+            let bar = TerminalProgressBar()
+            let handler = bar.handler
+            let commandLine = CommandLine.arguments.joined(separator: " ")
+            // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then, and a
+            // folder this run created is removed again, so the same command can simply be rerun.
+            let interruption = Interruption.writing(into: folder, advice: {
+                "nothing was written to \(folder.url.path); rerun the same command to start again"
+            })
+            return try await runCancellable(interruption) {
+                let results: AnalysisResults
+                do {
+                    defer { bar.finish() }
+                    results = try analysis.run(progress: handler)
+                }
+                try checkNotCancelled("the analysis")
+                return (results, try AnalysisReport.write(results, to: folder, commandLine: commandLine))
             }
-            try checkNotCancelled("the analysis")
-            return (results, try AnalysisReport.write(results, to: folder, commandLine: commandLine))
         }
         let parameters = results.parameters
         let positions = checkpoint.model.config.maxPositionEmbeddings
@@ -115,6 +117,7 @@ struct Analyze: AsyncParsableCommand {
                  + "(--max-length sets the length)")
         }
         if json { emit(try JSONOutput.line(results)) }
-        FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.url.path); open \(folder.file("index.html").path)\n".utf8))
+        let folder = URL(fileURLWithPath: out)
+        FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.path); open \(folder.appendingPathComponent("index.html").path)\n".utf8))
     }
 }

@@ -64,7 +64,9 @@ struct Eval: AsyncParsableCommand {
                                         labels: commaSeparated(labels))
 
         // Checked before the (long) run, so an existing file fails at once.
-        let predictionsURL = try predictions.map { try OutputFile.check($0, option: "--predictions", force: force) }
+        // Locked from here to the end: another run writing the same file is refused at once.
+        let predictionsFile = try predictions.map { try OutputFile.check($0, option: "--predictions", force: force) }
+        defer { predictionsFile?.close() }
 
         let checkpoint = try modelOptions.load()
         let interventions = try ablation.interventions(for: checkpoint.model)
@@ -72,14 +74,15 @@ struct Eval: AsyncParsableCommand {
         let bar = TerminalProgressBar()
         let handler = bar.handler
         // SIGINT / SIGTERM stop the run between batches (exit 130); nothing is written then.
-        let result = try await runCancellable(.nothingWritten) { [dataset] in
+        let interruption = Interruption(cleanup: { predictionsFile?.close() }, advice: Interruption.nothingWritten.advice)
+        let result = try await runCancellable(interruption) { [dataset] in
             let result: EvaluationResult
             do {
                 defer { bar.finish() }
                 result = try checkpoint.evaluate(dataset, options: options, interventions: interventions, progress: handler)
             }
             try checkNotCancelled("evaluation of \(task) \(split)")
-            if let predictionsURL { try PredictionsFile.write(result, to: predictionsURL) }
+            if let predictionsFile { try PredictionsFile.write(result, to: predictionsFile.url) }
             return result
         }
         let positions = checkpoint.model.config.maxPositionEmbeddings

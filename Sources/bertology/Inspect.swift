@@ -37,7 +37,8 @@ struct Inspect: ParsableCommand {
         if let maxLength, maxLength < (pair == nil ? 2 : 3) {
             throw BertologyError.usage("--max-length \(maxLength) is too small: [CLS] text [SEP] needs at least 2 (3 for a pair)")
         }
-        let npyURL = try npy.map { try OutputFile.check($0, option: "--npy", force: force) }
+        let npyFile = try npy.map { try OutputFile.check($0, option: "--npy", force: force) }
+        defer { npyFile?.close() }
         let checkpoint = try modelOptions.load()
         let inspection = try checkpoint.inspect(text, pair: pair, maxLength: maxLength,
                                                 interventions: try ablation.interventions(for: checkpoint.model))
@@ -48,7 +49,7 @@ struct Inspect: ParsableCommand {
             warn("the input has \(full) tokens, more than the model's \(positions) positions (max_position_embeddings): "
                  + "truncated to \(inspection.encoding.count), longest first (--max-length sets the length)")
         }
-        if let npyURL {
+        if let npyURL = npyFile?.url {
             try inspection.attentions.withUnsafeBufferPointer { values in
                 try AtomicFile.write(NPY.encode(values, shape: inspection.attentions.shape), to: npyURL)
             }

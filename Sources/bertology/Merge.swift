@@ -34,12 +34,15 @@ struct Merge: AsyncParsableCommand {
             }
             return url
         }
+        // The parts are read (and every problem with them reported) before the output folder is opened.
         let results = try AblationResults.merge(journals: journals)
-        let folder = try OutputFolder(URL(fileURLWithPath: out), force: force)
-        let files = try AblationReport.write(results, to: folder)
-        try AblationReport.writeRunInfo(results, to: folder, commandLine: CommandLine.arguments.joined(separator: " "),
-                                        modelPath: nil, dataPath: nil)
+        let files = try await withOutputFolder(out, force: force) { folder in
+            let files = try AblationReport.write(results, to: folder)
+            try AblationReport.writeRunInfo(results, to: folder, commandLine: CommandLine.arguments.joined(separator: " "),
+                                            modelPath: nil, dataPath: nil)
+            return files
+        }
         emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))
-        FileHandle.standardError.write(Data("merge: \(journals.count) parts, wrote \(files.count + 1) files to \(folder.url.path); open \(folder.file("index.html").path)\n".utf8))
+        FileHandle.standardError.write(Data("merge: \(journals.count) parts, wrote \(files.count + 1) files to \(URL(fileURLWithPath: out).path); open \(URL(fileURLWithPath: out).appendingPathComponent("index.html").path)\n".utf8))
     }
 }

@@ -12,6 +12,12 @@ import Glibc
 /// (predictions per example in file order: a score, or the class index). Each line is appended
 /// with one `write` and flushed with `fsync` before the next ablation is reported done, so a crash
 /// or kill leaves at most a torn last line: reading drops it (and `resume` truncates it away).
+///
+/// An ablation recorded twice (two processes that once wrote into one folder, before output folders
+/// were locked, or a journal copied together by hand) is read once when both records hold the same
+/// results (the engine is deterministic: same metrics and predictions; their wall times may differ).
+/// Records with different results are an error naming both lines; `resume(at:keepFirst:)` with
+/// `keepFirst` keeps the first and drops the later ones.
 public final class AblationJournal {
     public static let fileName = "ablation-journal.jsonl"
     public static let format = "bertology-ablation-journal"
@@ -44,6 +50,9 @@ public final class AblationJournal {
         public let validBytes: Int
         /// Bytes after them: a torn last line (0 when the file ends cleanly).
         public let tornBytes: Int
+        /// Line numbers (1-based) of records left out because an earlier line records the same
+        /// ablation: identical repeats always, different ones only when reading with `keepFirst`.
+        public let repeatedLines: [Int]
     }
 
     public let url: URL
@@ -64,9 +73,19 @@ public final class AblationJournal {
 
     /// Opens an existing journal to continue it: drops a torn last line (truncating the file to the
     /// last whole line) and returns what it holds.
-    public static func resume(at url: URL) throws -> (AblationJournal, Contents) {
-        let contents = try read(url)
-        if contents.tornBytes > 0 && truncate(url.path, off_t(contents.validBytes)) != 0 {
+    ///
+    /// With `keepFirst`, records that repeat an ablation with other results than its first record
+    /// are dropped: the journal is rewritten (atomically) with the header and the first record of
+    /// each ablation, so it reads cleanly afterwards.
+    public static func resume(at url: URL, keepFirst: Bool = false) throws -> (AblationJournal, Contents) {
+        var contents = try read(url, keepFirst: keepFirst)
+        if keepFirst && !contents.repeatedLines.isEmpty {
+            let lines = try [JSONOutput.line(contents.header)] + contents.records.map { try JSONOutput.line($0) }
+            let text = lines.joined(separator: "\n") + "\n"
+            try AtomicFile.write(text, to: url)
+            contents = Contents(url: url, header: contents.header, records: contents.records,
+                                validBytes: text.utf8.count, tornBytes: 0, repeatedLines: contents.repeatedLines)
+        } else if contents.tornBytes > 0 && truncate(url.path, off_t(contents.validBytes)) != 0 {
             throw BertologyError.io(url.path, "cannot drop the torn last line: \(String(cString: strerror(errno)))")
         }
         return (try openForAppending(url), contents)
@@ -98,7 +117,9 @@ public final class AblationJournal {
 
     /// Reads a journal. A last line that is not whole (no newline, or not valid JSON) is torn and
     /// left out; any other bad line is an error naming it.
-    public static func read(_ url: URL) throws -> Contents {
+    /// A record that repeats an ablation with the same results is left out (its line number is in
+    /// `repeatedLines`); one with other results is an error naming both lines, unless `keepFirst`.
+    public static func read(_ url: URL, keepFirst: Bool = false) throws -> Contents {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
@@ -126,6 +147,8 @@ public final class AblationJournal {
             throw BertologyError.badInput(url.path, at: "line 1", "journal version \(header.version); this Bertology reads version \(version)")
         }
         var records: [Record] = []
+        var recordLines: [String: Int] = [:]  // ablation -> line of its first record
+        var repeatedLines: [Int] = []
         var validBytes = first.range.upperBound + 1
         for (number, line) in lines.enumerated().dropFirst() {
             let isLast = number == lines.count - 1
@@ -136,15 +159,24 @@ public final class AblationJournal {
             guard header.ablations.contains(record.ablation) else {
                 throw BertologyError.badInput(url.path, at: "line \(number + 1)", "ablation \(record.ablation) is not in this journal's plan")
             }
-            guard !records.contains(where: { $0.ablation == record.ablation }) else {
-                throw BertologyError.badInput(url.path, at: "line \(number + 1)", "ablation \(record.ablation) is recorded twice")
-            }
             guard record.predictions.count == header.fingerprint.data.examples else {
                 throw BertologyError.badInput(url.path, at: "line \(number + 1)", "\(record.predictions.count) predictions, expected \(header.fingerprint.data.examples)")
             }
-            records.append(record)
             validBytes = line.range.upperBound + 1
+            if let firstLine = recordLines[record.ablation] {
+                let earlier = records.first { $0.ablation == record.ablation }!
+                let same = earlier.metrics == record.metrics && earlier.predictions == record.predictions
+                guard same || keepFirst else {
+                    throw BertologyError.badInput(url.path, at: "lines \(firstLine) and \(number + 1)",
+                        "ablation \(record.ablation) is recorded twice with different results; resume with --keep-first to keep line \(firstLine), drop the later copies and finish the sweep without running the other recorded ablations again")
+                }
+                repeatedLines.append(number + 1)
+                continue
+            }
+            recordLines[record.ablation] = number + 1
+            records.append(record)
         }
-        return Contents(url: url, header: header, records: records, validBytes: validBytes, tornBytes: bytes.count - validBytes)
+        return Contents(url: url, header: header, records: records, validBytes: validBytes, tornBytes: bytes.count - validBytes,
+                        repeatedLines: repeatedLines)
     }
 }

@@ -94,7 +94,7 @@ public struct AblationResults: Sendable {
     /// run gives (its reports are byte-identical).
     public static func merge(journals urls: [URL]) throws -> AblationResults {
         guard !urls.isEmpty else { throw BertologyError.usage("merge needs at least one journal") }
-        return try results(from: try urls.map(AblationJournal.read), requireComplete: true)
+        return try results(from: try urls.map { try AblationJournal.read($0) }, requireComplete: true)
     }
 
     static func results(from journals: [AblationJournal.Contents], requireComplete: Bool) throws -> AblationResults {

@@ -100,14 +100,30 @@ public struct AblationSweep: Sendable {
     ///   - recorded: called after each ablation is safely in the journal.
     /// - Throws: `.cancelled` when the task is cancelled (between batches); the ablations recorded
     ///   until then stay in the journal.
-    public func run(in folder: URL, resume: Bool, force: Bool = false, progress: ProgressHandler? = nil,
+    public func run(in folder: URL, resume: Bool, force: Bool = false, keepFirst: Bool = false,
+                    progress: ProgressHandler? = nil,
                     recorded: ((AblationOutcome) -> Void)? = nil) throws -> AblationResults {
+        let output = try OutputFolder(folder, acceptingContents: true)
+        defer { output.close() }
+        return try run(in: output, resume: resume, force: force, keepFirst: keepFirst, progress: progress, recorded: recorded)
+    }
+
+    /// ``run(in:resume:force:keepFirst:progress:recorded:)`` in a folder the caller has opened (and
+    /// so locked) with `OutputFolder(_:acceptingContents:)`, for a caller that goes on writing its
+    /// reports there under the same lock.
+    /// - Parameter keepFirst: with `resume`, a journal that records an ablation twice with different
+    ///   results keeps the first record and drops the later ones (rewriting the journal) instead of
+    ///   refusing; the other recorded ablations are kept and not run again.
+    public func run(in output: OutputFolder, resume: Bool, force: Bool = false, keepFirst: Bool = false,
+                    progress: ProgressHandler? = nil,
+                    recorded: ((AblationOutcome) -> Void)? = nil) throws -> AblationResults {
+        let folder = output.url
         let journalURL = folder.appendingPathComponent(AblationJournal.fileName)
         let journal: AblationJournal
         var done: Set<String> = []
         let exists = FileManager.default.fileExists(atPath: journalURL.path)
         if exists && resume {
-            let (opened, contents) = try AblationJournal.resume(at: journalURL)
+            let (opened, contents) = try AblationJournal.resume(at: journalURL, keepFirst: keepFirst)
             let differences = fingerprint.differences(from: contents.header.fingerprint)
                 + (contents.header.shard == shard ? [] : ["shard: \(shard), not \(contents.header.shard)"])
             guard differences.isEmpty else {
@@ -121,7 +137,7 @@ public struct AblationSweep: Sendable {
                 let count = contents.map { "\($0.records.count) of \($0.header.ablations.count) ablations done" } ?? "unreadable"
                 throw BertologyError.usage("\(folder.path) holds the journal of an earlier sweep (\(count)): add --resume to continue it, or --force to start again")
             }
-            _ = try OutputFolder(folder, force: force || resume)
+            try output.requireEmpty(force: force || resume)
             if exists { try? FileManager.default.removeItem(at: journalURL) }
             journal = try AblationJournal.create(at: journalURL, header: journalHeader)
         }

@@ -1,36 +1,52 @@
 import BertologyEngine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The folder a run writes its results into. It refuses to write into an existing folder that is
-/// not empty unless `force` is set (then files of the same names are replaced and other files are
-/// left alone). Every file goes through `AtomicFile`, so a reader never sees half of one.
+/// The folder a run writes its results into, with this process as its only writer.
+///
+/// Opening it takes an exclusive lock (`WriterLock`, the hidden file ``lockFileName`` inside the folder)
+/// before anything in the folder is read or written, and holds it until ``close()`` or until the object
+/// goes away; a second process that opens the same folder meanwhile is refused at once with one line
+/// naming the holder (pid, host, command, start time). The kernel drops the lock when a process dies,
+/// so a killed run leaves no stale lock. By default a folder that is not empty is refused unless
+/// `force` is set (then files of the same names are replaced and other files are left alone). Every
+/// file goes through `AtomicFile`, so a reader never sees half of one.
 /// Used from one thread at a time (the command's, or its cancellable task's).
 public final class OutputFolder: @unchecked Sendable {
+    /// The lock file inside every output folder while a run writes into it (removed when it ends).
+    public static let lockFileName = ".bertology-lock"
+
     /// The folder written into.
     public let url: URL
     /// Whether this run created the folder (it did not exist before).
     public let created: Bool
     /// Names written so far, in order.
     public private(set) var written: [String] = []
+    private let lock: WriterLock
 
-    /// Opens `url` for writing, creating it (and its parents) when missing.
+    /// Opens `url` for writing, creating it (and its parents) when missing, and locks it.
     /// - Parameters:
     ///   - url: the folder.
     ///   - force: write into an existing non-empty folder, replacing files of the same names.
     /// - Throws: `BertologyError` `.usage` when the folder is not empty and `force` is false; `.io` when
-    ///   `url` is a file or the folder cannot be listed or created.
-    public init(_ url: URL, force: Bool) throws {
+    ///   another process is writing into it, or `url` is a file, or the folder cannot be listed or created.
+    public convenience init(_ url: URL, force: Bool) throws {
+        try self.init(url, acceptingContents: true)
+        try requireEmpty(force: force)
+    }
+
+    /// Opens and locks `url` (created when missing) whatever it holds, for a command that decides
+    /// itself what earlier contents mean (a resumable run reads its journal); it calls
+    /// ``requireEmpty(force:)`` where the usual rule applies.
+    /// - Throws: `BertologyError` `.io` when another process is writing into the folder, or `url` is a
+    ///   file, or the folder cannot be created.
+    public init(_ url: URL, acceptingContents: Bool) throws {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
         if manager.fileExists(atPath: url.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw BertologyError.io(url.path, "exists and is not a folder") }
-            let entries: [String]
-            do { entries = try manager.contentsOfDirectory(atPath: url.path) } catch {
-                throw BertologyError.io(url.path, "cannot list: \(error.localizedDescription)")
-            }
-            if !entries.isEmpty && !force {
-                throw BertologyError.usage("\(url.path) exists and is not empty (\(entries.count) entries); choose another --out folder, or add --force to write into it")
-            }
             created = false
         } else {
             do { try manager.createDirectory(at: url, withIntermediateDirectories: true) } catch {
@@ -39,6 +55,26 @@ public final class OutputFolder: @unchecked Sendable {
             created = true
         }
         self.url = url
+        lock = try WriterLock(url.appendingPathComponent(Self.lockFileName), for: url.path)
+    }
+
+    /// What the folder holds besides the lock file.
+    /// - Throws: `BertologyError` `.io` when the folder cannot be listed.
+    public func contents() throws -> [String] {
+        do {
+            return try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0 != Self.lockFileName }
+        } catch {
+            throw BertologyError.io(url.path, "cannot list: \(error.localizedDescription)")
+        }
+    }
+
+    /// Refuses a folder that holds anything unless `force`.
+    /// - Throws: `BertologyError` `.usage` naming the folder and the way on.
+    public func requireEmpty(force: Bool) throws {
+        let entries = try contents()
+        if !entries.isEmpty && !force {
+            throw BertologyError.usage("\(url.path) exists and is not empty (\(entries.count) entries); choose another --out folder, or add --force to write into it")
+        }
     }
 
     /// The URL of the file `name` inside the folder (nothing is created).
@@ -57,9 +93,14 @@ public final class OutputFolder: @unchecked Sendable {
         try write(Data(text.utf8), to: name)
     }
 
+    /// Ends this run's hold on the folder: removes the lock file and releases the lock, so another
+    /// run may write here. Also happens when the object goes away, and (the lock, not the file) when
+    /// the process ends.
+    public func close() { lock.release() }
+
     /// After an interrupted run: removes the temporary files of this process (`AtomicFile`), and
     /// the folder itself when this run created it and it is empty, so the folder is as it was and
-    /// the same command can run again. Files already written are kept.
+    /// the same command can run again. Files already written are kept. Releases the lock.
     public func discard() {
         let manager = FileManager.default
         let ours = "-\(getpid())-"
@@ -67,32 +108,52 @@ public final class OutputFolder: @unchecked Sendable {
         where name.hasPrefix(AtomicFile.temporaryPrefix) && name.contains(ours) {
             try? manager.removeItem(at: url.appendingPathComponent(name))
         }
-        if created, (try? manager.contentsOfDirectory(atPath: url.path))?.isEmpty == true {
-            try? manager.removeItem(at: url)
-        }
+        let empty = (try? contents())?.isEmpty == true
+        close()
+        if created && empty { rmdir(url.path) }
     }
 }
 
 /// A single output file a command writes at the end (`eval --predictions FILE`, `inspect --npy FILE`),
 /// checked before the run: an existing file is not replaced without `force`, a folder or a missing
-/// parent folder fails at once rather than after an hour of work.
-public enum OutputFile {
-    public static func check(_ path: String, option: String, force: Bool) throws -> URL {
+/// parent folder fails at once rather than after an hour of work. Like an `OutputFolder`, it has one
+/// writer: the hidden lock file `.NAME.bertology-lock` beside it is held from the check until the
+/// value goes away (or ``close()``), so two runs writing the same file refuse each other.
+public final class OutputFile: @unchecked Sendable {
+    /// The file to write.
+    public let url: URL
+    private let lock: WriterLock
+
+    private init(url: URL, lock: WriterLock) {
+        self.url = url
+        self.lock = lock
+    }
+
+    /// Locks and checks `path` for writing later.
+    /// - Parameters:
+    ///   - option: the option that named the file, for messages (`--predictions`).
+    ///   - force: replace an existing file.
+    /// - Throws: `BertologyError` `.usage` when the file exists and `force` is false; `.io` when it is a
+    ///   folder, its folder does not exist, or another run is writing it.
+    public static func check(_ path: String, option: String, force: Bool) throws -> OutputFile {
         let url = URL(fileURLWithPath: path)
         let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw BertologyError.io(path, "is a folder (\(option) names a file)") }
-            if !force {
-                throw BertologyError.usage("\(path) exists; choose another \(option) file, or add --force to replace it")
-            }
-        } else {
-            let parent = url.deletingLastPathComponent()
-            var parentIsDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: parent.path, isDirectory: &parentIsDirectory), parentIsDirectory.boolValue else {
-                throw BertologyError.io(path, "cannot write: the folder \(parent.path) does not exist")
-            }
+        let parent = url.deletingLastPathComponent()
+        var parentIsDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: parent.path, isDirectory: &parentIsDirectory), parentIsDirectory.boolValue else {
+            throw BertologyError.io(path, "cannot write: the folder \(parent.path) does not exist")
         }
-        return url
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw BertologyError.io(path, "is a folder (\(option) names a file)")
+        }
+        let lock = try WriterLock(parent.appendingPathComponent(".\(url.lastPathComponent).bertology-lock"), for: path)
+        if manager.fileExists(atPath: path) && !force {
+            throw BertologyError.usage("\(path) exists; choose another \(option) file, or add --force to replace it")
+        }
+        return OutputFile(url: url, lock: lock)
     }
+
+    /// Releases the file for other runs (also done when the value goes away).
+    public func close() { lock.release() }
 }
