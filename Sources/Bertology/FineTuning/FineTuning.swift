@@ -197,7 +197,8 @@ public struct FineTuning: Sendable {
         do {
             return try options.epochs == 0 ? scoreUntrained(output, progress: progress)
                                            : train(output, store: store, saved: saved, progress: progress)
-        } catch let error as BertologyError where error.kind == .cancelled {
+        } catch {
+            // Temporary files go; so does the folder when this run made it and wrote nothing in it.
             output.discard()
             throw error
         }
@@ -256,6 +257,8 @@ public struct FineTuning: Sendable {
         let labels = train.examples.map { $0.label! }
         let perEpoch = stepsPerEpoch, total = totalSteps, batchSize = options.batchSize
         let adamW = self.adamW
+        // Activations sized once for the largest batch of the run: steady-state steps allocate nothing.
+        trainer.reserve(batchSize: min(batchSize, train.count), sequenceLength: encodings.map(\.count).max() ?? 1)
         var order: [Int] = []
         var orderEpoch = -1
         var lastSaved = saved?.step
