@@ -276,7 +276,14 @@ public struct FineTuning: Sendable {
         }
         func endEpoch(_ epoch: Int) throws {
             let devStart = DispatchTime.now().uptimeNanoseconds
-            let result = try evaluateDev(trainer, progress: progress)
+            let result: EvaluationResult
+            do {
+                result = try evaluateDev(trainer, progress: progress)
+            } catch let error as BertologyError where error.kind == .cancelled {
+                // Stopped while scoring: keep the epoch's weights; --resume scores them first.
+                if lastSaved != step { try save() }
+                throw error
+            }
             lastDev = result
             let losses = steps.filter { $0.epoch == epoch + 1 }.map(\.loss)
             epochs.append(FineTuningEpoch(epoch: epoch + 1, step: step, meanLoss: losses.reduce(0, +) / Double(max(1, losses.count)),
