@@ -107,17 +107,17 @@ static void adamw_item(void *context, int c, int thread) {
 }
 
 void ck_adamw_step(float *param, const float *grad, float *m, float *v, size_t n,
-                   float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step) {
-    const double bias_correction1 = 1.0 - pow((double)beta1, (double)step);
-    const double bias_correction2 = 1.0 - pow((double)beta2, (double)step);
+                   double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+    const double bias_correction1 = 1.0 - pow(beta1, (double)step);
+    const double bias_correction2 = 1.0 - pow(beta2, (double)step);
     const adamw_scalars scalars = {
-        .decay = (float)(1.0 - (double)lr * (double)weight_decay),
-        .w1 = (float)(1.0 - (double)beta1),
-        .beta2 = beta2,
-        .w2 = (float)(1.0 - (double)beta2),
+        .decay = (float)(1.0 - lr * weight_decay),
+        .w1 = (float)(1.0 - beta1),
+        .beta2 = (float)beta2,
+        .w2 = (float)(1.0 - beta2),
         .bc2_sqrt = (float)sqrt(bias_correction2),
-        .eps = eps,
-        .step_size = (float)(-((double)lr / bias_correction1)),
+        .eps = (float)eps,
+        .step_size = (float)(-(lr / bias_correction1)),
     };
     optimizer_job job = {.adamw = adamw_range_scalar, .x = param, .grad = grad, .m = m, .v = v, .n = n,
                          .scalars = &scalars};

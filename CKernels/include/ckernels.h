@@ -304,14 +304,16 @@ double ck_mse_forward_backward(float *d_predictions, const float *predictions, c
 double ck_sum_squares(const float *x, size_t n);
 // x *= s.
 void ck_scale(float *x, size_t n, float s);
-// One torch.optim.AdamW step (foreach=False, the same operations in the same order; scalars that
-// torch computes in Python doubles are computed in double from the float arguments):
+// One torch.optim.AdamW step (foreach=False, the same operations in the same order). The
+// hyperparameters are doubles, as torch's are (Python floats): with beta2 = 0.999f, 1 - beta2 would be
+// 1.3e-5 away from torch's 0.001, and so would every exp_avg_sq. Scalars torch computes in double are
+// computed in double, then rounded to float where torch hands them to a float tensor operation:
 //   param *= 1 − lr·weight_decay
 //   m = m + (1−beta1)·(g − m)  (torch's lerp) ;  v = beta2·v + (1−beta2)·g·g
 //   bias_correction1 = 1 − beta1^step ; bias_correction2 = 1 − beta2^step   (step counts from 1)
 //   denom = sqrt(v) / sqrt(bias_correction2) + eps ;  param += (−lr / bias_correction1) · m / denom
 void ck_adamw_step(float *param, const float *grad, float *m, float *v, size_t n,
-                   float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
+                   double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step);
 
 #ifdef __cplusplus
 }

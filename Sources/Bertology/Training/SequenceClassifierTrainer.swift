@@ -58,9 +58,18 @@ public final class SequenceClassifierTrainer {
     ///   - attentionDropout: nil takes config.json's `attention_probs_dropout_prob`.
     ///   The dropout before the classifier is `classifier_dropout` when config.json sets it, else the hidden dropout.
     /// - Throws: `BertologyError` `.usage` when `numLabels` or a dropout probability is out of range.
-    public init(checkpoint: Checkpoint, numLabels: Int, initialization: TrainingInitialization,
+    public convenience init(checkpoint: Checkpoint, numLabels: Int, initialization: TrainingInitialization,
+                            seed: UInt64, hiddenDropout: Float? = nil, attentionDropout: Float? = nil) throws {
+        try self.init(model: checkpoint.model, numLabels: numLabels, initialization: initialization, seed: seed,
+                      hiddenDropout: hiddenDropout, attentionDropout: attentionDropout)
+    }
+
+    /// Creates a trainer from a model's architecture (and, for `.pretrained`, its encoder and pooler);
+    /// the same as ``init(checkpoint:numLabels:initialization:seed:hiddenDropout:attentionDropout:)``
+    /// for a model with no tokenizer (benchmarks, tests, ``BertModel/random(config:seed:initializerRange:pooler:classifier:)``).
+    public init(model: BertModel, numLabels: Int, initialization: TrainingInitialization,
                 seed: UInt64, hiddenDropout: Float? = nil, attentionDropout: Float? = nil) throws {
-        let source = checkpoint.model.config
+        let source = model.config
         guard (1...100_000).contains(numLabels) else {
             throw BertologyError.usage("numLabels \(numLabels) is outside 1...100000")
         }
@@ -85,7 +94,7 @@ public final class SequenceClassifierTrainer {
         firstMoments = TensorStorage(capacity: layout.floatCount)
         secondMoments = TensorStorage(capacity: layout.floatCount)
         packed = TensorStorage(capacity: packedLayout.floatCount)
-        initialize(from: checkpoint.model, initialization)
+        initialize(from: model, initialization)
         repack()
     }
 
@@ -156,6 +165,16 @@ public final class SequenceClassifierTrainer {
         }
         values.withUnsafeBufferPointer { (parameters.pointer + entry.offset).update(from: $0.baseAddress!, count: entry.count) }
         repack()
+    }
+
+    /// Element `index` (row-major) of parameter `entry`, read or written (a write repacks the projections).
+    subscript(entry: ParameterLayout.Entry, index: Int) -> Float {
+        get { parameters.pointer[entry.offset + index] }
+        set {
+            precondition(index >= 0 && index < entry.count, "index \(index) outside \(entry.name)")
+            parameters.pointer[entry.offset + index] = newValue
+            repack()
+        }
     }
 
     /// The current weights as an inference model (for dev evaluation): copies, sharing nothing mutable.
@@ -245,6 +264,14 @@ public final class SequenceClassifierTrainer {
     public func trainStep(_ batch: Batch, targets: TrainingTargets, learningRate: Float,
                           options: AdamWOptions) throws -> TrainingStepResult {
         let loss = try computeGradients(batch, targets: targets, step: step + 1, dropout: true)
+        let norm = try applyGradients(loss: loss, learningRate: learningRate, options: options)
+        return TrainingStepResult(loss: loss, gradNorm: norm)
+    }
+
+    /// The update half of a step, on the gradients in the arena: global 2-norm, clipping, one AdamW
+    /// step (``step`` + 1), repacking. Returns the norm before clipping.
+    /// - Throws: `BertologyError` `.badInput` when the loss or the norm is not finite (nothing changed).
+    func applyGradients(loss: Double, learningRate: Float, options: AdamWOptions) throws -> Double {
         let norm = gradientSquares().squareRoot()
         guard loss.isFinite, norm.isFinite else {
             throw BertologyError.badInput(nil, "training step \(step + 1): the \(loss.isFinite ? "gradient norm" : "loss") is not finite (\(loss.isFinite ? norm : loss)); nothing was updated")
@@ -253,7 +280,15 @@ public final class SequenceClassifierTrainer {
         step += 1
         applyAdamW(learningRate: learningRate, options: options)
         repack()
-        return TrainingStepResult(loss: loss, gradNorm: norm)
+        return norm
+    }
+
+    /// Replaces one gradient (tests feed the reference's gradients to the optimizer).
+    func setGradient(_ name: String, values: ArraySlice<Float>) {
+        guard let entry = layout.entry(named: name), values.count == entry.count else {
+            preconditionFailure("no gradient \(name) of \(values.count) values")
+        }
+        values.withUnsafeBufferPointer { (gradients.pointer + entry.offset).update(from: $0.baseAddress!, count: entry.count) }
     }
 
     /// The mean loss of `batch` with dropout off, no gradients kept (finite-difference checks).
