@@ -67,7 +67,11 @@ import Glibc
         #expect(eval.status == 0, "\(eval.stderrText)")
         let scored = try #require(try JSONSerialization.jsonObject(with: eval.stdout) as? [String: Any])
         let metrics = try #require(scored["metrics"] as? [String: Double])
-        #expect(metrics["f1"] == report.dev["f1"] && metrics["accuracy"] == report.dev["accuracy"])
+        // Two JSON parsers read the two numbers (JSONSerialization, JSONDecoder): equal to the last bits or nearly.
+        for name in ["f1", "accuracy"] {
+            let (a, b) = (try #require(metrics[name]), try #require(report.dev[name]))
+            #expect(abs(a - b) <= 1e-12, "\(name): eval \(a), finetune \(b)")
+        }
     }
 
     @Test func regressionTaskWritesARegressionHead() throws {
@@ -105,7 +109,7 @@ import Glibc
 
     // MARK: - Interruption and resume
 
-    static let resumeArguments = ["--task", "MRPC", "--data", glue, "--limit", "400", "--epochs", "2", "--batch-size", "4",
+    static let resumeArguments = ["--task", "MRPC", "--data", glue, "--limit", "200", "--epochs", "2", "--batch-size", "4",
                                   "--max-length", "40", "--save-every", "7"]
     static let comparedFiles = ["checkpoint/state.json", "checkpoint/optimizer.safetensors", "checkpoint/train.csv",
                                 "train.json", "train.csv", "model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json"]
@@ -130,14 +134,14 @@ import Glibc
         let reference = try Self.finetune(Self.resumeArguments + ["--out", whole.path])
         #expect(reference.status == 0, "\(reference.stderrText)")
 
-        // Killed (SIGKILL: no chance to save) once its first checkpoint (step 7 of 100 in epoch 1) is on disk.
+        // Killed (SIGKILL: no chance to save) once its first checkpoint (step 7 of 50 in epoch 1) is on disk.
         let process = try AblationCommandTests.start(["finetune", "--model", Self.model] + Self.resumeArguments + ["--out", killed.path], logs: root)
         let caught = AblationCommandTests.wait(for: process) { Self.savedStep(killed) != nil }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(caught, "the run ended before its first checkpoint could be seen")
         let step = try #require(Self.savedStep(killed))
-        #expect(step % 100 != 0, "killed mid-epoch (checkpoint at step \(step))")
+        #expect(step % 50 != 0, "killed mid-epoch (checkpoint at step \(step))")
         #expect(!FileManager.default.fileExists(atPath: killed.appendingPathComponent("train.json").path))
 
         // The same command without --resume is refused; with it, the run ends as the uninterrupted one.
