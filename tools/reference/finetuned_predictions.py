@@ -110,7 +110,8 @@ def main():
     with open(args.out, "w") as f:
         for entry in lines:
             f.write(json.dumps(entry) + "\n")
-    print(f"{args.out}: {len(lines)} {args.task} dev predictions from transformers {BertForSequenceClassification.__module__.split('.')[0]} "
+    import transformers
+    print(f"{args.out}: {len(lines)} {args.task} dev predictions from transformers {transformers.__version__} "
           f"(labels {names}, problem_type {config.problem_type})")
 
     if args.compare:
