@@ -36,6 +36,8 @@ public final class SequenceClassifierTrainer {
     /// The encoder's projections packed for ck_linear_packed_forward, refreshed after every update.
     let packed: TensorStorage
     let activations = TrainingActivations()
+    /// The last options converted to doubles (see `hyperparameters(_:)`).
+    var adamWCache: (options: AdamWOptions, values: AdamWHyperparameters)?
 
     /// Optimizer steps taken.
     public private(set) var step: Int = 0

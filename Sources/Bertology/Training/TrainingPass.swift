@@ -353,11 +353,29 @@ extension SequenceClassifierTrainer {
     /// torch.optim.AdamW on every tensor, weight decay on the decay group only. ``step`` already
     /// counts this update (bias correction uses it).
     func applyAdamW(learningRate: Float, options: AdamWOptions) {
+        let h = hyperparameters(options)
         for entry in layout.entries {
             ck_adamw_step(parameters.pointer + entry.offset, gradients.pointer + entry.offset,
                           firstMoments.pointer + entry.offset, secondMoments.pointer + entry.offset, entry.count,
-                          learningRate, options.beta1, options.beta2, options.eps,
-                          entry.decays ? options.weightDecay : 0, Int64(step))
+                          Double(learningRate), h.beta1, h.beta2, h.eps, entry.decays ? h.weightDecay : 0, Int64(step))
         }
     }
+
+    /// The options as the doubles torch computes with. torch's hyper-parameters are Python floats, and
+    /// 1 − Double(Float(0.999)) misses 0.001 by 1.3e-5 of itself, which moves exp_avg_sq off torch's;
+    /// so each Float becomes the double of its shortest decimal form ("0.999" → 0.999), the number the
+    /// user wrote. Converted once per distinct options (the conversion allocates a string), then cached.
+    private func hyperparameters(_ options: AdamWOptions) -> AdamWHyperparameters {
+        if let cached = adamWCache, cached.options == options { return cached.values }
+        func decimal(_ x: Float) -> Double { Double(x.description) ?? Double(x) }
+        let values = AdamWHyperparameters(beta1: decimal(options.beta1), beta2: decimal(options.beta2),
+                                          eps: decimal(options.eps), weightDecay: decimal(options.weightDecay))
+        adamWCache = (options, values)
+        return values
+    }
+}
+
+/// AdamW's hyper-parameters in double precision (see `hyperparameters(_:)`).
+struct AdamWHyperparameters {
+    let beta1: Double, beta2: Double, eps: Double, weightDecay: Double
 }
