@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// Allocation and wall-time benchmarks of a steady-state forward pass (ordo-one/benchmark with its
+// Allocation and wall-time benchmarks of a steady-state forward pass and training step (ordo-one/benchmark with its
 // malloc interposer). A package of its own so the root `swift test` never builds it (about 3 minutes
 // for the first release build). Run from this folder: `swift package benchmark`.
 import PackageDescription
@@ -20,6 +20,15 @@ let package = Package(
                 .product(name: "Bertology", package: "Bertology"),
             ],
             path: "Benchmarks/ForwardAllocations",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "TrainingAllocations",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Bertology", package: "Bertology"),
+            ],
+            path: "Benchmarks/TrainingAllocations",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ],

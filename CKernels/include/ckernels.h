@@ -201,6 +201,105 @@ void ck_attention_map_statistics(double *column_sums, double *entropy_sums, cons
 void ck_attention_map_products(double *products, const float *a, const float *b, const int32_t *lengths,
                                int crop, int B, int NH, int T);
 
+// MARK: - Training
+// Gradients, dropout, losses and the optimizer for fine-tuning (issue 12). Shapes: M = rows (B*T
+// tokens), N = out features, K = in features, C = hidden, NH = heads, HS = head size. Like every
+// kernel: no allocation, never fail, a scalar reference for each, SIMD paths tested against it.
+// Deterministic: the same bits on any thread count (every reduction is over a fixed partition that
+// does not depend on the thread count, summed in a fixed order; no atomics on floats).
+
+// Linear layer gradients. out = inp · weightᵀ + bias (nn.Linear). Given d_out (M,N):
+//   d_inp (M,K)  = d_out · weight            (overwritten; NULL skips it)
+//   d_weight (N,K) += d_outᵀ · inp           (accumulated; NULL skips it)
+//   d_bias (N)   += Σ_rows d_out             (accumulated; NULL skips it)
+// `weight` is the plain (N,K) fp32 weight, read in place: no packed copy is needed (see
+// backward_linear.c). The workspace is reserved: today the size is 0 and workspace may be NULL.
+size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads);
+void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
+                        const float *d_out, const float *inp, const float *weight,
+                        int M, int N, int K, float *workspace, size_t workspace_floats);
+
+// Dropout with a counter-based generator: the same mask for the same (seed, stream, index) on any
+// thread count and instruction set. Element i of a call uses index = offset + i and
+//   mix(z)  = splitmix64's finaliser: z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27;
+//             z *= 0x94D049BB133111EB; z ^= z >> 31            (all arithmetic mod 2^64)
+//   key     = mix(seed ^ mix(stream + 0x9E3779B97F4A7C15))
+//   bits    = mix(key + (index + 1) * 0x9E3779B97F4A7C15) >> 32   (the top 32 bits)
+//   keep    = bits >= floor(p * 2^32)    (p in [0, 1]; p computed in double from the float)
+// (tools/reference/dropout_reference.py is the same in Python.) A kept value is multiplied by
+// scale = 1.0f / (float)(1.0 - p), as torch multiplies by mask / (1 - p); a dropped one becomes 0.
+// p == 0 keeps everything (out = inp exactly).
+// mask[i] = 1 (kept) or 0 (dropped).
+void ck_dropout_mask(uint8_t *mask, size_t n, float p, uint64_t seed, uint64_t stream, uint64_t offset);
+// out = kept ? inp * scale : 0; out may equal inp.
+void ck_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed, uint64_t stream, uint64_t offset);
+// d_inp = kept ? d_out * scale : 0 (the same mask); d_inp may equal d_out.
+void ck_dropout_backward(float *d_inp, const float *d_out, size_t n, float p, uint64_t seed, uint64_t stream, uint64_t offset);
+
+// Attention for training: as ck_attention_forward (qkv (B,T,3C), lengths (B), padding keys get 0)
+// with no head modes, plus dropout on the probabilities before they multiply V. probs (B,NH,T,T),
+// required, receives the probabilities BEFORE dropout (saved for the backward); element (b,h,i,j)
+// uses dropout index ((b*NH+h)*T+i)*T+j with the given seed and stream.
+// With dropout_p == 0 the results are the bits ck_attention_forward gives.
+void ck_attention_forward_train(float *context, float *probs, const float *qkv, const int32_t *lengths,
+                                int B, int T, int NH, int HS, float scale,
+                                float dropout_p, uint64_t seed, uint64_t stream,
+                                float *workspace, size_t workspace_floats);
+size_t ck_attention_train_workspace_size(int T, int HS, int threads);
+// d_qkv (B,T,3C) (overwritten) from d_context (B,T,C), the saved qkv and probs (pre-dropout),
+// regenerating the dropout mask: dV = Pdᵀ·dctx, dPd = dctx·Vᵀ, dP = dropout_backward(dPd),
+// dS = P ⊙ (dP − rowsum(P ⊙ dP)) (0 at padding keys), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+// Padding query rows are differentiated like the others (the forward computes them); the K and V
+// rows of padding keys get 0.
+void ck_attention_backward(float *d_qkv, const float *d_context, const float *qkv, const float *probs,
+                           const int32_t *lengths, int B, int T, int NH, int HS, float scale,
+                           float dropout_p, uint64_t seed, uint64_t stream,
+                           float *workspace, size_t workspace_floats);
+size_t ck_attention_backward_workspace_size(int T, int HS, int threads);
+
+// As ck_layernorm_forward (the same bits in out), also saving mean (N) and rstd (N) = 1/sqrt(var + eps).
+void ck_layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
+                                const float *weight, const float *bias, int N, int C, float eps);
+// d_inp (N,C) (overwritten), d_weight (C) +=, d_bias (C) += (reductions over rows in row order,
+// per column; d_weight and d_bias may be NULL). d_inp must not alias d_out.
+void ck_layernorm_backward(float *d_inp, float *d_weight, float *d_bias, const float *d_out,
+                           const float *inp, const float *mean, const float *rstd, const float *weight,
+                           int N, int C);
+// d_inp = d_out * gelu'(inp), exact erf GELU (as torch's GeluBackward, approximate='none');
+// d_inp may equal d_out.
+void ck_gelu_backward(float *d_inp, const float *d_out, const float *inp, size_t n);
+// d_inp = d_out * (1 - out²); d_inp may equal d_out.
+void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t n);
+
+// Scatter-add of d_out (B,T,C) into d_word (V,C) at input_ids, d_position (P,C) at rows 0..T-1,
+// d_token_type (TT,C) at token_type_ids. Accumulated (+=); any of the three may be NULL (skipped).
+// Deterministic: every row receives its contributions in (b,t) order whatever the thread count
+// (the work is partitioned over columns).
+void ck_embeddings_backward(float *d_word, float *d_position, float *d_token_type, const float *d_out,
+                            const int32_t *input_ids, const int32_t *token_type_ids, int B, int T, int C);
+
+// Losses, the mean over the batch as torch's CrossEntropyLoss / MSELoss.
+// logits (B,NL), labels (B) in 0..NL-1. Returns the mean loss (computed in double);
+// d_logits (B,NL) = (softmax − onehot) / B.
+double ck_cross_entropy_forward_backward(float *d_logits, const float *logits, const int32_t *labels, int B, int NL);
+// predictions (B), targets (B). Returns mean (p − t)² (in double); d_predictions (B) = 2 (p − t) / B.
+double ck_mse_forward_backward(float *d_predictions, const float *predictions, const float *targets, int B);
+
+// Σ x², accumulated in double over a fixed partition (the same bits on any thread count).
+double ck_sum_squares(const float *x, size_t n);
+// x *= s.
+void ck_scale(float *x, size_t n, float s);
+// One torch.optim.AdamW step (foreach=False, the same operations in the same order). The
+// hyperparameters are doubles, as torch's are (Python floats): with beta2 = 0.999f, 1 - beta2 would be
+// 1.3e-5 away from torch's 0.001, and so would every exp_avg_sq. Scalars torch computes in double are
+// computed in double, then rounded to float where torch hands them to a float tensor operation:
+//   param *= 1 − lr·weight_decay
+//   m = m + (1−beta1)·(g − m)  (torch's lerp) ;  v = beta2·v + (1−beta2)·g·g
+//   bias_correction1 = 1 − beta1^step ; bias_correction2 = 1 − beta2^step   (step counts from 1)
+//   denom = sqrt(v) / sqrt(bias_correction2) + eps ;  param += (−lr / bias_correction1) · m / denom
+void ck_adamw_step(float *param, const float *grad, float *m, float *v, size_t n,
+                   double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step);
+
 #ifdef __cplusplus
 }
 #endif

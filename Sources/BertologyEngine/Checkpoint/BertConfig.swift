@@ -30,6 +30,12 @@ public struct BertConfig: Sendable, Equatable, Codable {
     public var label2id: [String: Int] = [:]
     /// `problem_type` as Hugging Face writes it ("regression", "single_label_classification", ...).
     public var problemType: String?
+    /// Dropout on hidden states (`hidden_dropout_prob`); used only when training.
+    public var hiddenDropoutProb: Float = 0.1
+    /// Dropout on the attention probabilities (`attention_probs_dropout_prob`); used only when training.
+    public var attentionProbsDropoutProb: Float = 0.1
+    /// Dropout before the classifier (`classifier_dropout`); nil means ``hiddenDropoutProb``, as transformers does.
+    public var classifierDropout: Float?
 
     /// The size of one attention head's query, key and value vectors.
     public var headSize: Int { hiddenSize / numAttentionHeads }
@@ -152,6 +158,16 @@ public struct BertConfig: Sendable, Equatable, Codable {
         config.numLabels = config.id2label.isEmpty ? 2 : config.id2label.count
         if fields["num_labels"] != nil { config.numLabels = try integer("num_labels") }
         if let problem = fields["problem_type"]?.string { config.problemType = problem }
+        func probability(_ key: String) throws -> Float? {
+            guard let field = fields[key], field != .null else { return nil }
+            guard let value = field.double, value >= 0, value < 1 else {
+                throw BertologyError.badInput(file, at: key, "expected a dropout probability in [0, 1)")
+            }
+            return Float(value)
+        }
+        if let p = try probability("hidden_dropout_prob") { config.hiddenDropoutProb = p }
+        if let p = try probability("attention_probs_dropout_prob") { config.attentionProbsDropoutProb = p }
+        config.classifierDropout = try probability("classifier_dropout")
         try config.validate(file: file)
         return config
     }

@@ -191,37 +191,16 @@ final class SafeTensorsFile {
     }
 }
 
-/// Writes Float32 tensors in the safetensors format (what `safetensors.torch.load_file` reads):
-/// used to save modified copies of a checkpoint, for example for model-vs-model comparisons.
-enum SafeTensorsWriter {
-    static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = ["format": "pt"]) -> Data {
-        var header: [String] = []
-        var offset = 0
-        for (name, tensor) in tensors {
-            let bytes = tensor.count * 4
-            header.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
-            offset += bytes
-        }
-        if !metadata.isEmpty {
-            let fields = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
-            header.insert("\"__metadata__\":{\(fields.joined(separator: ","))}", at: 0)
-        }
-        var headerBytes = Array(("{" + header.joined(separator: ",") + "}").utf8)
-        // Pad with spaces to a multiple of 8 so the data section is 8-byte aligned (as the Rust writer does).
-        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-        var data = Data()
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(contentsOf: headerBytes)
-        for (_, tensor) in tensors {
-            tensor.withUnsafeBufferPointer { values in
-                for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-            }
-        }
-        return data
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        let data = try! JSONEncoder().encode(text)
-        return String(decoding: data, as: UTF8.self)
+/// Reads whole safetensors files that are not checkpoints (fine-tuning's optimizer state): every
+/// tensor, converted to Float32. Checkpoints load through ``BertModel/load(folder:)``.
+public enum SafeTensorsReader {
+    /// Every tensor of the file by name, as Float32 (F32, F16 and BF16 storage).
+    /// - Throws: `BertologyError` `.io` when the file cannot be read, `.badInput` when it is malformed
+    ///   or holds another dtype.
+    public static func read(_ url: URL) throws -> [String: Tensor] {
+        let file = try SafeTensorsFile(url: url)
+        var tensors: [String: Tensor] = [:]
+        for (name, entry) in file.entries { tensors[name] = try file.floatTensor(entry) }
+        return tensors
     }
 }

@@ -41,3 +41,26 @@ public struct Batch: Sendable, Equatable {
     /// Real tokens over all examples.
     public var tokenCount: Int { lengths.reduce(0) { $0 + Int($1) } }
 }
+
+extension Batch {
+    /// Checks that the batch fits a model of `config`: its length within `max_position_embeddings`,
+    /// every example's length in 1...T, every token id in the vocabulary and every segment id below
+    /// `type_vocab_size`.
+    /// - Throws: `BertologyError` `.usage` naming the first thing that does not fit.
+    func validate(for config: BertConfig) throws {
+        guard sequenceLength <= config.maxPositionEmbeddings else {
+            throw BertologyError.usage("sequence length \(sequenceLength) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        guard sequenceLength >= 1 else { throw BertologyError.usage("empty batch: sequence length 0") }
+        for (b, length) in lengths.enumerated() where length < 1 || Int(length) > sequenceLength {
+            throw BertologyError.usage("example \(b) has length \(length), outside 1...\(sequenceLength)")
+        }
+        let vocabulary = Int32(config.vocabSize), types = Int32(config.typeVocabSize)
+        if let bad = inputIds.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw BertologyError.usage("token id \(bad) is outside the model's vocabulary (0..<\(vocabulary))")
+        }
+        if let bad = tokenTypeIds.first(where: { $0 < 0 || $0 >= types }) {
+            throw BertologyError.usage("token type id \(bad) is outside 0..<\(types) (type_vocab_size)")
+        }
+    }
+}

@@ -322,20 +322,7 @@ public final class InferenceSession {
 
     private func validate(_ batch: Batch, _ interventions: HeadInterventions?) throws {
         let config = model.config
-        guard batch.sequenceLength <= config.maxPositionEmbeddings else {
-            throw BertologyError.usage("sequence length \(batch.sequenceLength) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
-        }
-        guard batch.sequenceLength >= 1 else { throw BertologyError.usage("empty batch: sequence length 0") }
-        for (b, length) in batch.lengths.enumerated() where length < 1 || Int(length) > batch.sequenceLength {
-            throw BertologyError.usage("example \(b) has length \(length), outside 1...\(batch.sequenceLength)")
-        }
-        let vocabulary = Int32(config.vocabSize), types = Int32(config.typeVocabSize)
-        if let bad = batch.inputIds.first(where: { $0 < 0 || $0 >= vocabulary }) {
-            throw BertologyError.usage("token id \(bad) is outside the model's vocabulary (0..<\(vocabulary))")
-        }
-        if let bad = batch.tokenTypeIds.first(where: { $0 < 0 || $0 >= types }) {
-            throw BertologyError.usage("token type id \(bad) is outside 0..<\(types) (type_vocab_size)")
-        }
+        try batch.validate(for: config)
         if let interventions, interventions.layerCount != config.numHiddenLayers || interventions.headCount != config.numAttentionHeads {
             throw BertologyError.usage("interventions are for \(interventions.layerCount)x\(interventions.headCount) heads, the model has \(config.numHiddenLayers)x\(config.numAttentionHeads)")
         }

@@ -12,16 +12,21 @@ public struct Progress: Sendable, Equatable {
     public var completed: Int
     /// Units in this phase.
     public var total: Int
+    /// What else is worth showing beside the count, for example fine-tuning's
+    /// `epoch 1/3, loss 0.6931, lr 2.5e-05, 41.2 examples/s`; nil for nothing. Changing it is not a new phase.
+    public var detail: String?
 
     /// Creates a progress report.
     /// - Parameters:
     ///   - phase: what is being done.
     ///   - completed: units done so far.
     ///   - total: units in the phase.
-    public init(phase: String, completed: Int, total: Int) {
+    ///   - detail: shown beside the count; nil for nothing.
+    public init(phase: String, completed: Int, total: Int, detail: String? = nil) {
         self.phase = phase
         self.completed = completed
         self.total = total
+        self.detail = detail
     }
 
     /// `completed / total`, clamped to 0-1; 0 when `total` is 0.
@@ -47,7 +52,10 @@ public final class TerminalProgressBar: @unchecked Sendable {
     private let style: Style
     private var lastDraw: TimeInterval = 0
     private var lastPhase: String?
-    private let start = Date()
+    /// When the current phase started and its count then (a resumed run starts part-way: the rate
+    /// and the time left count only the units done since).
+    private var phaseStart = Date()
+    private var phaseStartCompleted = 0
 
     /// The style `BERTOLOGY_PROGRESS` asks for, else a bar when stderr is a terminal.
     public static var environmentStyle: Style {
@@ -82,19 +90,24 @@ public final class TerminalProgressBar: @unchecked Sendable {
         let interval = style == .lines ? 10 : 0.1
         guard finished || progress.phase != lastPhase || now - lastDraw >= interval else { return }
         lastDraw = now
+        if progress.phase != lastPhase {
+            phaseStart = Date()
+            phaseStartCompleted = progress.completed
+        }
         lastPhase = progress.phase
+        let detail = progress.detail.map { " \($0)" } ?? ""
         if style == .lines {
-            FileHandle.standardError.write(Data("bertology: progress: \(progress.phase) \(progress.completed)/\(progress.total)\n".utf8))
+            FileHandle.standardError.write(Data("bertology: progress: \(progress.phase) \(progress.completed)/\(progress.total)\(detail)\n".utf8))
             return
         }
         let width = 30
         let filled = Int(progress.fraction * Double(width))
-        let elapsed = Date().timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(progress.completed) / elapsed : 0
+        let elapsed = Date().timeIntervalSince(phaseStart)
+        let rate = elapsed > 0 ? Double(progress.completed - phaseStartCompleted) / elapsed : 0
         let remaining = rate > 0 ? Double(progress.total - progress.completed) / rate : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\r\(progress.phase) [\(bar)] \(progress.completed)/\(progress.total)  "
-            + "\(Int(elapsed))s elapsed, ~\(Int(remaining))s left "
+        let line = "\r\(progress.phase) [\(bar)] \(progress.completed)/\(progress.total)\(detail)  "
+            + "\(Int(elapsed))s elapsed, ~\(Int(remaining))s left \u{1B}[K"  // erase what a longer line left
         FileHandle.standardError.write(Data(line.utf8))
     }
 

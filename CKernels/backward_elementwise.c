@@ -1,0 +1,208 @@
+// Training kernels over rows and elements: layernorm with saved statistics and its backward, the
+// GELU and tanh derivatives, and the embeddings' scatter-add.
+//
+// Reductions over rows (layernorm's d_weight and d_bias, the embedding gradients) are partitioned
+// over columns: each column's sum runs over the rows in row order on one thread, so the bits do not
+// depend on the thread count.
+#include "internal.h"
+#include "vecmath.h"
+
+#include <math.h>
+
+#define CK_INV_SQRT2 0.70710678118654752440f
+// 1/sqrt(2 pi), torch's kAlpha = M_2_SQRTPI * M_SQRT1_2 * 0.5.
+#define CK_INV_SQRT_2PI 0.39894228040143267794f
+
+// MARK: - Scalar reference
+
+// ck_layernorm_forward's scalar rows, also storing mean and rstd.
+static void layernorm_train_rows_scalar(float *out, float *mean_out, float *rstd_out, const float *inp,
+                                        const float *weight, const float *bias, int r0, int r1, int C, float eps) {
+    for (int r = r0; r < r1; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        float mean = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= (float)C;
+        float variance = 0.0f;
+        for (int i = 0; i < C; i++) variance += (x[i] - mean) * (x[i] - mean);
+        variance /= (float)C;
+        const float rstd = 1.0f / sqrtf(variance + eps);
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
+        mean_out[r] = mean;
+        rstd_out[r] = rstd;
+    }
+}
+
+// d_inp rows r0..r1-1: with xhat = (x - mean) rstd and g = d_out * weight,
+// d_inp = rstd (g - mean(g) - xhat mean(g xhat)).
+static void layernorm_backward_rows_scalar(float *d_inp, const float *d_out, const float *inp, const float *mean,
+                                           const float *rstd, const float *weight, int r0, int r1, int C) {
+    for (int r = r0; r < r1; r++) {
+        const float *dy = d_out + (size_t)r * C, *x = inp + (size_t)r * C;
+        float *dx = d_inp + (size_t)r * C;
+        const float mu = mean[r], rs = rstd[r];
+        float sum_g = 0.0f, sum_gx = 0.0f;
+        for (int i = 0; i < C; i++) {
+            const float g = dy[i] * weight[i];
+            sum_g += g;
+            sum_gx += g * ((x[i] - mu) * rs);
+        }
+        const float mean_g = sum_g / (float)C, mean_gx = sum_gx / (float)C;
+        for (int i = 0; i < C; i++) {
+            const float xhat = (x[i] - mu) * rs;
+            dx[i] = (dy[i] * weight[i] - mean_g - xhat * mean_gx) * rs;
+        }
+    }
+}
+
+// d_weight and d_bias for columns c0..c1-1, over every row in order.
+static void layernorm_backward_columns_scalar(float *d_weight, float *d_bias, const float *d_out, const float *inp,
+                                              const float *mean, const float *rstd, int N, int C, int c0, int c1) {
+    for (int r = 0; r < N; r++) {
+        const float *dy = d_out + (size_t)r * C, *x = inp + (size_t)r * C;
+        const float mu = mean[r], rs = rstd[r];
+        for (int i = c0; i < c1; i++) {
+            if (d_weight) d_weight[i] += dy[i] * ((x[i] - mu) * rs);
+            if (d_bias) d_bias[i] += dy[i];
+        }
+    }
+}
+
+static void gelu_backward_range_scalar(float *d_inp, const float *d_out, const float *inp, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) {
+        const float x = inp[i];
+        const float cdf = 0.5f * (1.0f + erff(x * CK_INV_SQRT2));
+        const float pdf = CK_INV_SQRT_2PI * expf(x * x * -0.5f);
+        d_inp[i] = d_out[i] * (cdf + x * pdf);
+    }
+}
+
+static void tanh_backward_range_scalar(float *d_inp, const float *d_out, const float *out, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) d_inp[i] = d_out[i] * (1.0f - out[i] * out[i]);
+}
+
+// MARK: - Drivers
+
+typedef void (*layernorm_train_rows_fn)(float *, float *, float *, const float *, const float *, const float *,
+                                        int, int, int, float);
+typedef void (*layernorm_backward_rows_fn)(float *, const float *, const float *, const float *, const float *,
+                                           const float *, int, int, int);
+typedef void (*layernorm_backward_columns_fn)(float *, float *, const float *, const float *, const float *,
+                                              const float *, int, int, int, int);
+typedef void (*pointwise_backward_fn)(float *, const float *, const float *, size_t, size_t);
+
+#define ROW_BLOCK 16
+#define COLUMN_BLOCK 64
+#define POINTWISE_CHUNK 4096
+
+typedef struct {
+    layernorm_train_rows_fn train_rows;
+    layernorm_backward_rows_fn backward_rows;
+    layernorm_backward_columns_fn backward_columns;
+    pointwise_backward_fn pointwise;
+    float *out, *mean, *rstd, *d_weight, *d_bias;
+    const float *inp, *weight, *bias, *d_out, *cmean, *crstd;
+    int N, C;
+    float eps;
+    size_t n;
+} training_job;
+
+static void layernorm_train_item(void *context, int t, int thread) {
+    (void)thread;
+    const training_job *j = context;
+    j->train_rows(j->out, j->mean, j->rstd, j->inp, j->weight, j->bias, t * ROW_BLOCK,
+                  CK_MIN(j->N, (t + 1) * ROW_BLOCK), j->C, j->eps);
+}
+
+void ck_layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
+                                const float *weight, const float *bias, int N, int C, float eps) {
+    training_job job = {.train_rows = layernorm_train_rows_scalar, .out = out, .mean = mean, .rstd = rstd,
+                        .inp = inp, .weight = weight, .bias = bias, .N = N, .C = C, .eps = eps};
+    const int blocks = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+    ck_parallel_for(blocks, (long)N * C > 65536 ? ck_threads_max() : 1, 0, layernorm_train_item, &job);
+}
+
+static void layernorm_backward_row_item(void *context, int t, int thread) {
+    (void)thread;
+    const training_job *j = context;
+    j->backward_rows(j->out, j->d_out, j->inp, j->cmean, j->crstd, j->weight, t * ROW_BLOCK,
+                     CK_MIN(j->N, (t + 1) * ROW_BLOCK), j->C);
+}
+
+static void layernorm_backward_column_item(void *context, int t, int thread) {
+    (void)thread;
+    const training_job *j = context;
+    j->backward_columns(j->d_weight, j->d_bias, j->d_out, j->inp, j->cmean, j->crstd, j->N, j->C,
+                        t * COLUMN_BLOCK, CK_MIN(j->C, (t + 1) * COLUMN_BLOCK));
+}
+
+void ck_layernorm_backward(float *d_inp, float *d_weight, float *d_bias, const float *d_out,
+                           const float *inp, const float *mean, const float *rstd, const float *weight,
+                           int N, int C) {
+    training_job job = {.backward_rows = layernorm_backward_rows_scalar,
+                        .backward_columns = layernorm_backward_columns_scalar,
+                        .out = d_inp, .d_weight = d_weight, .d_bias = d_bias, .d_out = d_out, .inp = inp,
+                        .cmean = mean, .crstd = rstd, .weight = weight, .N = N, .C = C};
+    const int threads = (long)N * C > 65536 ? ck_threads_max() : 1;
+    if (d_inp) ck_parallel_for((N + ROW_BLOCK - 1) / ROW_BLOCK, threads, 0, layernorm_backward_row_item, &job);
+    if (d_weight || d_bias)
+        ck_parallel_for((C + COLUMN_BLOCK - 1) / COLUMN_BLOCK, threads, 0, layernorm_backward_column_item, &job);
+}
+
+static void pointwise_item(void *context, int c, int thread) {
+    (void)thread;
+    const training_job *j = context;
+    j->pointwise(j->out, j->d_out, j->inp, (size_t)c * POINTWISE_CHUNK, CK_MIN(j->n, (size_t)(c + 1) * POINTWISE_CHUNK));
+}
+
+static void pointwise_run(pointwise_backward_fn fn, float *d_inp, const float *d_out, const float *x, size_t n) {
+    training_job job = {.pointwise = fn, .out = d_inp, .d_out = d_out, .inp = x, .n = n};
+    const int chunks = (int)((n + POINTWISE_CHUNK - 1) / POINTWISE_CHUNK);
+    ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, pointwise_item, &job);
+}
+
+void ck_gelu_backward(float *d_inp, const float *d_out, const float *inp, size_t n) {
+    pointwise_run(gelu_backward_range_scalar, d_inp, d_out, inp, n);
+}
+
+void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t n) {
+    pointwise_run(tanh_backward_range_scalar, d_inp, d_out, out, n);
+}
+
+// MARK: - Embeddings
+
+typedef struct {
+    float *d_word, *d_position, *d_token_type;
+    const float *d_out;
+    const int32_t *ids, *types;
+    int BT, T, C;
+} embeddings_backward_job;
+
+// Columns c0..c1-1 of every row, in (b,t) order. Plain adds in a fixed order: vectorised by the
+// compiler or not, the bits are the same, so this one loop is every ISA's path.
+static void embeddings_backward_item(void *context, int t, int thread) {
+    (void)thread;
+    const embeddings_backward_job *j = context;
+    const int c0 = t * COLUMN_BLOCK, c1 = CK_MIN(j->C, c0 + COLUMN_BLOCK);
+    const size_t C = (size_t)j->C;
+    for (int bt = 0; bt < j->BT; bt++) {
+        const float *g = j->d_out + (size_t)bt * C;
+        float *word = j->d_word ? j->d_word + (size_t)j->ids[bt] * C : NULL;
+        float *position = j->d_position ? j->d_position + (size_t)(bt % j->T) * C : NULL;
+        float *type = j->d_token_type ? j->d_token_type + (size_t)j->types[bt] * C : NULL;
+        if (word)
+            for (int c = c0; c < c1; c++) word[c] += g[c];
+        if (position)
+            for (int c = c0; c < c1; c++) position[c] += g[c];
+        if (type)
+            for (int c = c0; c < c1; c++) type[c] += g[c];
+    }
+}
+
+void ck_embeddings_backward(float *d_word, float *d_position, float *d_token_type, const float *d_out,
+                            const int32_t *input_ids, const int32_t *token_type_ids, int B, int T, int C) {
+    embeddings_backward_job job = {d_word, d_position, d_token_type, d_out, input_ids, token_type_ids, B * T, T, C};
+    ck_parallel_for((C + COLUMN_BLOCK - 1) / COLUMN_BLOCK, (long)B * T * C > 65536 ? ck_threads_max() : 1, 0,
+                    embeddings_backward_item, &job);
+}

@@ -1,0 +1,381 @@
+import CKernels
+import Foundation
+
+/// Where a dropout mask is drawn. Each (step, slot, site) is its own stream of the counter-based
+/// generator (`ck_dropout_*`), so a mask depends only on the seed, the optimizer step, the place in
+/// the network and the element's index, never on the thread count or on the order of calls.
+enum DropoutSite: UInt64 {
+    /// The embeddings' output, after their LayerNorm (slot 0).
+    case embeddings = 0
+    /// The attention probabilities of a layer, before they multiply V (slot 1 + layer).
+    case attentionProbabilities = 1
+    /// The attention output projection, before the residual and LayerNorm (slot 1 + layer).
+    case attentionOutput = 2
+    /// The feed-forward output projection, before the residual and LayerNorm (slot 1 + layer).
+    case feedForwardOutput = 3
+    /// The pooled output, before the classifier (slot layers + 1).
+    case classifierInput = 4
+
+    /// The stream: step in bits 24 and up, slot in bits 8...23, site in bits 0...7.
+    static func stream(step: Int, slot: Int, _ site: DropoutSite) -> UInt64 {
+        UInt64(step) << 24 | UInt64(slot) << 8 | site.rawValue
+    }
+}
+
+/// The saved activations of a training forward pass and the backward pass's scratch, sized to the
+/// largest batch seen and never shrunk. With M = B·T tokens, L layers, C hidden, I intermediate and
+/// NH heads, a layer saves its input (M,C), QKV (M,3C), attention probabilities before dropout
+/// (B,NH,T,T), context (M,C), the attention sum before LayerNorm (M,C) with its mean and rstd (M),
+/// the LayerNorm output (M,C), the intermediate before and after GELU (M,I each) and the output sum
+/// before LayerNorm (M,C) with its mean and rstd; see docs/FINETUNE.md for the total.
+final class TrainingActivations {
+    typealias Buffer = Workspace.Buffer
+    /// (L+1, M, C): the input of each layer, then the last hidden state.
+    var layerInputs = Buffer()
+    /// (M, C) word + position + token type embeddings, before LayerNorm, with its (M) mean and rstd.
+    var embeddingSum = Buffer(), embeddingMean = Buffer(), embeddingRstd = Buffer()
+    /// Per layer (L, ...): see the type's comment.
+    var qkv = Buffer(), probabilities = Buffer(), context = Buffer()
+    var attentionSum = Buffer(), attentionMean = Buffer(), attentionRstd = Buffer(), attentionNormed = Buffer()
+    var preActivation = Buffer(), activation = Buffer()
+    var outputSum = Buffer(), outputMean = Buffer(), outputRstd = Buffer()
+    /// (B, C) [CLS] rows, pooled output (tanh), pooled output after dropout; (B, NL) logits.
+    var cls = Buffer(), pooled = Buffer(), pooledDropped = Buffer(), logits = Buffer()
+    /// Backward scratch: (M,C) x 4, (M,I), (M,3C), (B,NL), (B,C) x 2.
+    var dHidden = Buffer(), dResidual = Buffer(), dScratch = Buffer(), dContext = Buffer()
+    var dIntermediate = Buffer(), dQKV = Buffer(), dLogits = Buffer(), dPooled = Buffer(), dCls = Buffer()
+    /// Kernel workspaces: packed GEMM (forward), linear backward, attention forward and backward.
+    var linearWorkspace = Buffer(), linearBackwardWorkspace = Buffer()
+    var attentionWorkspace = Buffer(), attentionBackwardWorkspace = Buffer()
+
+    func reserve(batch: Int, sequenceLength: Int, config: BertConfig) {
+        let (c, i, l, nh) = (config.hiddenSize, config.intermediateSize, config.numHiddenLayers, config.numAttentionHeads)
+        let (b, t) = (batch, sequenceLength)
+        let m = b * t, labels = config.numLabels
+        layerInputs.reserve((l + 1) * m * c)
+        embeddingSum.reserve(m * c); embeddingMean.reserve(m); embeddingRstd.reserve(m)
+        qkv.reserve(l * m * 3 * c)
+        probabilities.reserve(l * b * nh * t * t)
+        context.reserve(l * m * c)
+        attentionSum.reserve(l * m * c); attentionMean.reserve(l * m); attentionRstd.reserve(l * m)
+        attentionNormed.reserve(l * m * c)
+        preActivation.reserve(l * m * i); activation.reserve(l * m * i)
+        outputSum.reserve(l * m * c); outputMean.reserve(l * m); outputRstd.reserve(l * m)
+        cls.reserve(b * c); pooled.reserve(b * c); pooledDropped.reserve(b * c); logits.reserve(b * labels)
+        dHidden.reserve(m * c); dResidual.reserve(m * c); dScratch.reserve(m * c); dContext.reserve(m * c)
+        dIntermediate.reserve(m * i); dQKV.reserve(m * 3 * c); dLogits.reserve(b * labels)
+        dPooled.reserve(b * c); dCls.reserve(b * c)
+        // Sized for the threads the kernels use now (a later increase grows them on the next step).
+        let threads = Int32(Kernels.maxThreads)
+        linearWorkspace.reserve(ck_linear_workspace_size(threads))
+        let shapes = [(m, 3 * c, c), (m, c, c), (m, i, c), (m, c, i), (b, c, c), (b, labels, c)]
+        linearBackwardWorkspace.reserve(shapes.map {
+            ck_linear_backward_workspace_size(Int32($0.0), Int32($0.1), Int32($0.2), threads)
+        }.max()!)
+        attentionWorkspace.reserve(ck_attention_train_workspace_size(Int32(t), Int32(config.headSize), threads))
+        attentionBackwardWorkspace.reserve(ck_attention_backward_workspace_size(Int32(t), Int32(config.headSize), threads))
+        reservedFor = (batch, sequenceLength, Int(threads))
+    }
+
+    /// The largest batch, length and thread count reserved so far.
+    private(set) var reservedFor = (batch: 0, sequenceLength: 0, threads: 0)
+
+    func ensure(batch: Int, sequenceLength: Int, config: BertConfig) {
+        let current = reservedFor
+        if batch <= current.batch && sequenceLength <= current.sequenceLength && Kernels.maxThreads <= current.threads {
+            return
+        }
+        reserve(batch: max(batch, current.batch), sequenceLength: max(sequenceLength, current.sequenceLength), config: config)
+    }
+}
+
+extension SequenceClassifierTrainer {
+    // MARK: - Forward and backward
+
+    /// Runs the training forward pass on `batch` (dropout masks of optimizer step `step` when
+    /// `dropout`) and, when `backward`, the backward pass: `gradients` then hold d loss / d parameter
+    /// (overwritten, not accumulated). Returns the mean loss.
+    func computeGradients(_ batch: Batch, targets: TrainingTargets, step: Int, dropout: Bool,
+                          backward: Bool = true) throws -> Double {
+        try batch.validate(for: config)
+        try validate(targets, batchSize: batch.size)
+        activations.ensure(batch: batch.size, sequenceLength: batch.sequenceLength, config: config)
+        return batch.inputIds.withUnsafeBufferPointer { ids in
+            batch.tokenTypeIds.withUnsafeBufferPointer { types in
+                batch.lengths.withUnsafeBufferPointer { lengths in
+                    let shape = PassShape(batch: batch.size, tokens: batch.sequenceLength, step: step, dropout: dropout,
+                                          ids: ids.baseAddress!, types: types.baseAddress!, lengths: lengths.baseAddress!)
+                    forward(shape)
+                    let loss = lossAndGradient(targets, shape)
+                    if backward { self.backward(shape) }
+                    return loss
+                }
+            }
+        }
+    }
+
+    private func validate(_ targets: TrainingTargets, batchSize: Int) throws {
+        switch targets {
+        case .classes(let labels):
+            guard numLabels > 1 else {
+                throw BertologyError.usage("a regression model (num_labels 1) trains on scores, not class labels")
+            }
+            guard labels.count == batchSize else {
+                throw BertologyError.usage("\(labels.count) labels for a batch of \(batchSize) examples")
+            }
+            if let bad = labels.first(where: { $0 < 0 || Int($0) >= numLabels }) {
+                throw BertologyError.usage("label \(bad) is outside 0..<\(numLabels)")
+            }
+        case .scores(let scores):
+            guard numLabels == 1 else {
+                throw BertologyError.usage("a classifier with \(numLabels) labels trains on class labels, not scores")
+            }
+            guard scores.count == batchSize else {
+                throw BertologyError.usage("\(scores.count) scores for a batch of \(batchSize) examples")
+            }
+        }
+    }
+
+    /// The sizes and inputs of one pass.
+    struct PassShape {
+        let batch: Int, tokens: Int, step: Int, dropout: Bool
+        let ids: UnsafePointer<Int32>, types: UnsafePointer<Int32>, lengths: UnsafePointer<Int32>
+        var rows: Int { batch * tokens }
+    }
+
+    private var attentionScale: Float {
+        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
+        Float(pow(Double(config.headSize), -0.5))
+    }
+
+    private func dropoutProbability(_ p: Float, _ shape: PassShape) -> Float { shape.dropout ? p : 0 }
+
+    /// out (rows, N) = inp · weightᵀ + bias on the packed weight.
+    private func packedLinear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, packed offset: Int,
+                              bias: Int, rows: Int, outputs: Int, inputs: Int) {
+        var epilogue = ck_linear_epilogue()
+        epilogue.bias = UnsafePointer(parameters.pointer + bias)
+        withUnsafePointer(to: epilogue) { epiloguePointer in
+            ck_linear_packed_forward(out, inp, packed.pointer + offset, epiloguePointer, Int32(rows), Int32(outputs),
+                                     Int32(inputs), activations.linearWorkspace.pointer, activations.linearWorkspace.capacity)
+        }
+    }
+
+    private func linearBackward(_ dInput: UnsafeMutablePointer<Float>?, weight: Int, bias: Int, dOutput: UnsafePointer<Float>,
+                                input: UnsafePointer<Float>, rows: Int, outputs: Int, inputs: Int) {
+        ck_linear_backward(dInput, gradients.pointer + weight, gradients.pointer + bias, dOutput, input,
+                           parameters.pointer + weight, Int32(rows), Int32(outputs), Int32(inputs),
+                           activations.linearBackwardWorkspace.pointer, activations.linearBackwardWorkspace.capacity)
+    }
+
+    private func forward(_ shape: PassShape) {
+        let a = activations
+        let (c, i, nh, hs) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headSize)
+        let (b, t, m) = (shape.batch, shape.tokens, shape.rows)
+        let eps = config.layerNormEps, p = parameters.pointer
+        let hiddenP = dropoutProbability(hiddenDropout, shape), attentionP = dropoutProbability(attentionDropout, shape)
+        let mc = m * c, mi = m * i
+
+        // Embeddings: sum (saved), LayerNorm (mean, rstd saved), dropout → input of layer 0.
+        ck_embeddings_forward(a.embeddingSum.pointer, shape.ids, shape.types, p + layout.wordEmbeddings,
+                              p + layout.positionEmbeddings, p + layout.tokenTypeEmbeddings, Int32(b), Int32(t), Int32(c))
+        ck_layernorm_forward_train(a.layerInputs.pointer, a.embeddingMean.pointer, a.embeddingRstd.pointer,
+                                   a.embeddingSum.pointer, p + layout.embeddingNormWeight, p + layout.embeddingNormBias,
+                                   Int32(m), Int32(c), eps)
+        if hiddenP > 0 {
+            ck_dropout_forward(a.layerInputs.pointer, a.layerInputs.pointer, mc, hiddenP, seed,
+                               DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
+        }
+
+        for l in 0..<layout.layers.count {
+            let weights = layout.layers[l], packedLayer = packedLayout.layers[l]
+            let input = a.layerInputs.pointer + l * mc, next = a.layerInputs.pointer + (l + 1) * mc
+            let qkv = a.qkv.pointer + l * 3 * mc, probabilities = a.probabilities.pointer + l * b * nh * t * t
+            let context = a.context.pointer + l * mc
+            let attentionSum = a.attentionSum.pointer + l * mc, normed = a.attentionNormed.pointer + l * mc
+            let preActivation = a.preActivation.pointer + l * mi, activation = a.activation.pointer + l * mi
+            let outputSum = a.outputSum.pointer + l * mc
+
+            packedLinear(qkv, input, packed: packedLayer.qkv, bias: weights.qkvBias, rows: m, outputs: 3 * c, inputs: c)
+            ck_attention_forward_train(context, probabilities, qkv, shape.lengths, Int32(b), Int32(t), Int32(nh), Int32(hs),
+                                       attentionScale, attentionP, seed,
+                                       DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionProbabilities),
+                                       a.attentionWorkspace.pointer, a.attentionWorkspace.capacity)
+            // BertSelfOutput: LayerNorm(dropout(dense(context)) + input).
+            packedLinear(attentionSum, context, packed: packedLayer.attentionOutput, bias: weights.attentionOutputBias,
+                         rows: m, outputs: c, inputs: c)
+            if hiddenP > 0 {
+                ck_dropout_forward(attentionSum, attentionSum, mc, hiddenP, seed,
+                                   DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionOutput), 0)
+            }
+            ck_add(attentionSum, attentionSum, input, mc)
+            ck_layernorm_forward_train(normed, a.attentionMean.pointer + l * m, a.attentionRstd.pointer + l * m, attentionSum,
+                                       p + weights.attentionNormWeight, p + weights.attentionNormBias, Int32(m), Int32(c), eps)
+            // BertIntermediate (dense + GELU) and BertOutput: LayerNorm(dropout(dense(.)) + normed).
+            packedLinear(preActivation, normed, packed: packedLayer.intermediate, bias: weights.intermediateBias,
+                         rows: m, outputs: i, inputs: c)
+            ck_gelu_forward(activation, preActivation, mi)
+            packedLinear(outputSum, activation, packed: packedLayer.output, bias: weights.outputBias, rows: m, outputs: c, inputs: i)
+            if hiddenP > 0 {
+                ck_dropout_forward(outputSum, outputSum, mc, hiddenP, seed,
+                                   DropoutSite.stream(step: shape.step, slot: 1 + l, .feedForwardOutput), 0)
+            }
+            ck_add(outputSum, outputSum, normed, mc)
+            ck_layernorm_forward_train(next, a.outputMean.pointer + l * m, a.outputRstd.pointer + l * m, outputSum,
+                                       p + weights.outputNormWeight, p + weights.outputNormBias, Int32(m), Int32(c), eps)
+        }
+
+        // Pooler (tanh of a dense layer on [CLS]), dropout, classifier.
+        let last = a.layerInputs.pointer + layout.layers.count * mc
+        for example in 0..<b { (a.cls.pointer + example * c).update(from: last + example * t * c, count: c) }
+        ck_linear_forward(a.pooled.pointer, a.cls.pointer, p + layout.poolerWeight, p + layout.poolerBias,
+                          Int32(b), Int32(c), Int32(c))
+        ck_tanh_forward(a.pooled.pointer, a.pooled.pointer, b * c)
+        let classifierP = dropoutProbability(classifierDropout, shape)
+        if classifierP > 0 {
+            ck_dropout_forward(a.pooledDropped.pointer, a.pooled.pointer, b * c, classifierP, seed,
+                               DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierInput), 0)
+        } else {
+            a.pooledDropped.pointer.update(from: a.pooled.pointer, count: b * c)
+        }
+        ck_linear_forward(a.logits.pointer, a.pooledDropped.pointer, p + layout.classifierWeight, p + layout.classifierBias,
+                          Int32(b), Int32(numLabels), Int32(c))
+    }
+
+    /// The mean loss (cross-entropy, or mean squared error for one label) and d loss / d logits.
+    private func lossAndGradient(_ targets: TrainingTargets, _ shape: PassShape) -> Double {
+        let a = activations
+        switch targets {
+        case .classes(let labels):
+            return labels.withUnsafeBufferPointer {
+                ck_cross_entropy_forward_backward(a.dLogits.pointer, a.logits.pointer, $0.baseAddress!,
+                                                  Int32(shape.batch), Int32(numLabels))
+            }
+        case .scores(let scores):
+            return scores.withUnsafeBufferPointer {
+                ck_mse_forward_backward(a.dLogits.pointer, a.logits.pointer, $0.baseAddress!, Int32(shape.batch))
+            }
+        }
+    }
+
+    private func backward(_ shape: PassShape) {
+        let a = activations
+        let (c, i, nh, hs) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headSize)
+        let (b, t, m) = (shape.batch, shape.tokens, shape.rows)
+        let p = parameters.pointer, g = gradients.pointer
+        let hiddenP = dropoutProbability(hiddenDropout, shape), attentionP = dropoutProbability(attentionDropout, shape)
+        let mc = m * c, mi = m * i
+        let dHidden = a.dHidden.pointer, dResidual = a.dResidual.pointer, dScratch = a.dScratch.pointer
+        g.update(repeating: 0, count: layout.floatCount)
+
+        // Classifier, dropout, tanh, pooler.
+        linearBackward(a.dPooled.pointer, weight: layout.classifierWeight, bias: layout.classifierBias,
+                       dOutput: a.dLogits.pointer, input: a.pooledDropped.pointer, rows: b, outputs: numLabels, inputs: c)
+        let classifierP = dropoutProbability(classifierDropout, shape)
+        if classifierP > 0 {
+            ck_dropout_backward(a.dPooled.pointer, a.dPooled.pointer, b * c, classifierP, seed,
+                                DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierInput), 0)
+        }
+        ck_tanh_backward(a.dPooled.pointer, a.dPooled.pointer, a.pooled.pointer, b * c)
+        linearBackward(a.dCls.pointer, weight: layout.poolerWeight, bias: layout.poolerBias, dOutput: a.dPooled.pointer,
+                       input: a.cls.pointer, rows: b, outputs: c, inputs: c)
+        dHidden.update(repeating: 0, count: mc)
+        for example in 0..<b { (dHidden + example * t * c).update(from: a.dCls.pointer + example * c, count: c) }
+
+        for l in stride(from: layout.layers.count - 1, through: 0, by: -1) {
+            let weights = layout.layers[l]
+            let input = a.layerInputs.pointer + l * mc
+            let qkv = a.qkv.pointer + l * 3 * mc, probabilities = a.probabilities.pointer + l * b * nh * t * t
+            let context = a.context.pointer + l * mc
+            let attentionSum = a.attentionSum.pointer + l * mc, normed = a.attentionNormed.pointer + l * mc
+            let preActivation = a.preActivation.pointer + l * mi, activation = a.activation.pointer + l * mi
+            let outputSum = a.outputSum.pointer + l * mc
+
+            // Output LayerNorm: dHidden → d(outputSum); the residual branch carries it to `normed`.
+            ck_layernorm_backward(dScratch, g + weights.outputNormWeight, g + weights.outputNormBias, dHidden, outputSum,
+                                  a.outputMean.pointer + l * m, a.outputRstd.pointer + l * m, p + weights.outputNormWeight,
+                                  Int32(m), Int32(c))
+            dResidual.update(from: dScratch, count: mc)
+            if hiddenP > 0 {
+                ck_dropout_backward(dScratch, dScratch, mc, hiddenP, seed,
+                                    DropoutSite.stream(step: shape.step, slot: 1 + l, .feedForwardOutput), 0)
+            }
+            linearBackward(a.dIntermediate.pointer, weight: weights.outputWeight, bias: weights.outputBias,
+                           dOutput: dScratch, input: activation, rows: m, outputs: c, inputs: i)
+            ck_gelu_backward(a.dIntermediate.pointer, a.dIntermediate.pointer, preActivation, mi)
+            linearBackward(dScratch, weight: weights.intermediateWeight, bias: weights.intermediateBias,
+                           dOutput: a.dIntermediate.pointer, input: normed, rows: m, outputs: i, inputs: c)
+            ck_add(dResidual, dResidual, dScratch, mc)
+
+            // Attention LayerNorm: d(normed) → d(attentionSum); the residual carries it to the layer input.
+            ck_layernorm_backward(dScratch, g + weights.attentionNormWeight, g + weights.attentionNormBias, dResidual,
+                                  attentionSum, a.attentionMean.pointer + l * m, a.attentionRstd.pointer + l * m,
+                                  p + weights.attentionNormWeight, Int32(m), Int32(c))
+            dHidden.update(from: dScratch, count: mc)
+            if hiddenP > 0 {
+                ck_dropout_backward(dScratch, dScratch, mc, hiddenP, seed,
+                                    DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionOutput), 0)
+            }
+            linearBackward(a.dContext.pointer, weight: weights.attentionOutputWeight, bias: weights.attentionOutputBias,
+                           dOutput: dScratch, input: context, rows: m, outputs: c, inputs: c)
+            ck_attention_backward(a.dQKV.pointer, a.dContext.pointer, qkv, probabilities, shape.lengths,
+                                  Int32(b), Int32(t), Int32(nh), Int32(hs), attentionScale, attentionP, seed,
+                                  DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionProbabilities),
+                                  a.attentionBackwardWorkspace.pointer, a.attentionBackwardWorkspace.capacity)
+            linearBackward(dScratch, weight: weights.qkvWeight, bias: weights.qkvBias, dOutput: a.dQKV.pointer,
+                           input: input, rows: m, outputs: 3 * c, inputs: c)
+            ck_add(dHidden, dHidden, dScratch, mc)
+        }
+
+        // Embeddings: dropout, LayerNorm, scatter-add into the three tables.
+        if hiddenP > 0 {
+            ck_dropout_backward(dHidden, dHidden, mc, hiddenP, seed, DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
+        }
+        ck_layernorm_backward(dScratch, g + layout.embeddingNormWeight, g + layout.embeddingNormBias, dHidden,
+                              a.embeddingSum.pointer, a.embeddingMean.pointer, a.embeddingRstd.pointer,
+                              p + layout.embeddingNormWeight, Int32(m), Int32(c))
+        ck_embeddings_backward(g + layout.wordEmbeddings, g + layout.positionEmbeddings, g + layout.tokenTypeEmbeddings,
+                               dScratch, shape.ids, shape.types, Int32(b), Int32(t), Int32(c))
+    }
+
+    // MARK: - Clipping and AdamW
+
+    /// Σ g² over every gradient, in double, in a fixed order (the same on any thread count).
+    func gradientSquares() -> Double { ck_sum_squares(gradients.pointer, layout.floatCount) }
+
+    /// torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6), in float32 as torch
+    /// computes it, applied when below 1 (torch multiplies by min(coef, 1); times 1 changes nothing).
+    func clipGradients(norm: Double, maxNorm: Float) {
+        let coefficient = maxNorm / (Float(norm) + 1e-6)
+        if coefficient < 1 { ck_scale(gradients.pointer, layout.floatCount, coefficient) }
+    }
+
+    /// torch.optim.AdamW on every tensor, weight decay on the decay group only. ``step`` already
+    /// counts this update (bias correction uses it).
+    func applyAdamW(learningRate: Float, options: AdamWOptions) {
+        let h = hyperparameters(options)
+        for entry in layout.entries {
+            ck_adamw_step(parameters.pointer + entry.offset, gradients.pointer + entry.offset,
+                          firstMoments.pointer + entry.offset, secondMoments.pointer + entry.offset, entry.count,
+                          Double(learningRate), h.beta1, h.beta2, h.eps, entry.decays ? h.weightDecay : 0, Int64(step))
+        }
+    }
+
+    /// The options as the doubles torch computes with. torch's hyper-parameters are Python floats, and
+    /// 1 − Double(Float(0.999)) misses 0.001 by 1.3e-5 of itself, which moves exp_avg_sq off torch's;
+    /// so each Float becomes the double of its shortest decimal form ("0.999" → 0.999), the number the
+    /// user wrote. Converted once per distinct options (the conversion allocates a string), then cached.
+    private func hyperparameters(_ options: AdamWOptions) -> AdamWHyperparameters {
+        if let cached = adamWCache, cached.options == options { return cached.values }
+        func decimal(_ x: Float) -> Double { Double(x.description) ?? Double(x) }
+        let values = AdamWHyperparameters(beta1: decimal(options.beta1), beta2: decimal(options.beta2),
+                                          eps: decimal(options.eps), weightDecay: decimal(options.weightDecay))
+        adamWCache = (options, values)
+        return values
+    }
+}
+
+/// AdamW's hyper-parameters in double precision (see `hyperparameters(_:)`).
+struct AdamWHyperparameters {
+    let beta1: Double, beta2: Double, eps: Double, weightDecay: Double
+}
