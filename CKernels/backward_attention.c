@@ -151,7 +151,7 @@ void ck_attention_forward_train(float *context, float *probs, const float *qkv, 
                                  .threshold = ck_dropout_threshold(dropout_p),
                                  .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
                                  .workspace_per_thread = per_thread};
-    attention_train_job job = {&args, forward_head_scalar, NULL, ck_softmax_row_worker()};
+    attention_train_job job = {&args, forward_head_scalar, NULL, ck_dispatch()->softmax_row};
     ck_parallel_for(B * NH, threads, 1, forward_item, &job);
 }
 

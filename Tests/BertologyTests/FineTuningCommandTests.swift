@@ -3,7 +3,8 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// `bertology finetune` as a user runs it, on the tiny fixture models and a --limit sample of the real
 /// GLUE files: the Hugging Face folder it writes loads in `bertology eval`; killed (SIGKILL) or

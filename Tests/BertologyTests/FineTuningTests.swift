@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The pieces of fine-tuning that do not need the trainer: the learning-rate schedule against
 /// transformers' `get_linear_schedule_with_warmup`, the per-epoch shuffle, the label names and

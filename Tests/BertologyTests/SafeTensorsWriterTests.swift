@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The safetensors writer writes what `safetensors.torch.save_file` writes (the committed file from
 /// tools/reference/safetensors_writer_reference.py), and our reader reads it back.

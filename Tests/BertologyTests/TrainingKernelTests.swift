@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The training kernels (ckernels.h, "Training"): each against PyTorch (Fixtures/training, written by
 /// tools/reference/training_kernel_reference.py and dropout_reference.py), each SIMD path against its

@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
 import Testing
-@testable import Bertology
+@testable import BertologyEngine
+@testable import BertologyExperiments
 
 /// The fine-tuning engine against PyTorch: loss and every gradient of transformers'
 /// BertForSequenceClassification (dropout off, and dropout on with our masks given to PyTorch), two

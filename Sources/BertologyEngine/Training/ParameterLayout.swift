@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 import Foundation
 
 /// Where every parameter of a BertForSequenceClassification lives in the trainer's arenas.

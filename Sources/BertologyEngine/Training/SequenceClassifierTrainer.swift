@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 import Foundation
 
 /// A BertForSequenceClassification being fine-tuned on the CPU: the training forward pass (saving
@@ -204,8 +204,9 @@ public final class SequenceClassifierTrainer {
             embeddingNormWeight: tensor(layout.embeddingNormWeight, [c]),
             embeddingNormBias: tensor(layout.embeddingNormBias, [c]),
             layers: layers,
-            pooler: (tensor(layout.poolerWeight, [c, c]), tensor(layout.poolerBias, [c])),
-            classifier: (tensor(layout.classifierWeight, [numLabels, c]), tensor(layout.classifierBias, [numLabels])))
+            pooler: (PackedWeight(packing: tensor(layout.poolerWeight, [c, c])), tensor(layout.poolerBias, [c])),
+            classifier: (PackedWeight(packing: tensor(layout.classifierWeight, [numLabels, c])),
+                         tensor(layout.classifierBias, [numLabels])))
         return BertModel(config: config, weights: weights, source: "fine-tuning (step \(step))")
     }
 

@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 import Foundation
 
 /// Where a dropout mask is drawn. Each (step, slot, site) is its own stream of the counter-based

@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// Fine-tunes a BERT checkpoint on a GLUE task, as the paper does (§4.3, Table 1): a new

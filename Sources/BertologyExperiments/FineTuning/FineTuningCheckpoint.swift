@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// The `checkpoint/` folder of a fine-tuning run: what `--resume` continues from.

@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// The recipe of a fine-tuning run (`bertology finetune`'s options). The defaults are the paper's

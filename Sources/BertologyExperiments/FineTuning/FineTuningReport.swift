@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// The recipe of a run as train.json and the checkpoint record it: everything that decides the

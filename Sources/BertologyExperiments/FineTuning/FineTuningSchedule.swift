@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// The learning rate of each optimizer step: transformers' `get_linear_schedule_with_warmup`.

@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// A readable text view of a fine-tuning run (what `bertology finetune` prints without --json).

@@ -1,3 +1,4 @@
+import BertologyEngine
 import Foundation
 
 /// Writes Float32 tensors in the safetensors format, byte for byte as `safetensors.torch.save_file`
