@@ -265,7 +265,9 @@ static void zero_padding_rows(const attention_train_args *a, int b, int h, int l
 }
 
 // The backward of one (example, head) on the micro-kernels: TILE is the ISA's strided tile, MR its
-// rows, NW its columns, PACK the key-panel transpose. Scratch: Vᵀ panels, dS and Pd (T x ldp each).
+// rows, NW its columns, PACK the key-panel transpose. Scratch: Vᵀ panels, dS and Pd (T x ldp each),
+// and K, Q and dctx copied into 32-column panels (rows 9 KB apart in bert-base's qkv would miss the
+// cache at every k step of the products that stream them, as attention.c's values would).
 #define CK_BACKWARD_HEAD(TILE, MR, NW, PACK)                                                                  \
     const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;                                          \
     const int len = a->lengths[b];                                                                           \
@@ -281,7 +283,14 @@ static void zero_padding_rows(const attention_train_args *a, int b, int h, int l
     float *vt = scratch;                                   /* panels x HS x 32 */                            \
     float *ds = vt + (size_t)panels * HS * CK_NR;          /* T x ldp */                                     \
     float *pd = ds + (size_t)T * ldp;                      /* T x ldp, with dropout */                       \
+    const long hsp = (HS + CK_NR - 1) / CK_NR * CK_NR;                                                       \
+    float *kp = pd + (size_t)T * ldp;                      /* K, Q and dctx in 32-column panels */          \
+    float *qp = kp + (size_t)len * hsp;                                                                      \
+    float *cp = qp + (size_t)T * hsp;                                                                        \
     PACK(vt, v, len, HS, C3);                                                                                \
+    pack_values(kp, k, len, HS, C3);                                                                         \
+    pack_values(qp, q, T, HS, C3);                                                                           \
+    pack_values(cp, dctx, T, HS, C);                                                                         \
     for (int i0 = 0; i0 < T; i0 += MR) {                                                                     \
         const int mr = CK_MIN(MR, T - i0);                                                                   \
         for (int j = 0; j < len; j += NW)                                                                    \
@@ -296,11 +305,14 @@ static void zero_padding_rows(const attention_train_args *a, int b, int h, int l
         const int n = CK_MIN(NW, HS - d);                                                                    \
         for (int j0 = 0; j0 < len; j0 += MR) {                                                               \
             const int mr = CK_MIN(MR, len - j0);                                                             \
-            TILE(mr, T, pdrop + j0, 1, ldpd, dctx + d, C, n, dv + (size_t)j0 * C3 + d, C3, 0);               \
-            TILE(mr, T, ds + j0, 1, ldp, q + d, C3, n, dk + (size_t)j0 * C3 + d, C3, 0);                     \
+            TILE(mr, T, pdrop + j0, 1, ldpd, cp + (size_t)(d / CK_NR) * T * CK_NR + d % CK_NR, CK_NR, n,     \
+                 dv + (size_t)j0 * C3 + d, C3, 0);                                                           \
+            TILE(mr, T, ds + j0, 1, ldp, qp + (size_t)(d / CK_NR) * T * CK_NR + d % CK_NR, CK_NR, n,         \
+                 dk + (size_t)j0 * C3 + d, C3, 0);                                                           \
         }                                                                                                    \
         for (int i0 = 0; i0 < T; i0 += MR)                                                                   \
-            TILE(CK_MIN(MR, T - i0), len, ds + i0 * ldp, ldp, 1, k + d, C3, n, dq + (size_t)i0 * C3 + d, C3, 0); \
+            TILE(CK_MIN(MR, T - i0), len, ds + i0 * ldp, ldp, 1, kp + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, \
+                 CK_NR, n, dq + (size_t)i0 * C3 + d, C3, 0);                                                 \
     }
 
 #if CK_X86
@@ -327,9 +339,10 @@ size_t ck_attention_train_workspace_size(int T, int HS, int threads) {
 }
 
 size_t ck_attention_backward_workspace_size(int T, int HS, int threads) {
-    // Vᵀ in 32-key panels (HS x padded T), dS and the dropped probabilities (T x padded T each).
+    // Vᵀ in 32-key panels (HS x padded T), dS and the dropped probabilities (T x padded T each), K, Q
+    // and d_context in 32-column panels (T x padded HS each).
     const size_t padded = padded32(T);
-    const size_t per_thread = ((size_t)HS * padded + 2 * (size_t)T * padded + 15) / 16 * 16;
+    const size_t per_thread = ((size_t)HS * padded + 2 * (size_t)T * padded + 3 * (size_t)T * padded32(HS) + 15) / 16 * 16;
     return (size_t)(threads < 1 ? 1 : threads) * per_thread;
 }
 
