@@ -8,6 +8,7 @@
 //   dQ = dS · K,  dK = dSᵀ · Q,  dV = Pdᵀ · dctx            (keys j >= length: dS = Pd = 0).
 #include "internal.h"
 #include "microkernel.h"
+#include "tiles.h"
 #include "training.h"
 #include "vecmath.h"
 
@@ -100,6 +101,230 @@ static void backward_head_scalar(const attention_train_args *a, int b, int h, fl
     }
 }
 
+// MARK: - Panels (the same layouts as attention.c's, for the same micro-kernels)
+
+// The head's first len keys (rows of stride C3) transposed into 32-key panels: panel p holds, for
+// d = 0..HS-1, keys 32p..32p+31 (the last panel's unused columns are never read).
+static void pack_keys(float *panels, const float *k, int len, int HS, int C3) {
+    for (int j = 0; j < len; j++) {
+        float *dst = panels + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR;
+        const float *src = k + (size_t)j * C3;
+        for (int d = 0; d < HS; d++) dst[(size_t)d * CK_NR] = src[d];
+    }
+}
+
+// The head's first len values (rows of stride C3) copied into panels of 32 of the HS columns.
+static void pack_values(float *panels, const float *v, int len, int HS, int C3) {
+    for (int p = 0; p < HS; p += CK_NR) {
+        const int width = CK_MIN(CK_NR, HS - p);
+        float *dst = panels + (size_t)(p / CK_NR) * len * CK_NR;
+        for (int j = 0; j < len; j++) memcpy(dst + (size_t)j * CK_NR, v + (size_t)j * C3 + p, sizeof(float) * width);
+    }
+}
+
+// Rows r0..r0+mr-1 of probabilities (stride lds) with dropout applied, into dst (stride ldd).
+static void drop_rows(const attention_train_args *a, int b, int h, int i0, int mr, const float *s, long lds,
+                      float *dst, long ldd, int len) {
+    for (int r = 0; r < mr; r++) {
+        const uint64_t base = row_index(a, b, h, i0 + r);
+        for (int j = 0; j < len; j++)
+            dst[r * ldd + j] = ck_dropout_bits(a->key, base + j) >= a->threshold ? s[r * lds + j] * a->dropout_scale : 0.0f;
+    }
+}
+
+#if CK_X86
+// MARK: - AVX-512
+
+CK_TARGET_AVX512 static void pack_keys_avx512(float *panels, const float *k, int len, int HS, int C3) {
+    for (int j0 = 0; j0 < len; j0 += 16) {
+        float *panel = panels + (size_t)(j0 / CK_NR) * HS * CK_NR + j0 % CK_NR;
+        for (int d0 = 0; d0 < HS; d0 += 16) {
+            const __mmask16 m = ck_tail_mask512(HS - d0);
+            __m512 r[16];
+            for (int jj = 0; jj < 16; jj++)
+                r[jj] = j0 + jj < len ? _mm512_maskz_loadu_ps(m, k + (size_t)(j0 + jj) * C3 + d0) : _mm512_setzero_ps();
+            transpose16x16(r);
+            for (int dd = 0; dd < CK_MIN(16, HS - d0); dd++) _mm512_storeu_ps(panel + (size_t)(d0 + dd) * CK_NR, r[dd]);
+        }
+    }
+}
+
+// attention.c's attention_head_avx512 (the same calls in the same order: dropout off gives its
+// bits), with the probabilities always kept and dropped rows multiplying V when dropout is on.
+CK_TARGET_AVX512 static void forward_head_avx512(const attention_train_args *a, int b, int h, float *scratch,
+                                                 ck_softmax_row_fn softmax_row) {
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
+    const int len = a->lengths[b];
+    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
+    const float *v = q + 2 * C;
+    float *context = a->context + (size_t)b * T * C + h * HS;
+    const int panels = (len + CK_NR - 1) / CK_NR;
+    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
+    float *keys = scratch;
+    float *values = keys + (size_t)panels * HS * CK_NR;
+    float *dropped = values + (size_t)len * hs_padded;  // MR x padded len
+    const long ldd = (long)panels * CK_NR;
+    pack_keys_avx512(keys, q + C, len, HS, C3);
+    pack_values(values, v, len, HS, C3);
+    for (int i0 = 0; i0 < T; i0 += CK_MR512) {
+        const int mr = CK_MIN(CK_MR512, T - i0);
+        float *s = a->probs + (((size_t)b * a->NH + h) * T + i0) * T;
+        const long lds = T;
+        for (int p = 0; p < panels; p++)
+            ck_tile512_strided(mr, HS, q + (size_t)i0 * C3, C3, 1, keys + (size_t)p * HS * CK_NR, CK_NR,
+                    CK_MIN(CK_NR, len - p * CK_NR), s + p * CK_NR, lds, 0);
+        for (int r = 0; r < mr; r++) softmax_row(s + r * lds, T, len, a->scale);
+        const float *pd = s;
+        long ldp = lds;
+        if (a->threshold) {
+            drop_rows(a, b, h, i0, mr, s, lds, dropped, ldd, len);
+            pd = dropped;
+            ldp = ldd;
+        }
+        for (int d = 0; d < HS; d += CK_NR)
+            ck_tile512_strided(mr, len, pd, ldp, 1, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
+                    CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C, 0);
+    }
+}
+
+// MARK: - AVX2
+
+// attention.c's attention_head_avx2, as forward_head_avx512.
+CK_TARGET_AVX2 static void forward_head_avx2(const attention_train_args *a, int b, int h, float *scratch,
+                                             ck_softmax_row_fn softmax_row) {
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
+    const int len = a->lengths[b];
+    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
+    const float *v = q + 2 * C;
+    float *context = a->context + (size_t)b * T * C + h * HS;
+    const int panels = (len + CK_NR - 1) / CK_NR;
+    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
+    float *keys = scratch;
+    float *values = keys + (size_t)panels * HS * CK_NR;
+    float *dropped = values + (size_t)len * hs_padded;
+    const long ldd = (long)panels * CK_NR;
+    pack_keys(keys, q + C, len, HS, C3);
+    pack_values(values, v, len, HS, C3);
+    for (int i0 = 0; i0 < T; i0 += CK_MR256) {
+        const int mr = CK_MIN(CK_MR256, T - i0);
+        float *s = a->probs + (((size_t)b * a->NH + h) * T + i0) * T;
+        const long lds = T;
+        for (int j = 0; j < len; j += 16)
+            ck_tile256_strided(mr, HS, q + (size_t)i0 * C3, C3, 1, keys + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR, CK_NR,
+                    CK_MIN(16, len - j), s + j, lds, 0);
+        for (int r = 0; r < mr; r++) softmax_row(s + r * lds, T, len, a->scale);
+        const float *pd = s;
+        long ldp = lds;
+        if (a->threshold) {
+            drop_rows(a, b, h, i0, mr, s, lds, dropped, ldd, len);
+            pd = dropped;
+            ldp = ldd;
+        }
+        for (int d = 0; d < HS; d += 16)
+            ck_tile256_strided(mr, len, pd, ldp, 1, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
+                    CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C, 0);
+    }
+}
+#endif  // CK_X86
+
+// The element-wise middle of the backward for rows i0..i0+mr-1, in place in ds (stride ldp), which
+// holds dPd on entry and s · dS on return; pd (stride ldp, when dropout is on) receives Pd.
+static void backward_rows(const attention_train_args *a, int b, int h, int i0, int mr, int len, float *ds,
+                          float *pd, long ldp) {
+    const int T = a->T;
+    for (int r = 0; r < mr; r++) {
+        const int i = i0 + r;
+        const float *p = a->cprobs + (((size_t)b * a->NH + h) * T + i) * T;
+        float *row = ds + r * ldp;
+        if (a->threshold) {
+            const uint64_t base = row_index(a, b, h, i);
+            float *pdrow = pd + r * ldp;
+            for (int j = 0; j < len; j++) {
+                const int keep = ck_dropout_bits(a->key, base + j) >= a->threshold;
+                row[j] = keep ? row[j] * a->dropout_scale : 0.0f;
+                pdrow[j] = keep ? p[j] * a->dropout_scale : 0.0f;
+            }
+        }
+        float dot = 0.0f;
+        for (int j = 0; j < len; j++) dot += p[j] * row[j];
+        for (int j = 0; j < len; j++) row[j] = a->scale * (p[j] * (row[j] - dot));
+    }
+}
+
+// Rows len..T-1 of the head's dK and dV (padding keys) are 0; all rows when len == 0.
+static void zero_padding_rows(const attention_train_args *a, int b, int h, int len) {
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
+    float *dq = a->d_qkv + (size_t)b * T * C3 + h * HS;
+    for (int t = 0; t < T; t++) {
+        if (len == 0) memset(dq + (size_t)t * C3, 0, sizeof(float) * HS);
+        if (t >= len) {
+            memset(dq + (size_t)t * C3 + C, 0, sizeof(float) * HS);
+            memset(dq + (size_t)t * C3 + 2 * C, 0, sizeof(float) * HS);
+        }
+    }
+}
+
+// The backward of one (example, head) on the micro-kernels: TILE is the ISA's strided tile, MR its
+// rows, NW its columns, PACK the key-panel transpose. Scratch: Vᵀ panels, dS and Pd (T x ldp each),
+// and K, Q and dctx copied into 32-column panels (rows 9 KB apart in bert-base's qkv would miss the
+// cache at every k step of the products that stream them, as attention.c's values would).
+#define CK_BACKWARD_HEAD(TILE, MR, NW, PACK)                                                                  \
+    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;                                          \
+    const int len = a->lengths[b];                                                                           \
+    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;                                                   \
+    const float *k = q + C, *v = q + 2 * C;                                                                  \
+    const float *dctx = a->d_context + (size_t)b * T * C + h * HS;                                           \
+    float *dq = a->d_qkv + (size_t)b * T * C3 + h * HS;                                                      \
+    float *dk = dq + C, *dv = dq + 2 * C;                                                                    \
+    zero_padding_rows(a, b, h, len);                                                                         \
+    if (len == 0) return;                                                                                    \
+    const int panels = (len + CK_NR - 1) / CK_NR;                                                            \
+    const long ldp = (long)panels * CK_NR;                                                                   \
+    float *vt = scratch;                                   /* panels x HS x 32 */                            \
+    float *ds = vt + (size_t)panels * HS * CK_NR;          /* T x ldp */                                     \
+    float *pd = ds + (size_t)T * ldp;                      /* T x ldp, with dropout */                       \
+    const long hsp = (HS + CK_NR - 1) / CK_NR * CK_NR;                                                       \
+    float *kp = pd + (size_t)T * ldp;                      /* K, Q and dctx in 32-column panels */          \
+    float *qp = kp + (size_t)len * hsp;                                                                      \
+    float *cp = qp + (size_t)T * hsp;                                                                        \
+    PACK(vt, v, len, HS, C3);                                                                                \
+    pack_values(kp, k, len, HS, C3);                                                                         \
+    pack_values(qp, q, T, HS, C3);                                                                           \
+    pack_values(cp, dctx, T, HS, C);                                                                         \
+    for (int i0 = 0; i0 < T; i0 += MR) {                                                                     \
+        const int mr = CK_MIN(MR, T - i0);                                                                   \
+        for (int j = 0; j < len; j += NW)                                                                    \
+            TILE(mr, HS, dctx + (size_t)i0 * C, C, 1, vt + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR, CK_NR, \
+                 CK_MIN(NW, len - j), ds + i0 * ldp + j, ldp, 0);                                            \
+        backward_rows(a, b, h, i0, mr, len, ds + i0 * ldp, pd + i0 * ldp, ldp);                             \
+    }                                                                                                        \
+    /* Pd: the dropped probabilities, or the saved ones in place. */                                         \
+    const float *pdrop = a->threshold ? pd : a->cprobs + ((size_t)b * a->NH + h) * T * T;                    \
+    const long ldpd = a->threshold ? ldp : T;                                                                \
+    for (int d = 0; d < HS; d += NW) {                                                                       \
+        const int n = CK_MIN(NW, HS - d);                                                                    \
+        for (int j0 = 0; j0 < len; j0 += MR) {                                                               \
+            const int mr = CK_MIN(MR, len - j0);                                                             \
+            TILE(mr, T, pdrop + j0, 1, ldpd, cp + (size_t)(d / CK_NR) * T * CK_NR + d % CK_NR, CK_NR, n,     \
+                 dv + (size_t)j0 * C3 + d, C3, 0);                                                           \
+            TILE(mr, T, ds + j0, 1, ldp, qp + (size_t)(d / CK_NR) * T * CK_NR + d % CK_NR, CK_NR, n,         \
+                 dk + (size_t)j0 * C3 + d, C3, 0);                                                           \
+        }                                                                                                    \
+        for (int i0 = 0; i0 < T; i0 += MR)                                                                   \
+            TILE(CK_MIN(MR, T - i0), len, ds + i0 * ldp, ldp, 1, kp + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, \
+                 CK_NR, n, dq + (size_t)i0 * C3 + d, C3, 0);                                                 \
+    }
+
+#if CK_X86
+CK_TARGET_AVX512 static void backward_head_avx512(const attention_train_args *a, int b, int h, float *scratch) {
+    CK_BACKWARD_HEAD(ck_tile512_strided, CK_MR512, CK_NR, pack_keys_avx512)
+}
+
+CK_TARGET_AVX2 static void backward_head_avx2(const attention_train_args *a, int b, int h, float *scratch) {
+    CK_BACKWARD_HEAD(ck_tile256_strided, CK_MR256, 16, pack_keys)
+}
+#endif  // CK_X86
+
 // MARK: - Drivers
 
 typedef void (*forward_head_fn)(const attention_train_args *, int, int, float *, ck_softmax_row_fn);
@@ -114,9 +339,10 @@ size_t ck_attention_train_workspace_size(int T, int HS, int threads) {
 }
 
 size_t ck_attention_backward_workspace_size(int T, int HS, int threads) {
-    // Vᵀ in 32-key panels (HS x padded T), dS and the dropped probabilities (T x padded T each).
+    // Vᵀ in 32-key panels (HS x padded T), dS and the dropped probabilities (T x padded T each), K, Q
+    // and d_context in 32-column panels (T x padded HS each).
     const size_t padded = padded32(T);
-    const size_t per_thread = ((size_t)HS * padded + 2 * (size_t)T * padded + 15) / 16 * 16;
+    const size_t per_thread = ((size_t)HS * padded + 2 * (size_t)T * padded + 3 * (size_t)T * padded32(HS) + 15) / 16 * 16;
     return (size_t)(threads < 1 ? 1 : threads) * per_thread;
 }
 
@@ -151,7 +377,15 @@ void ck_attention_forward_train(float *context, float *probs, const float *qkv, 
                                  .threshold = ck_dropout_threshold(dropout_p),
                                  .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
                                  .workspace_per_thread = per_thread};
-    attention_train_job job = {&args, forward_head_scalar, NULL, ck_dispatch()->softmax_row};
+    forward_head_fn forward = forward_head_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: forward = forward_head_avx512; break;
+    case CK_ISA_AVX2: forward = forward_head_avx2; break;
+    default: break;
+    }
+#endif
+    attention_train_job job = {&args, forward, NULL, ck_dispatch()->softmax_row};
     ck_parallel_for(B * NH, threads, 1, forward_item, &job);
 }
 
@@ -166,6 +400,14 @@ void ck_attention_backward(float *d_qkv, const float *d_context, const float *qk
                                  .key = ck_dropout_key(seed, stream), .threshold = ck_dropout_threshold(dropout_p),
                                  .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
                                  .workspace_per_thread = per_thread};
-    attention_train_job job = {&args, NULL, backward_head_scalar, NULL};
+    backward_head_fn backward = backward_head_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: backward = backward_head_avx512; break;
+    case CK_ISA_AVX2: backward = backward_head_avx2; break;
+    default: break;
+    }
+#endif
+    attention_train_job job = {&args, NULL, backward, NULL};
     ck_parallel_for(B * NH, threads, 1, backward_item, &job);
 }

@@ -1,5 +1,7 @@
 // Training kernels over rows and elements: layernorm with saved statistics and its backward, the
-// GELU and tanh derivatives, and the embeddings' scatter-add.
+// GELU and tanh derivatives, and the embeddings' scatter-add. tanh's derivative (the pooler's: B x C
+// values) and the scatter-add (adds in a fixed order, which the compiler may vectorise without
+// changing a bit) have one path for every ISA.
 //
 // Reductions over rows (layernorm's d_weight and d_bias, the embedding gradients) are partitioned
 // over columns: each column's sum runs over the rows in row order on one thread, so the bits do not
@@ -82,6 +84,214 @@ static void tanh_backward_range_scalar(float *d_inp, const float *d_out, const f
     for (size_t i = i0; i < i1; i++) d_inp[i] = d_out[i] * (1.0f - out[i] * out[i]);
 }
 
+#if CK_X86
+// MARK: - AVX-512
+
+// layernorm.c's layernorm_rows_avx512 (the same operations: ck_layernorm_forward's bits), also
+// storing mean and rstd.
+CK_TARGET_AVX512 static void layernorm_train_rows_avx512(float *out, float *mean_out, float *rstd_out, const float *inp,
+                                                         const float *weight, const float *bias, int r0, int r1, int C,
+                                                         float eps) {
+    for (int r = r0; r < r1; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        __m512 sum = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16)
+            sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(ck_tail_mask512(C - i), x + i));
+        const float mean_value = _mm512_reduce_add_ps(sum) / (float)C;
+        const __m512 mean = _mm512_set1_ps(mean_value);
+        __m512 squares = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) {
+            __mmask16 m = ck_tail_mask512(C - i);
+            __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), mean);
+            squares = _mm512_fmadd_ps(d, d, squares);
+        }
+        const float variance = _mm512_reduce_add_ps(squares) / (float)C;
+        const float rstd_value = 1.0f / sqrtf(variance + eps);
+        const __m512 rstd = _mm512_set1_ps(rstd_value);
+        for (int i = 0; i < C; i += 16) {
+            __mmask16 m = ck_tail_mask512(C - i);
+            __m512 n = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), rstd);
+            __m512 o = _mm512_fmadd_ps(n, _mm512_maskz_loadu_ps(m, weight + i), _mm512_maskz_loadu_ps(m, bias + i));
+            _mm512_mask_storeu_ps(y + i, m, o);
+        }
+        mean_out[r] = mean_value;
+        rstd_out[r] = rstd_value;
+    }
+}
+
+CK_TARGET_AVX512 static void layernorm_backward_rows_avx512(float *d_inp, const float *d_out, const float *inp,
+                                                            const float *mean, const float *rstd, const float *weight,
+                                                            int r0, int r1, int C) {
+    for (int r = r0; r < r1; r++) {
+        const float *dy = d_out + (size_t)r * C, *x = inp + (size_t)r * C;
+        float *dx = d_inp + (size_t)r * C;
+        const __m512 mu = _mm512_set1_ps(mean[r]), rs = _mm512_set1_ps(rstd[r]);
+        __m512 sum_g = _mm512_setzero_ps(), sum_gx = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) {
+            const __mmask16 m = ck_tail_mask512(C - i);
+            const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), _mm512_maskz_loadu_ps(m, weight + i));
+            const __m512 xhat = _mm512_maskz_mul_ps(m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mu), rs);
+            sum_g = _mm512_add_ps(sum_g, g);
+            sum_gx = _mm512_fmadd_ps(g, xhat, sum_gx);
+        }
+        const __m512 mean_g = _mm512_set1_ps(_mm512_reduce_add_ps(sum_g) / (float)C);
+        const __m512 mean_gx = _mm512_set1_ps(_mm512_reduce_add_ps(sum_gx) / (float)C);
+        for (int i = 0; i < C; i += 16) {
+            const __mmask16 m = ck_tail_mask512(C - i);
+            const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), _mm512_maskz_loadu_ps(m, weight + i));
+            const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mu), rs);
+            const __m512 d = _mm512_fnmadd_ps(xhat, mean_gx, _mm512_sub_ps(g, mean_g));
+            _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(d, rs));
+        }
+    }
+}
+
+// Columns c0..c1-1 (at most COLUMN_BLOCK = 64: four vectors each of d_weight and d_bias in registers).
+CK_TARGET_AVX512 static void layernorm_backward_columns_avx512(float *d_weight, float *d_bias, const float *d_out,
+                                                               const float *inp, const float *mean, const float *rstd,
+                                                               int N, int C, int c0, int c1) {
+    __m512 dw[4], db[4];
+    __mmask16 m[4];
+    for (int v = 0; v < 4; v++) {
+        m[v] = ck_tail_mask512(c1 - c0 - 16 * v);
+        dw[v] = d_weight ? _mm512_maskz_loadu_ps(m[v], d_weight + c0 + 16 * v) : _mm512_setzero_ps();
+        db[v] = d_bias ? _mm512_maskz_loadu_ps(m[v], d_bias + c0 + 16 * v) : _mm512_setzero_ps();
+    }
+    for (int r = 0; r < N; r++) {
+        const float *dy = d_out + (size_t)r * C + c0, *x = inp + (size_t)r * C + c0;
+        const __m512 mu = _mm512_set1_ps(mean[r]), rs = _mm512_set1_ps(rstd[r]);
+        for (int v = 0; v < 4; v++) {
+            if (!m[v]) break;
+            const __m512 g = _mm512_maskz_loadu_ps(m[v], dy + 16 * v);
+            const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m[v], x + 16 * v), mu), rs);
+            dw[v] = _mm512_add_ps(dw[v], _mm512_mul_ps(g, xhat));
+            db[v] = _mm512_add_ps(db[v], g);
+        }
+    }
+    for (int v = 0; v < 4; v++) {
+        if (d_weight) _mm512_mask_storeu_ps(d_weight + c0 + 16 * v, m[v], dw[v]);
+        if (d_bias) _mm512_mask_storeu_ps(d_bias + c0 + 16 * v, m[v], db[v]);
+    }
+}
+
+CK_TARGET_AVX512 static void gelu_backward_range_avx512(float *d_inp, const float *d_out, const float *inp, size_t i0,
+                                                        size_t i1) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), r2 = _mm512_set1_ps(CK_INV_SQRT2);
+    const __m512 alpha = _mm512_set1_ps(CK_INV_SQRT_2PI), minus_half = _mm512_set1_ps(-0.5f);
+    for (size_t i = i0; i < i1; i += 16) {
+        const __mmask16 m = ck_tail_mask512((int)CK_MIN(i1 - i, 16));
+        const __m512 x = _mm512_maskz_loadu_ps(m, inp + i);
+        const __m512 cdf = _mm512_mul_ps(half, _mm512_add_ps(one, ck_erf512(_mm512_mul_ps(x, r2))));
+        const __m512 pdf = _mm512_mul_ps(alpha, ck_exp512(_mm512_mul_ps(_mm512_mul_ps(x, x), minus_half)));
+        const __m512 d = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, d_out + i), _mm512_fmadd_ps(x, pdf, cdf));
+        _mm512_mask_storeu_ps(d_inp + i, m, d);
+    }
+}
+
+// MARK: - AVX2
+
+CK_TARGET_AVX2 static void layernorm_train_rows_avx2(float *out, float *mean_out, float *rstd_out, const float *inp,
+                                                     const float *weight, const float *bias, int r0, int r1, int C,
+                                                     float eps) {
+    for (int r = r0; r < r1; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        __m256 sum = _mm256_setzero_ps();
+        for (int i = 0; i < C; i += 8)
+            sum = _mm256_add_ps(sum, _mm256_maskload_ps(x + i, ck_tail_mask256(C - i)));
+        const float mean_value = ck_hsum256(sum) / (float)C;
+        const __m256 mean = _mm256_set1_ps(mean_value);
+        __m256 squares = _mm256_setzero_ps();
+        for (int i = 0; i < C; i += 8) {
+            __m256i m = ck_tail_mask256(C - i);
+            __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mean), _mm256_castsi256_ps(m));
+            squares = _mm256_fmadd_ps(d, d, squares);
+        }
+        const float variance = ck_hsum256(squares) / (float)C;
+        const float rstd_value = 1.0f / sqrtf(variance + eps);
+        const __m256 rstd = _mm256_set1_ps(rstd_value);
+        for (int i = 0; i < C; i += 8) {
+            __m256i m = ck_tail_mask256(C - i);
+            __m256 n = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mean), rstd);
+            __m256 o = _mm256_fmadd_ps(n, _mm256_maskload_ps(weight + i, m), _mm256_maskload_ps(bias + i, m));
+            _mm256_maskstore_ps(y + i, m, o);
+        }
+        mean_out[r] = mean_value;
+        rstd_out[r] = rstd_value;
+    }
+}
+
+CK_TARGET_AVX2 static void layernorm_backward_rows_avx2(float *d_inp, const float *d_out, const float *inp,
+                                                        const float *mean, const float *rstd, const float *weight,
+                                                        int r0, int r1, int C) {
+    for (int r = r0; r < r1; r++) {
+        const float *dy = d_out + (size_t)r * C, *x = inp + (size_t)r * C;
+        float *dx = d_inp + (size_t)r * C;
+        const __m256 mu = _mm256_set1_ps(mean[r]), rs = _mm256_set1_ps(rstd[r]);
+        __m256 sum_g = _mm256_setzero_ps(), sum_gx = _mm256_setzero_ps();
+        for (int i = 0; i < C; i += 8) {
+            const __m256i m = ck_tail_mask256(C - i);
+            const __m256 g = _mm256_mul_ps(_mm256_maskload_ps(dy + i, m), _mm256_maskload_ps(weight + i, m));
+            const __m256 xhat = _mm256_and_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mu), rs),
+                                              _mm256_castsi256_ps(m));
+            sum_g = _mm256_add_ps(sum_g, g);
+            sum_gx = _mm256_fmadd_ps(g, xhat, sum_gx);
+        }
+        const __m256 mean_g = _mm256_set1_ps(ck_hsum256(sum_g) / (float)C);
+        const __m256 mean_gx = _mm256_set1_ps(ck_hsum256(sum_gx) / (float)C);
+        for (int i = 0; i < C; i += 8) {
+            const __m256i m = ck_tail_mask256(C - i);
+            const __m256 g = _mm256_mul_ps(_mm256_maskload_ps(dy + i, m), _mm256_maskload_ps(weight + i, m));
+            const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mu), rs);
+            const __m256 d = _mm256_fnmadd_ps(xhat, mean_gx, _mm256_sub_ps(g, mean_g));
+            _mm256_maskstore_ps(dx + i, m, _mm256_mul_ps(d, rs));
+        }
+    }
+}
+
+CK_TARGET_AVX2 static void layernorm_backward_columns_avx2(float *d_weight, float *d_bias, const float *d_out,
+                                                           const float *inp, const float *mean, const float *rstd,
+                                                           int N, int C, int c0, int c1) {
+    __m256 dw[8], db[8];
+    __m256i m[8];
+    const int vectors = (c1 - c0 + 7) / 8;
+    for (int v = 0; v < vectors; v++) {
+        m[v] = ck_tail_mask256(c1 - c0 - 8 * v);
+        dw[v] = d_weight ? _mm256_maskload_ps(d_weight + c0 + 8 * v, m[v]) : _mm256_setzero_ps();
+        db[v] = d_bias ? _mm256_maskload_ps(d_bias + c0 + 8 * v, m[v]) : _mm256_setzero_ps();
+    }
+    for (int r = 0; r < N; r++) {
+        const float *dy = d_out + (size_t)r * C + c0, *x = inp + (size_t)r * C + c0;
+        const __m256 mu = _mm256_set1_ps(mean[r]), rs = _mm256_set1_ps(rstd[r]);
+        for (int v = 0; v < vectors; v++) {
+            const __m256 g = _mm256_maskload_ps(dy + 8 * v, m[v]);
+            const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + 8 * v, m[v]), mu), rs);
+            dw[v] = _mm256_add_ps(dw[v], _mm256_mul_ps(g, xhat));
+            db[v] = _mm256_add_ps(db[v], g);
+        }
+    }
+    for (int v = 0; v < vectors; v++) {
+        if (d_weight) _mm256_maskstore_ps(d_weight + c0 + 8 * v, m[v], dw[v]);
+        if (d_bias) _mm256_maskstore_ps(d_bias + c0 + 8 * v, m[v], db[v]);
+    }
+}
+
+CK_TARGET_AVX2 static void gelu_backward_range_avx2(float *d_inp, const float *d_out, const float *inp, size_t i0,
+                                                    size_t i1) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps(CK_INV_SQRT2);
+    const __m256 alpha = _mm256_set1_ps(CK_INV_SQRT_2PI), minus_half = _mm256_set1_ps(-0.5f);
+    for (size_t i = i0; i < i1; i += 8) {
+        const __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
+        const __m256 x = _mm256_maskload_ps(inp + i, m);
+        const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, ck_erf256(_mm256_mul_ps(x, r2))));
+        const __m256 pdf = _mm256_mul_ps(alpha, ck_exp256(_mm256_mul_ps(_mm256_mul_ps(x, x), minus_half)));
+        const __m256 d = _mm256_mul_ps(_mm256_maskload_ps(d_out + i, m), _mm256_fmadd_ps(x, pdf, cdf));
+        _mm256_maskstore_ps(d_inp + i, m, d);
+    }
+}
+#endif  // CK_X86
+
 // MARK: - Drivers
 
 typedef void (*layernorm_train_rows_fn)(float *, float *, float *, const float *, const float *, const float *,
@@ -117,7 +327,15 @@ static void layernorm_train_item(void *context, int t, int thread) {
 
 void ck_layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
                                 const float *weight, const float *bias, int N, int C, float eps) {
-    training_job job = {.train_rows = layernorm_train_rows_scalar, .out = out, .mean = mean, .rstd = rstd,
+    layernorm_train_rows_fn rows = layernorm_train_rows_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: rows = layernorm_train_rows_avx512; break;
+    case CK_ISA_AVX2: rows = layernorm_train_rows_avx2; break;
+    default: break;
+    }
+#endif
+    training_job job = {.train_rows = rows, .out = out, .mean = mean, .rstd = rstd,
                         .inp = inp, .weight = weight, .bias = bias, .N = N, .C = C, .eps = eps};
     const int blocks = (N + ROW_BLOCK - 1) / ROW_BLOCK;
     ck_parallel_for(blocks, (long)N * C > 65536 ? ck_threads_max() : 1, 0, layernorm_train_item, &job);
@@ -140,8 +358,22 @@ static void layernorm_backward_column_item(void *context, int t, int thread) {
 void ck_layernorm_backward(float *d_inp, float *d_weight, float *d_bias, const float *d_out,
                            const float *inp, const float *mean, const float *rstd, const float *weight,
                            int N, int C) {
-    training_job job = {.backward_rows = layernorm_backward_rows_scalar,
-                        .backward_columns = layernorm_backward_columns_scalar,
+    layernorm_backward_rows_fn rows = layernorm_backward_rows_scalar;
+    layernorm_backward_columns_fn columns = layernorm_backward_columns_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512:
+        rows = layernorm_backward_rows_avx512;
+        columns = layernorm_backward_columns_avx512;
+        break;
+    case CK_ISA_AVX2:
+        rows = layernorm_backward_rows_avx2;
+        columns = layernorm_backward_columns_avx2;
+        break;
+    default: break;
+    }
+#endif
+    training_job job = {.backward_rows = rows, .backward_columns = columns,
                         .out = d_inp, .d_weight = d_weight, .d_bias = d_bias, .d_out = d_out, .inp = inp,
                         .cmean = mean, .crstd = rstd, .weight = weight, .N = N, .C = C};
     const int threads = (long)N * C > 65536 ? ck_threads_max() : 1;
@@ -163,7 +395,15 @@ static void pointwise_run(pointwise_backward_fn fn, float *d_inp, const float *d
 }
 
 void ck_gelu_backward(float *d_inp, const float *d_out, const float *inp, size_t n) {
-    pointwise_run(gelu_backward_range_scalar, d_inp, d_out, inp, n);
+    pointwise_backward_fn fn = gelu_backward_range_scalar;
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: fn = gelu_backward_range_avx512; break;
+    case CK_ISA_AVX2: fn = gelu_backward_range_avx2; break;
+    default: break;
+    }
+#endif
+    pointwise_run(fn, d_inp, d_out, inp, n);
 }
 
 void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t n) {

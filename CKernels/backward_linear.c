@@ -15,7 +15,7 @@
 // Determinism: every output element is owned by one work item, which sums its reduction blocks in
 // order; nothing is split across threads, so the bits do not depend on the thread count.
 #include "internal.h"
-#include "microkernel.h"
+#include "tiles.h"
 
 #include <string.h>
 
@@ -28,7 +28,7 @@ typedef struct {
 // Tiles of work: LB_ROWS output rows x LB_COLS output columns (multiples of every register block).
 #define LB_ROWS 48
 #define LB_COLS 128
-#define LB_KC 256
+#define LB_KC 128
 
 // d_inp rows m0..m1-1, columns k0..k1-1 (overwritten).
 typedef void (*d_inp_tile_fn)(const linear_backward_args *, int m0, int m1, int k0, int k1);
@@ -61,6 +61,62 @@ static void d_weight_tile_scalar(const linear_backward_args *g, int n0, int n1, 
         }
     }
 }
+
+#if CK_X86
+// MARK: - AVX-512
+
+// d_inp[m, k] = Σ_n d_out[m, n] W[n, k], the reduction over n in LB_KC blocks (the first overwrites).
+CK_TARGET_AVX512 static void d_inp_tile_avx512(const linear_backward_args *g, int m0, int m1, int k0, int k1) {
+    const int N = g->N, K = g->K;
+    for (int nb = 0; nb < N; nb += LB_KC) {
+        const int kc = CK_MIN(LB_KC, N - nb);
+        for (int k = k0; k < k1; k += CK_NR)
+            for (int m = m0; m < m1; m += CK_MR512)
+                ck_tile512_strided(CK_MIN(CK_MR512, m1 - m), kc, g->d_out + (size_t)m * N + nb, N, 1,
+                                   g->weight + (size_t)nb * K + k, K, CK_MIN(CK_NR, k1 - k),
+                                   g->d_inp + (size_t)m * K + k, K, nb > 0);
+    }
+}
+
+// d_weight[n, k] += Σ_m d_out[m, n] inp[m, k], the reduction over m in LB_KC blocks, each added.
+CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g, int n0, int n1, int k0, int k1) {
+    const int N = g->N, K = g->K;
+    for (int mb = 0; mb < g->M; mb += LB_KC) {
+        const int kc = CK_MIN(LB_KC, g->M - mb);
+        for (int k = k0; k < k1; k += CK_NR)
+            for (int n = n0; n < n1; n += CK_MR512)
+                ck_tile512_strided(CK_MIN(CK_MR512, n1 - n), kc, g->d_out + (size_t)mb * N + n, 1, N,
+                                   g->inp + (size_t)mb * K + k, K, CK_MIN(CK_NR, k1 - k),
+                                   g->d_weight + (size_t)n * K + k, K, 1);
+    }
+}
+
+// MARK: - AVX2
+
+CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, int m0, int m1, int k0, int k1) {
+    const int N = g->N, K = g->K;
+    for (int nb = 0; nb < N; nb += LB_KC) {
+        const int kc = CK_MIN(LB_KC, N - nb);
+        for (int k = k0; k < k1; k += 16)
+            for (int m = m0; m < m1; m += CK_MR256)
+                ck_tile256_strided(CK_MIN(CK_MR256, m1 - m), kc, g->d_out + (size_t)m * N + nb, N, 1,
+                                   g->weight + (size_t)nb * K + k, K, CK_MIN(16, k1 - k),
+                                   g->d_inp + (size_t)m * K + k, K, nb > 0);
+    }
+}
+
+CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, int n0, int n1, int k0, int k1) {
+    const int N = g->N, K = g->K;
+    for (int mb = 0; mb < g->M; mb += LB_KC) {
+        const int kc = CK_MIN(LB_KC, g->M - mb);
+        for (int k = k0; k < k1; k += 16)
+            for (int n = n0; n < n1; n += CK_MR256)
+                ck_tile256_strided(CK_MIN(CK_MR256, n1 - n), kc, g->d_out + (size_t)mb * N + n, 1, N,
+                                   g->inp + (size_t)mb * K + k, K, CK_MIN(16, k1 - k),
+                                   g->d_weight + (size_t)n * K + k, K, 1);
+    }
+}
+#endif  // CK_X86
 
 // MARK: - Driver
 
@@ -120,6 +176,19 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
     }
     linear_backward_args g = {d_inp, d_weight, d_bias, d_out, inp, weight, M, N, K};
     linear_backward_job job = {&g, d_inp_tile_scalar, d_weight_tile_scalar, 0, 0, 0, 0, 0};
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512:
+        job.d_inp_tile = d_inp_tile_avx512;
+        job.d_weight_tile = d_weight_tile_avx512;
+        break;
+    case CK_ISA_AVX2:
+        job.d_inp_tile = d_inp_tile_avx2;
+        job.d_weight_tile = d_weight_tile_avx2;
+        break;
+    default: break;
+    }
+#endif
     const int col_tiles = (K + LB_COLS - 1) / LB_COLS;
     if (d_inp) {
         job.tiles_dx_k = col_tiles;

@@ -19,11 +19,90 @@ static void dropout_range_scalar(uint8_t *mask, float *out, const float *inp, si
 typedef void (*dropout_range_fn)(uint8_t *, float *, const float *, size_t, size_t, uint64_t, uint64_t,
                                  uint64_t, float);
 
+#if CK_X86
+// MARK: - AVX-512
+
+// 8 hashes in 64-bit lanes (AVX-512DQ multiplies 64-bit integers): the lanes' keep bits.
+CK_TARGET_AVX512 static inline __mmask8 keep8_avx512(__m512i index, __m512i key, __m512i threshold) {
+    const __m512i golden = _mm512_set1_epi64((long long)CK_GOLDEN64);
+    __m512i z = _mm512_add_epi64(key, _mm512_mullo_epi64(_mm512_add_epi64(index, _mm512_set1_epi64(1)), golden));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64((long long)0xBF58476D1CE4E5B9ull));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64((long long)0x94D049BB133111EBull));
+    z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+    return _mm512_cmpge_epu64_mask(_mm512_srli_epi64(z, 32), threshold);
+}
+
+CK_TARGET_AVX512 static void dropout_range_avx512(uint8_t *mask, float *out, const float *inp, size_t i0, size_t i1,
+                                                  uint64_t key, uint64_t offset, uint64_t threshold, float scale) {
+    const __m512i keys = _mm512_set1_epi64((long long)key), limit = _mm512_set1_epi64((long long)threshold);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512 s = _mm512_set1_ps(scale);
+    for (size_t i = i0; i < i1; i += 16) {
+        const __mmask16 m = ck_tail_mask512((int)CK_MIN(i1 - i, 16));
+        const __m512i base = _mm512_add_epi64(_mm512_set1_epi64((long long)(offset + i)), lanes);
+        const __mmask16 keep = (__mmask16)(keep8_avx512(base, keys, limit) |
+                                           ((unsigned)keep8_avx512(_mm512_add_epi64(base, _mm512_set1_epi64(8)), keys, limit) << 8));
+        if (mask) _mm_mask_storeu_epi8(mask + i, m, _mm_maskz_set1_epi8(keep, 1));
+        if (out) _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_mul_ps(keep, _mm512_maskz_loadu_ps(m, inp + i), s));
+    }
+}
+
+// MARK: - AVX2
+
+// a * b mod 2^64 in each 64-bit lane, from 32-bit multiplies.
+CK_TARGET_AVX2 static inline __m256i mullo64_avx2(__m256i a, __m256i b) {
+    const __m256i low = _mm256_mul_epu32(a, b);
+    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b),
+                                           _mm256_mul_epu32(a, _mm256_srli_epi64(b, 32)));
+    return _mm256_add_epi64(low, _mm256_slli_epi64(cross, 32));
+}
+
+// 4 hashes: bit l of the result is lane l's keep.
+CK_TARGET_AVX2 static inline int keep4_avx2(__m256i index, __m256i key, __m256i threshold) {
+    __m256i z = _mm256_add_epi64(key, mullo64_avx2(_mm256_add_epi64(index, _mm256_set1_epi64x(1)),
+                                                   _mm256_set1_epi64x((long long)CK_GOLDEN64)));
+    z = mullo64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), _mm256_set1_epi64x((long long)0xBF58476D1CE4E5B9ull));
+    z = mullo64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), _mm256_set1_epi64x((long long)0x94D049BB133111EBull));
+    z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+    // bits < 2^32 and threshold <= 2^32: a signed 64-bit comparison is exact. keep = !(threshold > bits).
+    const __m256i drop = _mm256_cmpgt_epi64(threshold, _mm256_srli_epi64(z, 32));
+    return ~_mm256_movemask_pd(_mm256_castsi256_pd(drop)) & 0xF;
+}
+
+CK_TARGET_AVX2 static void dropout_range_avx2(uint8_t *mask, float *out, const float *inp, size_t i0, size_t i1,
+                                              uint64_t key, uint64_t offset, uint64_t threshold, float scale) {
+    const __m256i keys = _mm256_set1_epi64x((long long)key), limit = _mm256_set1_epi64x((long long)threshold);
+    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256 s = _mm256_set1_ps(scale);
+    for (size_t i = i0; i < i1; i += 8) {
+        const int count = (int)CK_MIN(i1 - i, 8);
+        const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x((long long)(offset + i)), lanes);
+        const int keep = keep4_avx2(base, keys, limit) | keep4_avx2(_mm256_add_epi64(base, _mm256_set1_epi64x(4)), keys, limit) << 4;
+        if (mask)
+            for (int l = 0; l < count; l++) mask[i + l] = (uint8_t)(keep >> l & 1);
+        if (out) {
+            const __m256i m = ck_tail_mask256(count);
+            const __m256i kept = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(keep), bit), bit);
+            const __m256 x = _mm256_mul_ps(_mm256_maskload_ps(inp + i, m), s);
+            _mm256_maskstore_ps(out + i, m, _mm256_and_ps(x, _mm256_castsi256_ps(kept)));
+        }
+    }
+}
+#endif  // CK_X86
+
 // MARK: - Driver
 
 #define DROPOUT_CHUNK 4096
 
 static dropout_range_fn dropout_range(void) {
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: return dropout_range_avx512;
+    case CK_ISA_AVX2: return dropout_range_avx2;
+    default: break;
+    }
+#endif
     return dropout_range_scalar;
 }
 

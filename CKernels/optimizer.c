@@ -47,6 +47,95 @@ static void adamw_range_scalar(float *param, const float *grad, float *m, float 
     }
 }
 
+#if CK_X86
+// MARK: - AVX-512
+
+CK_TARGET_AVX512 static double sum_squares_avx512(const float *x, size_t i0, size_t i1) {
+    __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+    for (size_t i = i0; i < i1; i += 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(ck_tail_mask512((int)CK_MIN(i1 - i, 16)), x + i);
+        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        acc0 = _mm512_fmadd_pd(lo, lo, acc0);
+        acc1 = _mm512_fmadd_pd(hi, hi, acc1);
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
+}
+
+CK_TARGET_AVX512 static void scale_avx512(float *x, size_t i0, size_t i1, float s) {
+    const __m512 sv = _mm512_set1_ps(s);
+    for (size_t i = i0; i < i1; i += 16) {
+        const __mmask16 m = ck_tail_mask512((int)CK_MIN(i1 - i, 16));
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sv));
+    }
+}
+
+// adamw_range_scalar's operations, 16 at a time (the same roundings: mul, add, sqrt and div are
+// exact-rounded in both, the lerp is a fused multiply-add in both).
+CK_TARGET_AVX512 static void adamw_range_avx512(float *param, const float *grad, float *m, float *v, size_t i0,
+                                                size_t i1, const adamw_scalars *s) {
+    const __m512 decay = _mm512_set1_ps(s->decay), w1 = _mm512_set1_ps(s->w1), beta2 = _mm512_set1_ps(s->beta2);
+    const __m512 w2 = _mm512_set1_ps(s->w2), bc2 = _mm512_set1_ps(s->bc2_sqrt), eps = _mm512_set1_ps(s->eps);
+    const __m512 step = _mm512_set1_ps(s->step_size);
+    for (size_t i = i0; i < i1; i += 16) {
+        const __mmask16 k = ck_tail_mask512((int)CK_MIN(i1 - i, 16));
+        const __m512 g = _mm512_maskz_loadu_ps(k, grad + i);
+        const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, param + i), decay);
+        const __m512 m0 = _mm512_maskz_loadu_ps(k, m + i);
+        const __m512 mi = _mm512_fmadd_ps(w1, _mm512_sub_ps(g, m0), m0);
+        const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, v + i), beta2),
+                                        _mm512_mul_ps(_mm512_mul_ps(w2, g), g));
+        const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        _mm512_mask_storeu_ps(m + i, k, mi);
+        _mm512_mask_storeu_ps(v + i, k, vi);
+        _mm512_mask_storeu_ps(param + i, k, _mm512_add_ps(p, _mm512_div_ps(_mm512_mul_ps(step, mi), denom)));
+    }
+}
+
+// MARK: - AVX2
+
+CK_TARGET_AVX2 static double sum_squares_avx2(const float *x, size_t i0, size_t i1) {
+    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    for (size_t i = i0; i < i1; i += 8) {
+        const __m256 v = _mm256_maskload_ps(x + i, ck_tail_mask256((int)CK_MIN(i1 - i, 8)));
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        acc0 = _mm256_fmadd_pd(lo, lo, acc0);
+        acc1 = _mm256_fmadd_pd(hi, hi, acc1);
+    }
+    const __m256d acc = _mm256_add_pd(acc0, acc1);
+    const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+}
+
+CK_TARGET_AVX2 static void scale_avx2(float *x, size_t i0, size_t i1, float s) {
+    const __m256 sv = _mm256_set1_ps(s);
+    for (size_t i = i0; i < i1; i += 8) {
+        const __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
+        _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), sv));
+    }
+}
+
+CK_TARGET_AVX2 static void adamw_range_avx2(float *param, const float *grad, float *m, float *v, size_t i0, size_t i1,
+                                            const adamw_scalars *s) {
+    const __m256 decay = _mm256_set1_ps(s->decay), w1 = _mm256_set1_ps(s->w1), beta2 = _mm256_set1_ps(s->beta2);
+    const __m256 w2 = _mm256_set1_ps(s->w2), bc2 = _mm256_set1_ps(s->bc2_sqrt), eps = _mm256_set1_ps(s->eps);
+    const __m256 step = _mm256_set1_ps(s->step_size);
+    for (size_t i = i0; i < i1; i += 8) {
+        const __m256i k = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
+        const __m256 g = _mm256_maskload_ps(grad + i, k);
+        const __m256 p = _mm256_mul_ps(_mm256_maskload_ps(param + i, k), decay);
+        const __m256 m0 = _mm256_maskload_ps(m + i, k);
+        const __m256 mi = _mm256_fmadd_ps(w1, _mm256_sub_ps(g, m0), m0);
+        const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(v + i, k), beta2),
+                                        _mm256_mul_ps(_mm256_mul_ps(w2, g), g));
+        const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
+        _mm256_maskstore_ps(m + i, k, mi);
+        _mm256_maskstore_ps(v + i, k, vi);
+        _mm256_maskstore_ps(param + i, k, _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(step, mi), denom)));
+    }
+}
+#endif  // CK_X86
+
 // MARK: - Drivers
 
 typedef double (*sum_squares_fn)(const float *, size_t, size_t);
@@ -54,6 +143,39 @@ typedef void (*scale_fn)(float *, size_t, size_t, float);
 typedef void (*adamw_fn)(float *, const float *, float *, float *, size_t, size_t, const adamw_scalars *);
 
 #define SUMSQ_BLOCKS 64
+
+static sum_squares_fn sum_squares_worker(void) {
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: return sum_squares_avx512;
+    case CK_ISA_AVX2: return sum_squares_avx2;
+    default: break;
+    }
+#endif
+    return sum_squares_scalar;
+}
+
+static scale_fn scale_worker(void) {
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: return scale_avx512;
+    case CK_ISA_AVX2: return scale_avx2;
+    default: break;
+    }
+#endif
+    return scale_scalar;
+}
+
+static adamw_fn adamw_worker(void) {
+#if CK_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: return adamw_range_avx512;
+    case CK_ISA_AVX2: return adamw_range_avx2;
+    default: break;
+    }
+#endif
+    return adamw_range_scalar;
+}
 #define OPT_CHUNK 16384
 
 typedef struct {
@@ -79,7 +201,7 @@ double ck_sum_squares(const float *x, size_t n) {
     // Blocks of a multiple of 64 values, so every SIMD path sees whole vectors but in the last block.
     const size_t block = ((n + SUMSQ_BLOCKS - 1) / SUMSQ_BLOCKS + 63) / 64 * 64;
     double partial[SUMSQ_BLOCKS] = {0};
-    optimizer_job job = {.sum_squares = sum_squares_scalar, .cx = x, .n = n, .block = block, .partial = partial};
+    optimizer_job job = {.sum_squares = sum_squares_worker(), .cx = x, .n = n, .block = block, .partial = partial};
     const int blocks = block == 0 ? 0 : (int)((n + block - 1) / block);
     ck_parallel_for(blocks, n > 65536 ? ck_threads_max() : 1, 0, sum_squares_item, &job);
     double sum = 0.0;
@@ -94,7 +216,7 @@ static void scale_item(void *context, int c, int thread) {
 }
 
 void ck_scale(float *x, size_t n, float s) {
-    optimizer_job job = {.scale = scale_scalar, .x = x, .n = n, .s = s};
+    optimizer_job job = {.scale = scale_worker(), .x = x, .n = n, .s = s};
     const int chunks = (int)((n + OPT_CHUNK - 1) / OPT_CHUNK);
     ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, scale_item, &job);
 }
@@ -119,7 +241,7 @@ void ck_adamw_step(float *param, const float *grad, float *m, float *v, size_t n
         .eps = (float)eps,
         .step_size = (float)(-(lr / bias_correction1)),
     };
-    optimizer_job job = {.adamw = adamw_range_scalar, .x = param, .grad = grad, .m = m, .v = v, .n = n,
+    optimizer_job job = {.adamw = adamw_worker(), .x = param, .grad = grad, .m = m, .v = v, .n = n,
                          .scalars = &scalars};
     const int chunks = (int)((n + OPT_CHUNK - 1) / OPT_CHUNK);
     ck_parallel_for(chunks, chunks > 2 ? ck_threads_max() : 1, 0, adamw_item, &job);

@@ -73,6 +73,10 @@ import Glibc
             let (a, b) = (try #require(metrics[name]), try #require(report.dev[name]))
             #expect(abs(a - b) <= 1e-12, "\(name): eval \(a), finetune \(b)")
         }
+        // And `bertology ablate` runs its classifier (one head, a sample of dev).
+        let ablate = try CommandLineTool.run(["ablate", "--model", out.path, "--task", "MRPC", "--data", Self.glue, "--limit", "20",
+                                              "--heads", "L1-H1", "--layers", "none", "--out", root.appendingPathComponent("ablation").path])
+        #expect(ablate.status == 0 && ablate.stdoutText.contains("baseline: f1"), "\(ablate.stderrText)")
     }
 
     @Test func regressionTaskWritesARegressionHead() throws {

@@ -96,6 +96,7 @@ import Testing
         let previous = Kernels.maxThreads
         Kernels.setThreads(threads)
         defer { Kernels.setThreads(previous) }
+        #expect(Kernels.observedThreads() == threads, "OpenMP did not run \(threads) threads")
         return try body()
     }
 

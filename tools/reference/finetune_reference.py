@@ -8,7 +8,7 @@ tiny-classifier (3 labels, cross-entropy) and tiny-regression (1 label, mean squ
   train() mode, float32) on one padded batch of sentence pairs of different lengths, with dropout off
   (every dropout probability 0);
 - the same with dropout on (hidden 0.1, attention probabilities 0.1, classifier 0.1), where PyTorch is given
-  OUR dropout masks: the counter-based hash of CKernels/dropout.c, reimplemented below with numpy integers,
+  OUR dropout masks: the counter-based hash of CKernels/dropout.c (dropout_reference.py, in Python integers)
   replaces every nn.Dropout and the attention-probability dropout inside eager attention;
 - two torch.optim.AdamW steps (betas 0.9/0.999, eps 1e-8, weight decay 0.01 on the decay group only, foreach
   off) each after torch.nn.utils.clip_grad_norm_(1.0), dropout off, on the same batch: the loss, gradient norm and
@@ -31,6 +31,9 @@ import transformers
 import transformers.models.bert.modeling_bert as modeling_bert
 from transformers import BertForSequenceClassification
 
+# The CKernels dropout generator in Python integers (this folder is on sys.path when a script here runs).
+import dropout_reference
+
 GENERATOR = "tools/reference/finetune_reference.py"
 FIXTURES = Path("Tests/BertologyTests/Fixtures")
 OUT = FIXTURES / "training"
@@ -43,37 +46,18 @@ ATTENTION_DROPOUT = 0.1
 LEARNING_RATES = [1e-3, 5e-4]  # two AdamW steps on the same batch
 MAX_GRAD_NORM = 1.0
 WEIGHT_DECAY = 0.01
-MASK64 = (1 << 64) - 1
 
 
 # MARK: - Our dropout masks (CKernels/dropout.c, in integer arithmetic)
 
-GOLDEN64 = np.uint64(0x9E3779B97F4A7C15)
-
-
-def mix(z):
-    """splitmix64's finaliser on numpy uint64 values (arithmetic mod 2^64), as ck_mix64."""
-    z = z ^ (z >> np.uint64(30))
-    z = z * np.uint64(0xBF58476D1CE4E5B9)
-    z = z ^ (z >> np.uint64(27))
-    z = z * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def keep_mask(seed, stream, n, p, offset=0):
-    """keep(i) for i in 0..<n, as ck_dropout_mask(mask, n, p, seed, stream, offset) (documented in ckernels.h):
-    key = mix(seed ^ mix(stream + golden)); bits = mix(key + (index + 1) * golden) >> 32; keep = bits >= floor(p 2^32)."""
-    with np.errstate(over="ignore"):
-        key = mix(np.array([seed], dtype=np.uint64) ^ mix(np.array([stream], dtype=np.uint64) + GOLDEN64))
-        index = np.arange(offset, offset + n, dtype=np.uint64)
-        bits = mix(key + (index + np.uint64(1)) * GOLDEN64) >> np.uint64(32)
-    threshold = np.uint64(int(float(np.float32(p)) * 4294967296.0))
-    return bits >= threshold
+def keep_mask(seed, stream, n, p):
+    """A numpy bool array: True where element i of ck_dropout_mask(mask, n, p, seed, stream, 0) is kept."""
+    return np.array(dropout_reference.keep_mask(n, p, seed, stream), dtype=bool)
 
 
 def dropout_scale(p):
     """1.0f / (float)(1.0 - (double)p), as ck_dropout_scale."""
-    return float(np.float32(1.0) / np.float32(1.0 - float(np.float32(p))))
+    return dropout_reference.scale(p)
 
 
 def dropout_stream(step, slot, site):

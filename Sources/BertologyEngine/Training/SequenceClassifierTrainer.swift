@@ -255,7 +255,7 @@ public final class SequenceClassifierTrainer {
     /// Grows the activation buffers for batches up to `batchSize` x `sequenceLength`, so that no
     /// later step allocates (optional: the first step of a larger shape grows them).
     public func reserve(batchSize: Int, sequenceLength: Int) {
-        activations.reserve(batch: batchSize, sequenceLength: sequenceLength, config: config)
+        activations.ensure(batch: batchSize, sequenceLength: sequenceLength, config: config)
     }
 
     /// One forward + backward + clip + AdamW step at `learningRate`.
