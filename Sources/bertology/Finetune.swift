@@ -95,25 +95,27 @@ struct Finetune: AsyncParsableCommand {
         options.saveEvery = saveEvery
         try options.validate()
         let outURL = URL(fileURLWithPath: out)
-        // Refused before the model and the data are read; --resume checks the checkpoint later.
-        if !resume && !force, let entries = try? FileManager.default.contentsOfDirectory(atPath: outURL.path), !entries.isEmpty {
-            throw BertologyError.usage("\(outURL.path) exists and is not empty (\(entries.count) entries); choose another --out folder, add --resume to continue its run, or --force to start again")
-        }
-
-        let checkpoint = try modelOptions.load()
-        let fineTuning = try FineTuning(checkpoint: checkpoint, options: options)
-        for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(notice)\n".utf8)) }
-        let bar = TerminalProgressBar()
-        let handler = bar.handler
-        let (resume, force) = (resume, force)
-        let checkpointFolder = outURL.appendingPathComponent("checkpoint").path
-        let interruption = Interruption(advice: {
-            "the run so far is kept in \(checkpointFolder); continue with the same command and --resume"
-        })
-        // SIGINT / SIGTERM stop training between two steps (exit 130), after a checkpoint of the step reached.
-        let result = try await runCancellable(interruption) {
-            defer { bar.finish() }
-            return try fineTuning.run(writingTo: outURL, resume: resume, force: force, progress: handler)
+        // Locked (a second run on the same --out is refused at once) and checked before the model and
+        // the data are read; --resume checks the checkpoint later.
+        let result = try await withOutputFolder(out, force: force, acceptingContents: true) { folder in
+            if !resume && !force, case let entries = try folder.contents(), !entries.isEmpty {
+                throw BertologyError.usage("\(outURL.path) exists and is not empty (\(entries.count) entries); choose another --out folder, add --resume to continue its run, or --force to start again")
+            }
+            let checkpoint = try modelOptions.load()
+            let fineTuning = try FineTuning(checkpoint: checkpoint, options: options)
+            for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(notice)\n".utf8)) }
+            let bar = TerminalProgressBar()
+            let handler = bar.handler
+            let (resume, force) = (resume, force)
+            let checkpointFolder = outURL.appendingPathComponent("checkpoint").path
+            let interruption = Interruption.writing(into: folder, advice: {
+                "the run so far is kept in \(checkpointFolder); continue with the same command and --resume"
+            })
+            // SIGINT / SIGTERM stop training between two steps (exit 130), after a checkpoint of the step reached.
+            return try await runCancellable(interruption) {
+                defer { bar.finish() }
+                return try fineTuning.run(writingTo: outURL, resume: resume, force: force, progress: handler)
+            }
         }
         emit(json ? try JSONOutput.line(result.report) : FineTuningSummary.text(result))
         FileHandle.standardError.write(Data("finetune: wrote \(result.files.count) files and checkpoint/ to \(outURL.path)\n".utf8))

@@ -157,6 +157,33 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(OutputFolder.lockFileName).path))
     }
 
+    /// Every writing command refuses a folder (or file) another run holds, at once, with exit 1, the
+    /// holder's line, and nothing written: here the holder is this test process.
+    @Test func everyWritingCommandRefusesAFolderAnotherRunHolds() throws {
+        let root = try Self.scratch("one-writer-held")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let held = root.appendingPathComponent("held")
+        let holder = try OutputFolder(held, acceptingContents: true)
+        defer { holder.close() }
+        let model = TestPaths.fixture("models/tiny-classifier").path
+        let data = TestPaths.fixture("glue-format").path
+        let predictions = root.appendingPathComponent("predictions.jsonl")
+        let fileLock = try OutputFile.check(predictions.path, option: "--predictions", force: false)
+        defer { fileLock.close() }
+        let runs: [[String]] = [
+            ["finetune", "--model", model, "--task", "MNLI", "--data", data, "--epochs", "1", "--limit", "8", "--out", held.path],
+            ["ablate", "--model", model, "--task", "MNLI", "--data", data, "--out", held.path],
+            ["analyze", "--model", model, "--task", "MNLI", "--data", data, "--out", held.path, "--force"],
+            ["eval", "--model", model, "--task", "MNLI", "--data", data, "--predictions", predictions.path],
+        ]
+        for arguments in runs {
+            let run = try CommandLineTool.run(arguments)
+            #expect(run.status == 1, "\(arguments[0]): \(run.stderrText)")
+            #expect(run.stderrText.contains("in use by another run (pid \(getpid()) on "), "\(arguments[0]): \(run.stderrText)")
+        }
+        #expect(try holder.contents().isEmpty, "nothing was written into the held folder")
+    }
+
     // MARK: - Journals with repeated records
 
     /// Writes a journal of `header` and `records` lines (as a journal holds them) into a new folder.

@@ -182,17 +182,19 @@ public struct FineTuning: Sendable {
         guard !(resume && force) else {
             throw BertologyError.usage("--resume continues the run in the folder, --force starts it again: give one")
         }
+        // Locked before anything in it is read: a second run on the same folder is refused at once.
+        let output = try OutputFolder(folder, acceptingContents: true)
         let store = FineTuningCheckpointStore(folder: folder.appendingPathComponent(FineTuningCheckpointStore.name))
         var saved: FineTuningCheckpointStore.Saved?
         if resume {
             saved = try store.load()
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            let entries = (try? output.contents()) ?? []
             if saved == nil && !entries.isEmpty {
                 throw BertologyError.usage("\(folder.path) has no checkpoint to resume (\(store.folder.lastPathComponent)/\(FineTuningCheckpointStore.stateName) is missing); add --force to start again there, or choose another --out")
             }
             if let saved { try Self.requireSameRecipe(saved.recipe, recipe, folder: store.folder) }
         }
-        let output = try OutputFolder(folder, force: force || resume)
+        try output.requireEmpty(force: force || resume)
         if force { store.removeAll() }
         store.removeLeftovers()
         do {
