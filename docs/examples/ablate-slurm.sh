@@ -1,13 +1,16 @@
 #!/bin/bash
 # An ablation sweep split into N parts as a Slurm job array, then merged by a dependent job.
 #
+#   mkdir -p logs                                             # Slurm does not create --output's folder:
+#                                                             # without it every job fails at launch, no log
 #   sbatch docs/examples/ablate-slurm.sh                      # submits the array (parts 1..N)
-#   sbatch --dependency=afterok:<array job id> --export=ALL,MERGE=1 docs/examples/ablate-slurm.sh
+#   sbatch --dependency=afterok:<array job id> --array=0 --export=ALL,MERGE=1 docs/examples/ablate-slurm.sh
 #
 # or both at once:
 #   jid=$(sbatch --parsable docs/examples/ablate-slurm.sh)
 #   sbatch --dependency=afterok:$jid --array=0 --export=ALL,MERGE=1 docs/examples/ablate-slurm.sh
 #
+# --array=0 makes the merge one job: the #SBATCH --array line below would start N merges of the same folder.
 # Every part reads the same model and data (a shared file system, or the same files copied to each node: the
 # journal identifies them by SHA-256, not by path) and writes its own folder under $SWEEP. A part that is
 # preempted or hits its time limit is requeued and continues its journal (--resume): nothing finished is redone.
