@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-typedef struct {
+typedef struct ck_attention_train_args {
     float *context;         // forward: (B,T,C)
     float *probs;           // forward: (B,NH,T,T)
     float *d_qkv;           // backward: (B,T,3C)
@@ -327,8 +327,25 @@ CK_TARGET_AVX2 static void backward_head_avx2(const attention_train_args *a, int
 
 // MARK: - Drivers
 
-typedef void (*forward_head_fn)(const attention_train_args *, int, int, float *, ck_softmax_row_fn);
-typedef void (*backward_head_fn)(const attention_train_args *, int, int, float *);
+typedef ck_attention_train_forward_head_fn forward_head_fn;
+typedef ck_attention_train_backward_head_fn backward_head_fn;
+
+void ck_register_attention_train(ck_dispatch_table *table, ck_isa isa) {
+    table->attention_train_forward_head = forward_head_scalar;
+    table->attention_train_backward_head = backward_head_scalar;
+#if CK_X86
+    if (isa == CK_ISA_AVX512) {
+        table->attention_train_forward_head = forward_head_avx512;
+        table->attention_train_backward_head = backward_head_avx512;
+    }
+    if (isa == CK_ISA_AVX2) {
+        table->attention_train_forward_head = forward_head_avx2;
+        table->attention_train_backward_head = backward_head_avx2;
+    }
+#else
+    (void)isa;
+#endif
+}
 
 static size_t padded32(int n) { return (size_t)(n + CK_NR - 1) / CK_NR * CK_NR; }
 
@@ -377,15 +394,8 @@ void ck_attention_forward_train(float *context, float *probs, const float *qkv, 
                                  .threshold = ck_dropout_threshold(dropout_p),
                                  .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
                                  .workspace_per_thread = per_thread};
-    forward_head_fn forward = forward_head_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: forward = forward_head_avx512; break;
-    case CK_ISA_AVX2: forward = forward_head_avx2; break;
-    default: break;
-    }
-#endif
-    attention_train_job job = {&args, forward, NULL, ck_dispatch()->softmax_row};
+    const ck_dispatch_table *table = ck_dispatch();
+    attention_train_job job = {&args, table->attention_train_forward_head, NULL, table->softmax_row};
     ck_parallel_for(B * NH, threads, 1, forward_item, &job);
 }
 
@@ -400,14 +410,6 @@ void ck_attention_backward(float *d_qkv, const float *d_context, const float *qk
                                  .key = ck_dropout_key(seed, stream), .threshold = ck_dropout_threshold(dropout_p),
                                  .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
                                  .workspace_per_thread = per_thread};
-    backward_head_fn backward = backward_head_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: backward = backward_head_avx512; break;
-    case CK_ISA_AVX2: backward = backward_head_avx2; break;
-    default: break;
-    }
-#endif
-    attention_train_job job = {&args, NULL, backward, NULL};
+    attention_train_job job = {&args, NULL, ck_dispatch()->attention_train_backward_head, NULL};
     ck_parallel_for(B * NH, threads, 1, backward_item, &job);
 }

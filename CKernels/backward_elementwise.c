@@ -294,13 +294,33 @@ CK_TARGET_AVX2 static void gelu_backward_range_avx2(float *d_inp, const float *d
 
 // MARK: - Drivers
 
-typedef void (*layernorm_train_rows_fn)(float *, float *, float *, const float *, const float *, const float *,
-                                        int, int, int, float);
-typedef void (*layernorm_backward_rows_fn)(float *, const float *, const float *, const float *, const float *,
-                                           const float *, int, int, int);
-typedef void (*layernorm_backward_columns_fn)(float *, float *, const float *, const float *, const float *,
-                                              const float *, int, int, int, int);
-typedef void (*pointwise_backward_fn)(float *, const float *, const float *, size_t, size_t);
+typedef ck_layernorm_train_rows_fn layernorm_train_rows_fn;
+typedef ck_layernorm_backward_rows_fn layernorm_backward_rows_fn;
+typedef ck_layernorm_backward_columns_fn layernorm_backward_columns_fn;
+typedef ck_pointwise_backward_fn pointwise_backward_fn;
+
+void ck_register_training_elementwise(ck_dispatch_table *table, ck_isa isa) {
+    table->layernorm_train_rows = layernorm_train_rows_scalar;
+    table->layernorm_backward_rows = layernorm_backward_rows_scalar;
+    table->layernorm_backward_columns = layernorm_backward_columns_scalar;
+    table->gelu_backward_range = gelu_backward_range_scalar;
+#if CK_X86
+    if (isa == CK_ISA_AVX512) {
+        table->layernorm_train_rows = layernorm_train_rows_avx512;
+        table->layernorm_backward_rows = layernorm_backward_rows_avx512;
+        table->layernorm_backward_columns = layernorm_backward_columns_avx512;
+        table->gelu_backward_range = gelu_backward_range_avx512;
+    }
+    if (isa == CK_ISA_AVX2) {
+        table->layernorm_train_rows = layernorm_train_rows_avx2;
+        table->layernorm_backward_rows = layernorm_backward_rows_avx2;
+        table->layernorm_backward_columns = layernorm_backward_columns_avx2;
+        table->gelu_backward_range = gelu_backward_range_avx2;
+    }
+#else
+    (void)isa;
+#endif
+}
 
 #define ROW_BLOCK 16
 #define COLUMN_BLOCK 64
@@ -327,15 +347,7 @@ static void layernorm_train_item(void *context, int t, int thread) {
 
 void ck_layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
                                 const float *weight, const float *bias, int N, int C, float eps) {
-    layernorm_train_rows_fn rows = layernorm_train_rows_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: rows = layernorm_train_rows_avx512; break;
-    case CK_ISA_AVX2: rows = layernorm_train_rows_avx2; break;
-    default: break;
-    }
-#endif
-    training_job job = {.train_rows = rows, .out = out, .mean = mean, .rstd = rstd,
+    training_job job = {.train_rows = ck_dispatch()->layernorm_train_rows, .out = out, .mean = mean, .rstd = rstd,
                         .inp = inp, .weight = weight, .bias = bias, .N = N, .C = C, .eps = eps};
     const int blocks = (N + ROW_BLOCK - 1) / ROW_BLOCK;
     ck_parallel_for(blocks, (long)N * C > 65536 ? ck_threads_max() : 1, 0, layernorm_train_item, &job);
@@ -358,22 +370,9 @@ static void layernorm_backward_column_item(void *context, int t, int thread) {
 void ck_layernorm_backward(float *d_inp, float *d_weight, float *d_bias, const float *d_out,
                            const float *inp, const float *mean, const float *rstd, const float *weight,
                            int N, int C) {
-    layernorm_backward_rows_fn rows = layernorm_backward_rows_scalar;
-    layernorm_backward_columns_fn columns = layernorm_backward_columns_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512:
-        rows = layernorm_backward_rows_avx512;
-        columns = layernorm_backward_columns_avx512;
-        break;
-    case CK_ISA_AVX2:
-        rows = layernorm_backward_rows_avx2;
-        columns = layernorm_backward_columns_avx2;
-        break;
-    default: break;
-    }
-#endif
-    training_job job = {.backward_rows = rows, .backward_columns = columns,
+    const ck_dispatch_table *table = ck_dispatch();
+    training_job job = {.backward_rows = table->layernorm_backward_rows,
+                        .backward_columns = table->layernorm_backward_columns,
                         .out = d_inp, .d_weight = d_weight, .d_bias = d_bias, .d_out = d_out, .inp = inp,
                         .cmean = mean, .crstd = rstd, .weight = weight, .N = N, .C = C};
     const int threads = (long)N * C > 65536 ? ck_threads_max() : 1;
@@ -395,15 +394,7 @@ static void pointwise_run(pointwise_backward_fn fn, float *d_inp, const float *d
 }
 
 void ck_gelu_backward(float *d_inp, const float *d_out, const float *inp, size_t n) {
-    pointwise_backward_fn fn = gelu_backward_range_scalar;
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: fn = gelu_backward_range_avx512; break;
-    case CK_ISA_AVX2: fn = gelu_backward_range_avx2; break;
-    default: break;
-    }
-#endif
-    pointwise_run(fn, d_inp, d_out, inp, n);
+    pointwise_run(ck_dispatch()->gelu_backward_range, d_inp, d_out, inp, n);
 }
 
 void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t n) {

@@ -19,7 +19,7 @@
 
 #include <string.h>
 
-typedef struct {
+typedef struct ck_linear_backward_args {
     float *d_inp, *d_weight, *d_bias;
     const float *d_out, *inp, *weight;
     int M, N, K;
@@ -31,9 +31,9 @@ typedef struct {
 #define LB_KC 128
 
 // d_inp rows m0..m1-1, columns k0..k1-1 (overwritten).
-typedef void (*d_inp_tile_fn)(const linear_backward_args *, int m0, int m1, int k0, int k1);
+typedef ck_d_inp_tile_fn d_inp_tile_fn;
 // d_weight rows n0..n1-1, columns k0..k1-1 (accumulated).
-typedef void (*d_weight_tile_fn)(const linear_backward_args *, int n0, int n1, int k0, int k1);
+typedef ck_d_weight_tile_fn d_weight_tile_fn;
 
 // MARK: - Scalar reference
 
@@ -160,6 +160,23 @@ static void linear_backward_item(void *context, int item, int thread) {
     d_bias_block(g, n0, CK_MIN(g->N, n0 + LB_COLS));
 }
 
+void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa) {
+    table->linear_backward_d_inp_tile = d_inp_tile_scalar;
+    table->linear_backward_d_weight_tile = d_weight_tile_scalar;
+#if CK_X86
+    if (isa == CK_ISA_AVX512) {
+        table->linear_backward_d_inp_tile = d_inp_tile_avx512;
+        table->linear_backward_d_weight_tile = d_weight_tile_avx512;
+    }
+    if (isa == CK_ISA_AVX2) {
+        table->linear_backward_d_inp_tile = d_inp_tile_avx2;
+        table->linear_backward_d_weight_tile = d_weight_tile_avx2;
+    }
+#else
+    (void)isa;
+#endif
+}
+
 size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads) {
     (void)M, (void)N, (void)K, (void)threads;
     return 0;
@@ -175,20 +192,9 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
         return;
     }
     linear_backward_args g = {d_inp, d_weight, d_bias, d_out, inp, weight, M, N, K};
-    linear_backward_job job = {&g, d_inp_tile_scalar, d_weight_tile_scalar, 0, 0, 0, 0, 0};
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512:
-        job.d_inp_tile = d_inp_tile_avx512;
-        job.d_weight_tile = d_weight_tile_avx512;
-        break;
-    case CK_ISA_AVX2:
-        job.d_inp_tile = d_inp_tile_avx2;
-        job.d_weight_tile = d_weight_tile_avx2;
-        break;
-    default: break;
-    }
-#endif
+    const ck_dispatch_table *table = ck_dispatch();
+    linear_backward_job job = {&g, table->linear_backward_d_inp_tile, table->linear_backward_d_weight_tile,
+                               0, 0, 0, 0, 0};
     const int col_tiles = (K + LB_COLS - 1) / LB_COLS;
     if (d_inp) {
         job.tiles_dx_k = col_tiles;

@@ -16,8 +16,7 @@ static void dropout_range_scalar(uint8_t *mask, float *out, const float *inp, si
     }
 }
 
-typedef void (*dropout_range_fn)(uint8_t *, float *, const float *, size_t, size_t, uint64_t, uint64_t,
-                                 uint64_t, float);
+typedef ck_dropout_range_fn dropout_range_fn;
 
 #if CK_X86
 // MARK: - AVX-512
@@ -95,15 +94,14 @@ CK_TARGET_AVX2 static void dropout_range_avx2(uint8_t *mask, float *out, const f
 
 #define DROPOUT_CHUNK 4096
 
-static dropout_range_fn dropout_range(void) {
+void ck_register_dropout(ck_dispatch_table *table, ck_isa isa) {
+    table->dropout_range = dropout_range_scalar;
 #if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return dropout_range_avx512;
-    case CK_ISA_AVX2: return dropout_range_avx2;
-    default: break;
-    }
+    if (isa == CK_ISA_AVX512) table->dropout_range = dropout_range_avx512;
+    if (isa == CK_ISA_AVX2) table->dropout_range = dropout_range_avx2;
+#else
+    (void)isa;
 #endif
-    return dropout_range_scalar;
 }
 
 typedef struct {
@@ -125,7 +123,7 @@ static void dropout_item(void *context, int c, int thread) {
 
 static void dropout_run(uint8_t *mask, float *out, const float *inp, size_t n, float p, uint64_t seed,
                         uint64_t stream, uint64_t offset) {
-    dropout_job job = {dropout_range(), mask, out, inp, n, ck_dropout_key(seed, stream), offset,
+    dropout_job job = {ck_dispatch()->dropout_range, mask, out, inp, n, ck_dropout_key(seed, stream), offset,
                        ck_dropout_threshold(p), ck_dropout_scale(p)};
     const int chunks = (int)((n + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK);
     ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, dropout_item, &job);

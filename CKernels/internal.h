@@ -59,6 +59,43 @@ typedef void (*ck_gemm_tile_fn)(const struct ck_gemm_args *, int i0, int i1, int
 struct ck_linear_args;
 typedef void (*ck_linear_block_fn)(const struct ck_linear_args *, float *pack, int i0, int i1, int p0, int p1);
 
+// Training (fine-tuning) kernels.
+// One (example, head) of attention with dropout, forward and backward (backward_attention.c); the
+// arguments are private to that file.
+struct ck_attention_train_args;
+typedef void (*ck_attention_train_forward_head_fn)(const struct ck_attention_train_args *, int b, int h,
+                                                   float *scratch, ck_softmax_row_fn softmax_row);
+typedef void (*ck_attention_train_backward_head_fn)(const struct ck_attention_train_args *, int b, int h,
+                                                    float *scratch);
+// Layernorm forward keeping mean and rstd, rows r0..r1-1 (backward_elementwise.c).
+typedef void (*ck_layernorm_train_rows_fn)(float *out, float *mean, float *rstd, const float *inp,
+                                           const float *weight, const float *bias, int r0, int r1, int C,
+                                           float eps);
+// Layernorm backward: d_inp of rows r0..r1-1, and d_weight/d_bias of columns c0..c1-1 over all N rows.
+typedef void (*ck_layernorm_backward_rows_fn)(float *d_inp, const float *d_out, const float *inp,
+                                              const float *mean, const float *rstd, const float *weight,
+                                              int r0, int r1, int C);
+typedef void (*ck_layernorm_backward_columns_fn)(float *d_weight, float *d_bias, const float *d_out,
+                                                 const float *inp, const float *mean, const float *rstd,
+                                                 int N, int C, int c0, int c1);
+// d_inp[i] = d_out[i] * f'(x[i]) for i0 <= i < i1 (backward_elementwise.c).
+typedef void (*ck_pointwise_backward_fn)(float *d_inp, const float *d_out, const float *x, size_t i0, size_t i1);
+// Tiles of the linear layer's backward (backward_linear.c): d_inp rows m0..m1-1 (overwritten) and
+// d_weight rows n0..n1-1 (accumulated), columns k0..k1-1; the arguments are private to that file.
+struct ck_linear_backward_args;
+typedef void (*ck_d_inp_tile_fn)(const struct ck_linear_backward_args *, int m0, int m1, int k0, int k1);
+typedef void (*ck_d_weight_tile_fn)(const struct ck_linear_backward_args *, int n0, int n1, int k0, int k1);
+// Dropout of elements i0..i1-1: mask and/or out (either may be NULL) (dropout.c).
+typedef void (*ck_dropout_range_fn)(uint8_t *mask, float *out, const float *inp, size_t i0, size_t i1,
+                                    uint64_t key, uint64_t offset, uint64_t threshold, float scale);
+// The optimizer's ranges (optimizer.c): sum of squares in double, x *= s, one AdamW step with the
+// step's scalars (private to that file).
+struct ck_adamw_scalars;
+typedef double (*ck_sum_squares_fn)(const float *x, size_t i0, size_t i1);
+typedef void (*ck_scale_fn)(float *x, size_t i0, size_t i1, float s);
+typedef void (*ck_adamw_range_fn)(float *param, const float *grad, float *m, float *v, size_t i0, size_t i1,
+                                  const struct ck_adamw_scalars *);
+
 typedef struct {
     ck_isa isa;
     ck_softmax_row_fn softmax_row;
@@ -69,6 +106,19 @@ typedef struct {
     ck_attention_head_fn attention_head;  // kept heads; changed heads take the shared scalar path
     ck_gemm_tile_fn gemm_tile_dot, gemm_tile_axpy;
     ck_linear_block_fn linear_block;
+    // Training.
+    ck_attention_train_forward_head_fn attention_train_forward_head;
+    ck_attention_train_backward_head_fn attention_train_backward_head;
+    ck_layernorm_train_rows_fn layernorm_train_rows;
+    ck_layernorm_backward_rows_fn layernorm_backward_rows;
+    ck_layernorm_backward_columns_fn layernorm_backward_columns;
+    ck_pointwise_backward_fn gelu_backward_range;  // tanh's backward has one path: scalar for every ISA
+    ck_d_inp_tile_fn linear_backward_d_inp_tile;
+    ck_d_weight_tile_fn linear_backward_d_weight_tile;
+    ck_dropout_range_fn dropout_range;
+    ck_sum_squares_fn sum_squares;
+    ck_scale_fn scale;
+    ck_adamw_range_fn adamw_range;
 } ck_dispatch_table;
 
 // The table of the calling thread's active ISA (read on the calling thread, before any parallel
@@ -82,5 +132,10 @@ void ck_register_elementwise(ck_dispatch_table *table, ck_isa isa);
 void ck_register_convert(ck_dispatch_table *table, ck_isa isa);
 void ck_register_attention(ck_dispatch_table *table, ck_isa isa);
 void ck_register_gemm(ck_dispatch_table *table, ck_isa isa);
+void ck_register_attention_train(ck_dispatch_table *table, ck_isa isa);
+void ck_register_training_elementwise(ck_dispatch_table *table, ck_isa isa);
+void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa);
+void ck_register_dropout(ck_dispatch_table *table, ck_isa isa);
+void ck_register_optimizer(ck_dispatch_table *table, ck_isa isa);
 
 #endif  // CKERNELS_INTERNAL_H

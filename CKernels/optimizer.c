@@ -24,7 +24,7 @@ static void scale_scalar(float *x, size_t i0, size_t i1, float s) {
 
 // The step's scalars, computed once (in double where torch computes them in Python floats, then
 // rounded to float where torch hands them to a float tensor operation).
-typedef struct {
+typedef struct ck_adamw_scalars {
     float decay;      // 1 - lr * weight_decay
     float w1;         // 1 - beta1 (lerp weight)
     float beta2, w2;  // beta2, 1 - beta2
@@ -138,44 +138,32 @@ CK_TARGET_AVX2 static void adamw_range_avx2(float *param, const float *grad, flo
 
 // MARK: - Drivers
 
-typedef double (*sum_squares_fn)(const float *, size_t, size_t);
-typedef void (*scale_fn)(float *, size_t, size_t, float);
-typedef void (*adamw_fn)(float *, const float *, float *, float *, size_t, size_t, const adamw_scalars *);
+typedef ck_sum_squares_fn sum_squares_fn;
+typedef ck_scale_fn scale_fn;
+typedef ck_adamw_range_fn adamw_fn;
 
 #define SUMSQ_BLOCKS 64
 
-static sum_squares_fn sum_squares_worker(void) {
+void ck_register_optimizer(ck_dispatch_table *table, ck_isa isa) {
+    table->sum_squares = sum_squares_scalar;
+    table->scale = scale_scalar;
+    table->adamw_range = adamw_range_scalar;
 #if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return sum_squares_avx512;
-    case CK_ISA_AVX2: return sum_squares_avx2;
-    default: break;
+    if (isa == CK_ISA_AVX512) {
+        table->sum_squares = sum_squares_avx512;
+        table->scale = scale_avx512;
+        table->adamw_range = adamw_range_avx512;
     }
+    if (isa == CK_ISA_AVX2) {
+        table->sum_squares = sum_squares_avx2;
+        table->scale = scale_avx2;
+        table->adamw_range = adamw_range_avx2;
+    }
+#else
+    (void)isa;
 #endif
-    return sum_squares_scalar;
 }
 
-static scale_fn scale_worker(void) {
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return scale_avx512;
-    case CK_ISA_AVX2: return scale_avx2;
-    default: break;
-    }
-#endif
-    return scale_scalar;
-}
-
-static adamw_fn adamw_worker(void) {
-#if CK_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return adamw_range_avx512;
-    case CK_ISA_AVX2: return adamw_range_avx2;
-    default: break;
-    }
-#endif
-    return adamw_range_scalar;
-}
 #define OPT_CHUNK 16384
 
 typedef struct {
@@ -201,7 +189,7 @@ double ck_sum_squares(const float *x, size_t n) {
     // Blocks of a multiple of 64 values, so every SIMD path sees whole vectors but in the last block.
     const size_t block = ((n + SUMSQ_BLOCKS - 1) / SUMSQ_BLOCKS + 63) / 64 * 64;
     double partial[SUMSQ_BLOCKS] = {0};
-    optimizer_job job = {.sum_squares = sum_squares_worker(), .cx = x, .n = n, .block = block, .partial = partial};
+    optimizer_job job = {.sum_squares = ck_dispatch()->sum_squares, .cx = x, .n = n, .block = block, .partial = partial};
     const int blocks = block == 0 ? 0 : (int)((n + block - 1) / block);
     ck_parallel_for(blocks, n > 65536 ? ck_threads_max() : 1, 0, sum_squares_item, &job);
     double sum = 0.0;
@@ -216,7 +204,7 @@ static void scale_item(void *context, int c, int thread) {
 }
 
 void ck_scale(float *x, size_t n, float s) {
-    optimizer_job job = {.scale = scale_worker(), .x = x, .n = n, .s = s};
+    optimizer_job job = {.scale = ck_dispatch()->scale, .x = x, .n = n, .s = s};
     const int chunks = (int)((n + OPT_CHUNK - 1) / OPT_CHUNK);
     ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, scale_item, &job);
 }
@@ -241,7 +229,7 @@ void ck_adamw_step(float *param, const float *grad, float *m, float *v, size_t n
         .eps = (float)eps,
         .step_size = (float)(-(lr / bias_correction1)),
     };
-    optimizer_job job = {.adamw = adamw_worker(), .x = param, .grad = grad, .m = m, .v = v, .n = n,
+    optimizer_job job = {.adamw = ck_dispatch()->adamw_range, .x = param, .grad = grad, .m = m, .v = v, .n = n,
                          .scalars = &scalars};
     const int chunks = (int)((n + OPT_CHUNK - 1) / OPT_CHUNK);
     ck_parallel_for(chunks, chunks > 2 ? ck_threads_max() : 1, 0, adamw_item, &job);
