@@ -116,6 +116,7 @@ struct Finetune: AsyncParsableCommand {
             return try fineTuning.run(writingTo: outURL, resume: resume, force: force, progress: handler)
         }
         emit(json ? try JSONOutput.line(result.report) : FineTuningSummary.text(result))
-        FileHandle.standardError.write(Data("finetune: wrote \(result.files.count) files and checkpoint/ to \(outURL.path)\n".utf8))
+        let kept = result.report.steps > 0 ? " and checkpoint/" : ""
+        FileHandle.standardError.write(Data("finetune: wrote \(result.files.count) files\(kept) to \(outURL.path)\n".utf8))
     }
 }
