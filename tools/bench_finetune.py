@@ -145,6 +145,7 @@ def main():
         sys.exit(f"{args.binary} is missing: swift build -c release --product bertology")
     torch.set_num_threads(THREADS)
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
     for task in args.tasks.split(","):
         texts, targets = read_train(args.glue_dir, task)

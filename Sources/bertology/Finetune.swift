@@ -118,6 +118,7 @@ struct Finetune: AsyncParsableCommand {
             }
         }
         emit(json ? try JSONOutput.line(result.report) : FineTuningSummary.text(result))
-        FileHandle.standardError.write(Data("finetune: wrote \(result.files.count) files and checkpoint/ to \(outURL.path)\n".utf8))
+        let kept = result.report.steps > 0 ? " and checkpoint/" : ""
+        FileHandle.standardError.write(Data("finetune: wrote \(result.files.count) files\(kept) to \(outURL.path)\n".utf8))
     }
 }
