@@ -48,9 +48,16 @@ let package = Package(
         // MARK: - Swift library (docs/DESIGN.md, "Modules")
         // The engine: checkpoint, tokenizer, tensor, model, partial forward, kernel settings. The only
         // library target that may import CKernels.
+        // SHA-256 for the engine's file fingerprints: C at -O2 so debug builds hash a model fast;
+        // not a kernel, so not in CKernels (docs/BUILD.md, "SHA-256").
+        .target(
+            name: "CSHA256",
+            path: "Sources/CSHA256",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
         .target(
             name: "BertologyEngine",
-            dependencies: ["CKernels"],
+            dependencies: ["CKernels", "CSHA256"],
             path: "Sources/BertologyEngine"
         ),
         // The experiments: GLUE data, evaluation, analyses, ablation, reports; built on the engine's

@@ -1,4 +1,4 @@
-// Per-map sums for the attention analyses (Sources/Bertology/Analysis): one pass over each
+// Per-map sums for the attention analyses (Sources/BertologyExperiments/Analysis): one pass over each
 // (example, head) probability map of a batch, cropped to the example's real tokens.
 //
 // Scalar only, on purpose: the work is O(L^2) per map against the O(L^2 * HS) of the attention that

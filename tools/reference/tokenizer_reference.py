@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for the Swift WordPiece tokenizer (Sources/Bertology/Tokenizer).
+"""Reference fixtures for the Swift WordPiece tokenizer (Sources/BertologyEngine/Tokenizer).
 
 Run on a developer machine with the reference environment (never in CI):
 

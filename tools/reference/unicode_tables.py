@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates Sources/Bertology/Tokenizer/UnicodeTables.swift from the reference tokenizer itself.
+"""Generates Sources/BertologyEngine/Tokenizer/UnicodeTables.swift from the reference tokenizer itself.
 
 Run on a developer machine with the reference environment (never in CI):
 
@@ -39,7 +39,7 @@ import tokenizers
 from tokenizers import normalizers, pre_tokenizers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OUTPUT = ROOT / "Sources/Bertology/Tokenizer/UnicodeTables.swift"
+OUTPUT = ROOT / "Sources/BertologyEngine/Tokenizer/UnicodeTables.swift"
 
 # tokenizers/src/normalizers/bert.rs, is_chinese_char.
 CHINESE_RANGES = [

@@ -1,14 +1,20 @@
+internal import CSHA256
 import Foundation
 
-/// SHA-256 (FIPS 180-4) digests in lowercase hexadecimal, as `sha256sum` prints them: the
-/// fingerprints of ablation journals (model files, data files). Plain Swift rather than a kernel or a
-/// dependency: it is not numeric work, and apple/swift-crypto would add BoringSSL's few hundred C
-/// files to every clean build (docs/BUILD.md, "SHA-256").
+/// SHA-256 digests in lowercase hexadecimal, as `sha256sum` prints them: the fingerprints of
+/// ablation journals (model and data files). The C in Sources/CSHA256 (its own target, not a kernel):
+/// apple/swift-crypto costs minutes of clean build, and Swift in a debug build hashes the 90 MB
+/// default model in about 45 s (docs/BUILD.md, "SHA-256").
 package enum SHA256 {
     package static func hex(_ data: Data) -> String {
-        var hasher = Hasher256()
-        data.withUnsafeBytes { hasher.update($0) }
-        return hasher.finish().map { String(format: "%02x", $0) }.joined()
+        var context = bertology_sha256_context()
+        bertology_sha256_init(&context)
+        data.withUnsafeBytes { raw in
+            if let base = raw.baseAddress { bertology_sha256_update(&context, base, raw.count) }
+        }
+        var digest = [UInt8](repeating: 0, count: 32)
+        digest.withUnsafeMutableBufferPointer { bertology_sha256_final(&context, $0.baseAddress!) }
+        return digest.map { String(format: "%02x", $0) }.joined()
     }
 
     /// The digest of a file's contents, read through a memory map.
@@ -19,86 +25,4 @@ package enum SHA256 {
         }
         return hex(data)
     }
-}
-
-/// The SHA-256 state: update with any number of byte ranges, then finish.
-struct Hasher256 {
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
-    private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-    private var block = [UInt8](repeating: 0, count: 64)
-    private var used = 0
-    private var length: UInt64 = 0
-
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard var pointer = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        var remaining = bytes.count
-        length &+= UInt64(remaining)
-        if used > 0 {
-            let take = min(64 - used, remaining)
-            block.withUnsafeMutableBufferPointer { ($0.baseAddress! + used).update(from: pointer, count: take) }
-            used += take; pointer += take; remaining -= take
-            if used < 64 { return }
-            block.withUnsafeBufferPointer { compress($0.baseAddress!) }
-            used = 0
-        }
-        while remaining >= 64 {
-            compress(pointer)
-            pointer += 64; remaining -= 64
-        }
-        if remaining > 0 {
-            block.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: pointer, count: remaining) }
-            used = remaining
-        }
-    }
-
-    /// The 32-byte digest; the hasher is spent.
-    mutating func finish() -> [UInt8] {
-        let bits = length &* 8
-        var tail: [UInt8] = [0x80] + [UInt8](repeating: 0, count: (used < 56 ? 55 - used : 119 - used))
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-        let saved = length
-        tail.withUnsafeBytes { update($0) }
-        length = saved
-        precondition(used == 0, "SHA-256 padding did not end on a block")
-        return state.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (24 - 8 * UInt32($0))) } }
-    }
-
-    private mutating func compress(_ p: UnsafePointer<UInt8>) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            Self.k.withUnsafeBufferPointer { k in
-                for i in 0..<16 {
-                    w[i] = UInt32(p[4 * i]) << 24 | UInt32(p[4 * i + 1]) << 16 | UInt32(p[4 * i + 2]) << 8 | UInt32(p[4 * i + 3])
-                }
-                for i in 16..<64 {
-                    let s0 = w[i - 15].rotatedRight(7) ^ w[i - 15].rotatedRight(18) ^ (w[i - 15] >> 3)
-                    let s1 = w[i - 2].rotatedRight(17) ^ w[i - 2].rotatedRight(19) ^ (w[i - 2] >> 10)
-                    w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-                }
-                var (a, b, c, d, e, f, g, h) = (state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7])
-                for i in 0..<64 {
-                    let s1 = e.rotatedRight(6) ^ e.rotatedRight(11) ^ e.rotatedRight(25)
-                    let t1 = h &+ s1 &+ ((e & f) ^ (~e & g)) &+ k[i] &+ w[i]
-                    let s0 = a.rotatedRight(2) ^ a.rotatedRight(13) ^ a.rotatedRight(22)
-                    let t2 = s0 &+ ((a & b) ^ (a & c) ^ (b & c))
-                    (h, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-                }
-                state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
-                state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
-            }
-        }
-    }
-}
-
-private extension UInt32 {
-    @inline(__always) func rotatedRight(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
 }

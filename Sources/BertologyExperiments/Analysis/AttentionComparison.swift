@@ -20,7 +20,7 @@ public enum CosineVariant: String, CaseIterable, Sendable, Codable, CustomString
 /// Both models run on the same batches: first the reference model with `reference` as its observer
 /// (it copies each layer's probabilities: one batch's worth, layers x B x NH x T x T floats), then
 /// the other model with `candidate` (it compares layer by layer). Nothing outlives the batch.
-public final class AttentionComparison {
+package final class AttentionComparison {
     /// Layers of both models; the result grid has this many rows.
     public let layerCount: Int
     /// Attention heads per layer of both models; the result grid has this many columns.

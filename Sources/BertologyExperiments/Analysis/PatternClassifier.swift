@@ -112,7 +112,7 @@ public struct PatternThresholds: Sendable, Equatable, Codable {
 ///         diagonal           otherwise
 ///     else block             if the input is a pair and block >= block threshold
 ///     else heterogeneous
-public enum PatternClassifier {
+package enum PatternClassifier {
     /// How many non-special columns count as stripes in the vertical score (the two strongest).
     public static let stripeColumns = 2
 
