@@ -78,7 +78,8 @@ def main():
             for round in range(args.rounds):
                 order = [(args.base, a), (args.new, b)] if round % 2 == 0 else [(args.new, b), (args.base, a)]
                 for checkout, into in order:
-                    into.append(model_bench(checkout, config)["sequencesPerSecond"]["median"])
+                    report = model_bench(checkout, config)
+                    into.append((report.get("sequencesPerSecond") or report["sequences_per_second"])["median"])
             summary(f"model-bench {config} b32 s128 seq/s", a, b, True)
         a, b, outputs = [], [], set()
         for round in range(args.rounds):
