@@ -7,6 +7,7 @@
 //   dPd = dctx · Vᵀ,  dP = dropout_backward(dPd),  dS = s · P ⊙ (dP − rowsum(P ⊙ dP)),
 //   dQ = dS · K,  dK = dSᵀ · Q,  dV = Pdᵀ · dctx            (keys j >= length: dS = Pd = 0).
 #include "internal.h"
+#include "attention_panels.h"
 #include "microkernel.h"
 #include "tiles.h"
 #include "training.h"
@@ -103,24 +104,6 @@ static void backward_head_scalar(const attention_train_args *a, int b, int h, fl
 
 // MARK: - Panels (the same layouts as attention.c's, for the same micro-kernels)
 
-// The head's first len keys (rows of stride C3) transposed into 32-key panels: panel p holds, for
-// d = 0..HS-1, keys 32p..32p+31 (the last panel's unused columns are never read).
-static void pack_keys(float *panels, const float *k, int len, int HS, int C3) {
-    for (int j = 0; j < len; j++) {
-        float *dst = panels + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR;
-        const float *src = k + (size_t)j * C3;
-        for (int d = 0; d < HS; d++) dst[(size_t)d * CK_NR] = src[d];
-    }
-}
-
-// The head's first len values (rows of stride C3) copied into panels of 32 of the HS columns.
-static void pack_values(float *panels, const float *v, int len, int HS, int C3) {
-    for (int p = 0; p < HS; p += CK_NR) {
-        const int width = CK_MIN(CK_NR, HS - p);
-        float *dst = panels + (size_t)(p / CK_NR) * len * CK_NR;
-        for (int j = 0; j < len; j++) memcpy(dst + (size_t)j * CK_NR, v + (size_t)j * C3 + p, sizeof(float) * width);
-    }
-}
 
 // Rows r0..r0+mr-1 of probabilities (stride lds) with dropout applied, into dst (stride ldd).
 static void drop_rows(const attention_train_args *a, int b, int h, int i0, int mr, const float *s, long lds,
@@ -134,20 +117,6 @@ static void drop_rows(const attention_train_args *a, int b, int h, int i0, int m
 
 #if CK_X86
 // MARK: - AVX-512
-
-CK_TARGET_AVX512 static void pack_keys_avx512(float *panels, const float *k, int len, int HS, int C3) {
-    for (int j0 = 0; j0 < len; j0 += 16) {
-        float *panel = panels + (size_t)(j0 / CK_NR) * HS * CK_NR + j0 % CK_NR;
-        for (int d0 = 0; d0 < HS; d0 += 16) {
-            const __mmask16 m = ck_tail_mask512(HS - d0);
-            __m512 r[16];
-            for (int jj = 0; jj < 16; jj++)
-                r[jj] = j0 + jj < len ? _mm512_maskz_loadu_ps(m, k + (size_t)(j0 + jj) * C3 + d0) : _mm512_setzero_ps();
-            transpose16x16(r);
-            for (int dd = 0; dd < CK_MIN(16, HS - d0); dd++) _mm512_storeu_ps(panel + (size_t)(d0 + dd) * CK_NR, r[dd]);
-        }
-    }
-}
 
 // attention.c's attention_head_avx512 (the same calls in the same order: dropout off gives its
 // bits), with the probabilities always kept and dropped rows multiplying V when dropout is on.
