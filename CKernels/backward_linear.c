@@ -1,19 +1,24 @@
-// nn.Linear's gradients: d_inp = d_out · weight, d_weight += d_outᵀ · inp, d_bias += Σ_rows d_out.
+// nn.Linear's gradients: d_inp = d_out · weight, d_weight += d_outᵀ · inp, d_bias += Σ dY.
 //
-// Layout choice: no packed copy of the weight, ever. Both products are run on the forward's GEMM
-// micro-kernels (microkernel.h), whose operands are addressed through strides, and the operands
-// already have the layout those kernels stream:
-//   d_inp (M,K) = d_out (M,N) · W (N,K): B's row n is W's row n, 32 consecutive k of it per tile
-//     (W read in place, ldb = K); A's element (m, n) is d_out[m*N + n] (rows of stride N).
-//   d_weight (N,K) += d_outᵀ (N,M) · inp (M,K): B's row m is inp's row m (ldb = K); A's element
-//     (n, m) is d_out[m*N + n]: the MR output rows of a tile are MR consecutive floats of one d_out
-//     row, so its broadcasts walk d_out row by row.
-// The weights change at every optimizer step, so a packed copy would have to be made (and
-// written, and read again) every step for one use in the backward; the plain weight costs nothing.
+// Both products run on the forward's register micro-kernel (microkernel.h, a 12 x 32 tile held in
+// registers) over operands packed per work item into the thread's slice of the workspace, as the
+// forward packs its activations:
+//   d_inp (M,K) = d_out (M,N) · W (N,K): A = d_out's rows, packed into 12-row panels by the
+//     forward's own packer (ck_pack_rows512); B = W's rows n, 32 consecutive k each, copied into
+//     32-column panels.
+//   d_weight (N,K) += d_outᵀ (N,M) · inp (M,K): A element (n, m) = d_out[m*N + n], so a 12-row
+//     panel's column m is 12 consecutive floats of d_out's row m (a copy, no transpose); B = inp's
+//     rows m, copied into 32-column panels.
+// No packed copy of the weight is kept: the weights change at every optimizer step, and the copy
+// made here per work item is read by every row panel of the item (the packing is under 2% of the
+// item's flops). Reading the operands in place instead (rows 1.5-12 KB apart) costs a fifth of the
+// speed: those rows fall into a few L1 sets and evict each other (kernel-bench linear-backward).
+// The AVX2 path still reads the operands in place through strides (ck_tile256_strided).
 // The reduction dimension is cut into blocks of LB_KC so a tile's A and B slices stay in L1/L2.
 //
 // Determinism: every output element is owned by one work item, which sums its reduction blocks in
-// order; nothing is split across threads, so the bits do not depend on the thread count.
+// order (each block's products in k order from zero, then added to the output); nothing is split
+// across threads, so the bits do not depend on the thread count, the work-item size or packing.
 #include "internal.h"
 #include "tiles.h"
 
@@ -26,18 +31,22 @@ typedef struct ck_linear_backward_args {
 } linear_backward_args;
 
 // Tiles of work: LB_ROWS output rows x LB_COLS output columns (multiples of every register block).
-#define LB_ROWS 48
-#define LB_COLS 128
+#define LB_ROWS 96
+#define LB_COLS 192
 #define LB_KC 128
+// Each thread's workspace slice: the A panels (LB_ROWS x LB_KC) and the B panels (LB_KC x LB_COLS).
+#define LB_PACK_A ((size_t)LB_ROWS * LB_KC)
+#define LB_PACK ((size_t)LB_ROWS * LB_KC + (size_t)LB_KC * LB_COLS)
 
-// d_inp rows m0..m1-1, columns k0..k1-1 (overwritten).
+// d_inp rows m0..m1-1, columns k0..k1-1 (overwritten); pack is the thread's LB_PACK floats.
 typedef ck_d_inp_tile_fn d_inp_tile_fn;
 // d_weight rows n0..n1-1, columns k0..k1-1 (accumulated).
 typedef ck_d_weight_tile_fn d_weight_tile_fn;
 
 // MARK: - Scalar reference
 
-static void d_inp_tile_scalar(const linear_backward_args *g, int m0, int m1, int k0, int k1) {
+static void d_inp_tile_scalar(const linear_backward_args *g, float *pack, int m0, int m1, int k0, int k1) {
+    (void)pack;
     const int N = g->N, K = g->K;
     for (int m = m0; m < m1; m++) {
         float *dx = g->d_inp + (size_t)m * K;
@@ -50,7 +59,8 @@ static void d_inp_tile_scalar(const linear_backward_args *g, int m0, int m1, int
     }
 }
 
-static void d_weight_tile_scalar(const linear_backward_args *g, int n0, int n1, int k0, int k1) {
+static void d_weight_tile_scalar(const linear_backward_args *g, float *pack, int n0, int n1, int k0, int k1) {
+    (void)pack;
     const int N = g->N, K = g->K;
     for (int n = n0; n < n1; n++) {
         float *dw = g->d_weight + (size_t)n * K;
@@ -65,35 +75,73 @@ static void d_weight_tile_scalar(const linear_backward_args *g, int n0, int n1, 
 #if CK_X86
 // MARK: - AVX-512
 
+// Copies rows r0..r0+rows-1, columns c0..c0+cols-1 of src (ld) into 32-column panels: panel p
+// holds element (r, j) at dst[p * rows * 32 + r * 32 + j] (columns past cols are not written).
+CK_TARGET_AVX512 static void pack_column_panels512(float *dst, const float *src, long ld, int r0, int rows,
+                                                  int c0, int cols) {
+    for (int p = 0; p < cols; p += CK_NR) {
+        const __mmask16 m0 = ck_tail_mask512(cols - p), m1 = ck_tail_mask512(cols - p - 16);
+        float *panel = dst + (size_t)p * rows;
+        for (int r = 0; r < rows; r++) {
+            const float *from = src + (size_t)(r0 + r) * ld + c0 + p;
+            _mm512_mask_storeu_ps(panel + (size_t)r * CK_NR, m0, _mm512_maskz_loadu_ps(m0, from));
+            _mm512_mask_storeu_ps(panel + (size_t)r * CK_NR + 16, m1, _mm512_maskz_loadu_ps(m1, from + 16));
+        }
+    }
+}
+
+// 12-row panels of the transpose of src's block rows r0..r0+kc-1, columns c0..c0+rows-1: panel q
+// holds element (i, k) = src[(r0 + k) * ld + c0 + q * 12 + i] at dst[q * 12 * kc + k * 12 + i].
+CK_TARGET_AVX512 static void pack_transposed_panels512(float *dst, const float *src, long ld, int r0, int kc,
+                                                      int c0, int rows) {
+    for (int q = 0; q < rows; q += CK_MR512) {
+        const __mmask16 m = ck_tail_mask512(CK_MIN(CK_MR512, rows - q));
+        float *panel = dst + (size_t)q * kc;
+        for (int k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(panel + (size_t)k * CK_MR512, m,
+                                  _mm512_maskz_loadu_ps(m, src + (size_t)(r0 + k) * ld + c0 + q));
+    }
+}
+
+// Every tile of an item's packed A (rows) and B (cols) panels, kc deep, into c (ld ldc).
+CK_TARGET_AVX512 static void packed_tiles512(const float *pa, const float *pb, int rows, int cols, int kc,
+                                            float *c, long ldc, int accumulate) {
+    for (int p = 0; p < cols; p += CK_NR)
+        for (int q = 0; q < rows; q += CK_MR512)
+            ck_tile512_packed(CK_MIN(CK_MR512, rows - q), kc, pa + (size_t)q * kc, pb + (size_t)p * kc,
+                              CK_MIN(CK_NR, cols - p), c + (size_t)q * ldc + p, ldc, accumulate);
+}
+
 // d_inp[m, k] = Σ_n d_out[m, n] W[n, k], the reduction over n in LB_KC blocks (the first overwrites).
-CK_TARGET_AVX512 static void d_inp_tile_avx512(const linear_backward_args *g, int m0, int m1, int k0, int k1) {
+CK_TARGET_AVX512 static void d_inp_tile_avx512(const linear_backward_args *g, float *pack, int m0, int m1, int k0,
+                                              int k1) {
     const int N = g->N, K = g->K;
+    float *pa = pack, *pb = pack + LB_PACK_A;
     for (int nb = 0; nb < N; nb += LB_KC) {
         const int kc = CK_MIN(LB_KC, N - nb);
-        for (int k = k0; k < k1; k += CK_NR)
-            for (int m = m0; m < m1; m += CK_MR512)
-                ck_tile512_strided(CK_MIN(CK_MR512, m1 - m), kc, g->d_out + (size_t)m * N + nb, N, 1,
-                                   g->weight + (size_t)nb * K + k, K, CK_MIN(CK_NR, k1 - k),
-                                   g->d_inp + (size_t)m * K + k, K, nb > 0);
+        ck_pack_rows512(pa, g->d_out, N, m0, m1 - m0, nb, kc);
+        pack_column_panels512(pb, g->weight, K, nb, kc, k0, k1 - k0);
+        packed_tiles512(pa, pb, m1 - m0, k1 - k0, kc, g->d_inp + (size_t)m0 * K + k0, K, nb > 0);
     }
 }
 
 // d_weight[n, k] += Σ_m d_out[m, n] inp[m, k], the reduction over m in LB_KC blocks, each added.
-CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g, int n0, int n1, int k0, int k1) {
+CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g, float *pack, int n0, int n1, int k0,
+                                                 int k1) {
     const int N = g->N, K = g->K;
+    float *pa = pack, *pb = pack + LB_PACK_A;
     for (int mb = 0; mb < g->M; mb += LB_KC) {
         const int kc = CK_MIN(LB_KC, g->M - mb);
-        for (int k = k0; k < k1; k += CK_NR)
-            for (int n = n0; n < n1; n += CK_MR512)
-                ck_tile512_strided(CK_MIN(CK_MR512, n1 - n), kc, g->d_out + (size_t)mb * N + n, 1, N,
-                                   g->inp + (size_t)mb * K + k, K, CK_MIN(CK_NR, k1 - k),
-                                   g->d_weight + (size_t)n * K + k, K, 1);
+        pack_transposed_panels512(pa, g->d_out, N, mb, kc, n0, n1 - n0);
+        pack_column_panels512(pb, g->inp, K, mb, kc, k0, k1 - k0);
+        packed_tiles512(pa, pb, n1 - n0, k1 - k0, kc, g->d_weight + (size_t)n0 * K + k0, K, 1);
     }
 }
 
 // MARK: - AVX2
 
-CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, int m0, int m1, int k0, int k1) {
+CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float *pack, int m0, int m1, int k0, int k1) {
+    (void)pack;
     const int N = g->N, K = g->K;
     for (int nb = 0; nb < N; nb += LB_KC) {
         const int kc = CK_MIN(LB_KC, N - nb);
@@ -105,7 +153,8 @@ CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, int m0
     }
 }
 
-CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, int n0, int n1, int k0, int k1) {
+CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, float *pack, int n0, int n1, int k0, int k1) {
+    (void)pack;
     const int N = g->N, K = g->K;
     for (int mb = 0; mb < g->M; mb += LB_KC) {
         const int kc = CK_MIN(LB_KC, g->M - mb);
@@ -134,6 +183,7 @@ static void d_bias_block(const linear_backward_args *g, int n0, int n1) {
 
 typedef struct {
     const linear_backward_args *g;
+    float *workspace;
     d_inp_tile_fn d_inp_tile;
     d_weight_tile_fn d_weight_tile;
     int tiles_dx, tiles_dx_k, tiles_dw, tiles_dw_k, bias_blocks;
@@ -141,18 +191,18 @@ typedef struct {
 
 // Items 0..tiles_dx-1 are d_inp tiles, then d_weight tiles, then d_bias column blocks.
 static void linear_backward_item(void *context, int item, int thread) {
-    (void)thread;
     const linear_backward_job *job = context;
     const linear_backward_args *g = job->g;
+    float *pack = job->workspace + (size_t)thread * LB_PACK;
     if (item < job->tiles_dx) {
         const int m0 = item / job->tiles_dx_k * LB_ROWS, k0 = item % job->tiles_dx_k * LB_COLS;
-        job->d_inp_tile(g, m0, CK_MIN(g->M, m0 + LB_ROWS), k0, CK_MIN(g->K, k0 + LB_COLS));
+        job->d_inp_tile(g, pack, m0, CK_MIN(g->M, m0 + LB_ROWS), k0, CK_MIN(g->K, k0 + LB_COLS));
         return;
     }
     item -= job->tiles_dx;
     if (item < job->tiles_dw) {
         const int n0 = item / job->tiles_dw_k * LB_ROWS, k0 = item % job->tiles_dw_k * LB_COLS;
-        job->d_weight_tile(g, n0, CK_MIN(g->N, n0 + LB_ROWS), k0, CK_MIN(g->K, k0 + LB_COLS));
+        job->d_weight_tile(g, pack, n0, CK_MIN(g->N, n0 + LB_ROWS), k0, CK_MIN(g->K, k0 + LB_COLS));
         return;
     }
     item -= job->tiles_dw;
@@ -178,14 +228,13 @@ void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa) {
 }
 
 size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads) {
-    (void)M, (void)N, (void)K, (void)threads;
-    return 0;
+    (void)M, (void)N, (void)K;
+    return (size_t)(threads < 1 ? 1 : threads) * LB_PACK;
 }
 
 void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
                         const float *d_out, const float *inp, const float *weight,
                         int M, int N, int K, float *workspace, size_t workspace_floats) {
-    (void)workspace, (void)workspace_floats;
     if (M <= 0 || N <= 0 || K <= 0) {
         // An empty batch: d_inp (M,K) is empty or, with N == 0, zero; nothing to accumulate.
         if (d_inp && M > 0 && K > 0) memset(d_inp, 0, sizeof(float) * (size_t)M * K);
@@ -193,7 +242,7 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
     }
     linear_backward_args g = {d_inp, d_weight, d_bias, d_out, inp, weight, M, N, K};
     const ck_dispatch_table *table = ck_dispatch();
-    linear_backward_job job = {&g, table->linear_backward_d_inp_tile, table->linear_backward_d_weight_tile,
+    linear_backward_job job = {&g, workspace, table->linear_backward_d_inp_tile, table->linear_backward_d_weight_tile,
                                0, 0, 0, 0, 0};
     const int col_tiles = (K + LB_COLS - 1) / LB_COLS;
     if (d_inp) {
@@ -206,6 +255,8 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
     }
     if (d_bias) job.bias_blocks = (N + LB_COLS - 1) / LB_COLS;
     const double flops = 2.0 * M * N * (double)K;
-    ck_parallel_for(job.tiles_dx + job.tiles_dw + job.bias_blocks, flops > 2e5 ? ck_threads_max() : 1, 1,
+    // As many threads as the workspace has slices for (at least one slice is required).
+    const int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / LB_PACK)));
+    ck_parallel_for(job.tiles_dx + job.tiles_dw + job.bias_blocks, flops > 2e5 ? threads : 1, 1,
                     linear_backward_item, &job);
 }

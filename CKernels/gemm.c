@@ -334,27 +334,6 @@ static void linear_block_scalar(const linear_args *g, float *pack, int i0, int i
 #if CK_X86
 // MARK: AVX-512
 
-// pack_activation_block for MR = 12, 16 columns at a time: 12 row loads, one in-register 16 x 16
-// transpose (4 rows zero), 16 stores of 12 floats. The scalar form writes with a 48-byte stride and
-// cost about 1.3 ns per value (measured), 20% of a 768-column GEMM.
-CK_TARGET_AVX512 static void pack_activation_block_avx512(float *dst, const float *inp, int K, int i0, int mc,
-                                                          int p0, int kc) {
-    for (int q = 0; q < mc; q += CK_MR512) {
-        const int rows = CK_MIN(CK_MR512, mc - q);
-        float *panel = dst + (size_t)q * kc;
-        const float *src = inp + (size_t)(i0 + q) * K + p0;
-        for (int k0 = 0; k0 < kc; k0 += 16) {
-            const __mmask16 m = ck_tail_mask512(kc - k0);
-            __m512 r[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)i * K + k0) : _mm512_setzero_ps();
-            transpose16x16(r);
-            const int columns = CK_MIN(16, kc - k0);
-            for (int k = 0; k < columns; k++) _mm512_mask_storeu_ps(panel + (size_t)(k0 + k) * CK_MR512, 0x0FFF, r[k]);
-        }
-    }
-}
-
 // mr is a constant in every call below (the switch), so ck_tile512 is specialised per row count.
 CK_TARGET_AVX512 static CK_ALWAYS_INLINE void tile512_packed(int mr, int kc, const float *a, const float *b, int n,
                                                              float *c, long ldc, int accumulate,
@@ -374,7 +353,7 @@ CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pa
     for (int pc = 0; pc < K; pc += kb) {
         const int kc = CK_MIN(kb, K - pc);
         const int last = pc + kc == K;
-        pack_activation_block_avx512(pack, g->inp, K, i0, i1 - i0, pc, kc);
+        ck_pack_rows512(pack, g->inp, K, i0, i1 - i0, pc, kc);
         for (int p = p0; p < p1; p++) {
             const int col = p * CK_NR, n = CK_MIN(CK_NR, N - col);
             const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;

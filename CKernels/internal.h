@@ -83,8 +83,8 @@ typedef void (*ck_pointwise_backward_fn)(float *d_inp, const float *d_out, const
 // Tiles of the linear layer's backward (backward_linear.c): d_inp rows m0..m1-1 (overwritten) and
 // d_weight rows n0..n1-1 (accumulated), columns k0..k1-1; the arguments are private to that file.
 struct ck_linear_backward_args;
-typedef void (*ck_d_inp_tile_fn)(const struct ck_linear_backward_args *, int m0, int m1, int k0, int k1);
-typedef void (*ck_d_weight_tile_fn)(const struct ck_linear_backward_args *, int n0, int n1, int k0, int k1);
+typedef void (*ck_d_inp_tile_fn)(const struct ck_linear_backward_args *, float *pack, int m0, int m1, int k0, int k1);
+typedef void (*ck_d_weight_tile_fn)(const struct ck_linear_backward_args *, float *pack, int n0, int n1, int k0, int k1);
 // Dropout of elements i0..i1-1: mask and/or out (either may be NULL) (dropout.c).
 typedef void (*ck_dropout_range_fn)(uint8_t *mask, float *out, const float *inp, size_t i0, size_t i1,
                                     uint64_t key, uint64_t offset, uint64_t threshold, float scale);

@@ -120,6 +120,30 @@ CK_TARGET_AVX512 static CK_ALWAYS_INLINE void transpose16x16(__m512 r[16]) {
     }
 }
 
+// Packs rows i0..i0+mc-1, columns p0..p0+kc-1 of inp (ld K) into MR-row panels: panel q holds
+// element (r, k) at dst[q * MR * kc + k * MR + r] (MR = CK_MR512; rows past mc in the last panel are
+// not written: the micro-kernel is specialised to the valid row count and never reads them).
+// 16 columns at a time: 12 row loads, one in-register 16 x 16
+// transpose (4 rows zero), 16 stores of 12 floats. The scalar form writes with a 48-byte stride and
+// cost about 1.3 ns per value (measured), 20% of a 768-column GEMM.
+CK_TARGET_AVX512 __attribute__((unused)) static void ck_pack_rows512(float *dst, const float *inp, int K, int i0, int mc,
+                                                                     int p0, int kc) {
+    for (int q = 0; q < mc; q += CK_MR512) {
+        const int rows = CK_MIN(CK_MR512, mc - q);
+        float *panel = dst + (size_t)q * kc;
+        const float *src = inp + (size_t)(i0 + q) * K + p0;
+        for (int k0 = 0; k0 < kc; k0 += 16) {
+            const __mmask16 m = ck_tail_mask512(kc - k0);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)i * K + k0) : _mm512_setzero_ps();
+            transpose16x16(r);
+            const int columns = CK_MIN(16, kc - k0);
+            for (int k = 0; k < columns; k++) _mm512_mask_storeu_ps(panel + (size_t)(k0 + k) * CK_MR512, 0x0FFF, r[k]);
+        }
+    }
+}
+
 // MARK: - AVX2
 
 // The same contract for a tile of mr <= 6 rows and n <= 16 columns.

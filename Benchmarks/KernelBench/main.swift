@@ -8,9 +8,11 @@ import FMAProbe
 import Foundation
 
 let usage = """
-    usage: kernel-bench [--kernel linear,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
+    usage: kernel-bench [--kernel linear,linear-backward,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
                         [--threads 1,2] [--shapes bert|small|MxNxK,...] [--repeats N] [--json]
       linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
+      linear-backward  the fine-tuning gradients of the same shapes, apart: linear-dx d_inp (M,K) =
+                  d_out (M,N) · W (N,K), linear-dw d_weight (N,K) += d_outᵀ · inp (plain weight)
       attention   B=32, 12 heads of 64, T=128, probabilities kept (QKᵀ and PV flops)
       layernorm   (M, 768) rows;  gelu  M x 3072 values
     defaults: every kernel, the SIMD paths this CPU runs, 1 and all threads, BERT shapes, 7 repeats.
@@ -19,7 +21,7 @@ let usage = """
 // MARK: - Options
 
 struct Options {
-    var kernels = ["linear", "attention", "layernorm", "gelu"]
+    var kernels = ["linear", "linear-backward", "attention", "layernorm", "gelu"]
     var isas = KernelISA.allCases.filter { $0 != .scalar && $0.isSupported }
     var threads = Array(Set([1, Kernels.maxThreads])).sorted()
     var shapes: String? = nil
@@ -67,7 +69,7 @@ func parseOptions() -> Options {
         default: fail("unknown argument \(argument)")
         }
     }
-    for kernel in options.kernels where !["linear", "attention", "layernorm", "gelu"].contains(kernel) {
+    for kernel in options.kernels where !["linear", "linear-backward", "attention", "layernorm", "gelu"].contains(kernel) {
         fail("unknown kernel \(kernel)")
     }
     return options
@@ -197,6 +199,19 @@ func benchLinear(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
     }
 }
 
+/// One half of ck_linear_backward: d_inp alone (`inputGradient`) or d_weight alone, 2 M N K flops.
+func benchLinearBackward(_ m: Int, _ n: Int, _ k: Int, inputGradient: Bool, repeats: Int) -> [Double] {
+    let dOut = Buffer(randomValues(m * n, seed: 1)), input = Buffer(randomValues(m * k, seed: 2))
+    let weight = Buffer(randomValues(n * k, seed: 3))
+    let dInput = Buffer(m * k), dWeight = Buffer(n * k)
+    let workspace = Buffer(max(1, ck_linear_backward_workspace_size(Int32(m), Int32(n), Int32(k), Int32(Kernels.maxThreads))))
+    return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
+        ck_linear_backward(inputGradient ? dInput.pointer : nil, inputGradient ? nil : dWeight.pointer, nil,
+                           dOut.pointer, input.pointer, weight.pointer, Int32(m), Int32(n), Int32(k),
+                           workspace.pointer, workspace.count)
+    }
+}
+
 func benchAttention(batch: Int, t: Int, headSize: Int, repeats: Int) -> [Double] {
     let heads = 12, c = heads * headSize
     let qkv = randomValues(batch * t * 3 * c, seed: 4, scale: 4)
@@ -265,6 +280,11 @@ for isa in options.isas {
                 case "linear":
                     for (m, n, k) in linearShapes(options.shapes) {
                         record("linear", "\(m)x\(n)x\(k)", benchLinear(m, n, k, repeats: repeats))
+                    }
+                case "linear-backward":
+                    for (m, n, k) in linearShapes(options.shapes) {
+                        record("linear-dx", "\(m)x\(n)x\(k)", benchLinearBackward(m, n, k, inputGradient: true, repeats: repeats))
+                        record("linear-dw", "\(m)x\(n)x\(k)", benchLinearBackward(m, n, k, inputGradient: false, repeats: repeats))
                     }
                 case "attention":
                     record("attention", "32x128x64", benchAttention(batch: 32, t: 128, headSize: 64, repeats: repeats))

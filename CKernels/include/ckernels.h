@@ -212,8 +212,9 @@ void ck_attention_map_products(double *products, const float *a, const float *b,
 //   d_inp (M,K)  = d_out · weight            (overwritten; NULL skips it)
 //   d_weight (N,K) += d_outᵀ · inp           (accumulated; NULL skips it)
 //   d_bias (N)   += Σ_rows d_out             (accumulated; NULL skips it)
-// `weight` is the plain (N,K) fp32 weight, read in place: no packed copy is needed (see
-// backward_linear.c). The workspace is reserved: today the size is 0 and workspace may be NULL.
+// `weight` is the plain (N,K) fp32 weight: no packed copy is kept (see backward_linear.c). The
+// workspace holds each thread's packed operand panels: ck_linear_backward_workspace_size floats
+// (one slice per thread; fewer slices run fewer threads, at least one is needed).
 size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads);
 void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
                         const float *d_out, const float *inp, const float *weight,
