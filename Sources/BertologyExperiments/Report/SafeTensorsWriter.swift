@@ -17,6 +17,26 @@ public enum SafeTensorsWriter {
     /// - Returns: the whole file.
     public static func encode(_ tensors: [(name: String, tensor: Tensor)],
                               metadata: [String: String] = ["format": "pt"]) -> Data {
+        var data = Data()
+        stream(tensors, metadata: metadata) { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// Writes `tensors` to `url` atomically (``AtomicFile``): a reader, or a crash, never sees half a file.
+    /// The bytes are streamed to the file, tensor by tensor: a checkpoint's state is not copied again.
+    /// - Parameters:
+    ///   - tensors: names and values (written sorted by name).
+    ///   - url: the file to write.
+    ///   - metadata: the `__metadata__` strings.
+    /// - Throws: `BertologyError` `.io` when the file cannot be written.
+    public static func write(_ tensors: [(name: String, tensor: Tensor)], to url: URL,
+                             metadata: [String: String] = ["format": "pt"]) throws {
+        try AtomicFile.write(to: url) { append in try stream(tensors, metadata: metadata, to: append) }
+    }
+
+    /// The file's bytes, in order, handed to `append`: the header, then each tensor's values.
+    private static func stream(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
+                               to append: (UnsafeRawBufferPointer) throws -> Void) rethrows {
         let sorted = tensors.sorted { $0.name < $1.name }
         precondition(Set(sorted.map(\.name)).count == sorted.count, "safetensors: two tensors with one name")
         var header: [String] = []
@@ -33,31 +53,17 @@ public enum SafeTensorsWriter {
         var headerBytes = Array(("{" + header.joined(separator: ",") + "}").utf8)
         // Spaces up to a multiple of 8, as the Rust writer pads: the data section starts 8-byte aligned.
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-        var data = Data(capacity: 8 + headerBytes.count + offset)
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(contentsOf: headerBytes)
+        try withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { try append($0) }
+        try headerBytes.withUnsafeBytes { try append($0) }
         for (_, tensor) in sorted {
-            tensor.withUnsafeBufferPointer { values in
+            try tensor.withUnsafeBufferPointer { values in
                 #if _endian(little)
-                data.append(UnsafeBufferPointer(start: UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt8.self),
-                                                count: values.count * 4))
+                try append(UnsafeRawBufferPointer(values))
                 #else
-                for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                for value in values { try withUnsafeBytes(of: value.bitPattern.littleEndian) { try append($0) } }
                 #endif
             }
         }
-        return data
-    }
-
-    /// Writes `tensors` to `url` atomically (``AtomicFile``): a reader, or a crash, never sees half a file.
-    /// - Parameters:
-    ///   - tensors: names and values (written sorted by name).
-    ///   - url: the file to write.
-    ///   - metadata: the `__metadata__` strings.
-    /// - Throws: `BertologyError` `.io` when the file cannot be written.
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], to url: URL,
-                             metadata: [String: String] = ["format": "pt"]) throws {
-        try AtomicFile.write(encode(tensors, metadata: metadata), to: url)
     }
 
     private static func jsonString(_ text: String) -> String {
