@@ -466,6 +466,57 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
     ck_parallel_for(row_blocks * chunks, threads, 1, linear_item, &job);
 }
 
+// MARK: - Pieces (benchmarks)
+
+typedef struct {
+    const float *a, *b;
+    float *c;
+    int kc, panels, reps;
+} piece_tiles_job;
+
+#if CK_X86
+CK_TARGET_AVX512 static void piece_tiles_avx512(const piece_tiles_job *job, int thread) {
+    const size_t a_size = (size_t)CK_MR512 * job->kc, b_size = (size_t)job->kc * CK_NR;
+    const float *a = job->a + (size_t)thread * job->panels * a_size, *b = job->b + (size_t)thread * job->panels * b_size;
+    float *c = job->c + (size_t)thread * CK_MR512 * CK_NR;
+    for (int r = 0; r < job->reps; r++)
+        for (int p = 0; p < job->panels; p++)
+            tile512_packed(CK_MR512, job->kc, a + p * a_size, b + p * b_size, CK_NR, c, CK_NR, 0, NULL, NULL, 0);
+}
+
+CK_TARGET_AVX512 static void piece_pack_avx512(float *dst, const float *src, int rows, int K, int kc) {
+    const int padded = (rows + CK_MR512 - 1) / CK_MR512 * CK_MR512;
+    for (int pc = 0; pc < K; pc += kc) {
+        const int width = CK_MIN(kc, K - pc);
+        ck_pack_rows512(dst + (size_t)pc * padded, src, K, 0, rows, pc, width);
+    }
+}
+#endif
+
+static void piece_tiles_item(void *context, int item, int thread) {
+    (void)thread;
+#if CK_X86
+    piece_tiles_avx512(context, item);
+#else
+    (void)context, (void)item;
+#endif
+}
+
+int ck_gemm_piece_tiles(const float *a, const float *b, float *c, int kc, int panels, int reps, int threads) {
+    if (ck_isa_active() != CK_ISA_AVX512 || kc < 1 || panels < 1 || reps < 1 || threads < 1) return 0;
+    piece_tiles_job job = {a, b, c, kc, panels, reps};
+    ck_parallel_for(threads, threads, 0, piece_tiles_item, &job);
+    return 1;
+}
+
+int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc) {
+    if (ck_isa_active() != CK_ISA_AVX512 || rows < 1 || K < 1 || kc < 1) return 0;
+#if CK_X86
+    piece_pack_avx512(dst, src, rows, K, kc);
+#endif
+    return 1;
+}
+
 // MARK: - Registration
 
 void ck_register_gemm(ck_dispatch_table *table, ck_isa isa) {

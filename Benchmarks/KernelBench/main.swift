@@ -8,11 +8,14 @@ import FMAProbe
 import Foundation
 
 let usage = """
-    usage: kernel-bench [--kernel linear,linear-backward,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
+    usage: kernel-bench [--kernel linear,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
                         [--threads 1,2] [--shapes bert|small|MxNxK,...] [--repeats N] [--json]
       linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
       linear-backward  the fine-tuning gradients of the same shapes, apart: linear-dx d_inp (M,K) =
                   d_out (M,N) · W (N,K), linear-dw d_weight (N,K) += d_outᵀ · inp (plain weight)
+      pieces      the packed GEMM apart (AVX-512): the 12x32 register kernel alone on packed panels
+                  resident in L1, in L2 and beyond L2 (each thread its own panels), as % of the
+                  peak; packing 384 activation rows (the forward's block) against memcpy, in GB/s
       attention   B=32, 12 heads of 64, T=128, probabilities kept (QKᵀ and PV flops)
       layernorm   (M, 768) rows;  gelu  M x 3072 values
     defaults: every kernel, the SIMD paths this CPU runs, 1 and all threads, BERT shapes, 7 repeats.
@@ -21,7 +24,7 @@ let usage = """
 // MARK: - Options
 
 struct Options {
-    var kernels = ["linear", "linear-backward", "attention", "layernorm", "gelu"]
+    var kernels = ["linear", "linear-backward", "pieces", "attention", "layernorm", "gelu"]
     var isas = KernelISA.allCases.filter { $0 != .scalar && $0.isSupported }
     var threads = Array(Set([1, Kernels.maxThreads])).sorted()
     var shapes: String? = nil
@@ -69,7 +72,7 @@ func parseOptions() -> Options {
         default: fail("unknown argument \(argument)")
         }
     }
-    for kernel in options.kernels where !["linear", "linear-backward", "attention", "layernorm", "gelu"].contains(kernel) {
+    for kernel in options.kernels where !["linear", "linear-backward", "pieces", "attention", "layernorm", "gelu"].contains(kernel) {
         fail("unknown kernel \(kernel)")
     }
     return options
@@ -212,6 +215,35 @@ func benchLinearBackward(_ m: Int, _ n: Int, _ k: Int, inputGradient: Bool, repe
     }
 }
 
+/// The register kernel alone: `panels` pairs of packed panels per thread (12 x kc and kc x 32), each
+/// pass over them `reps` times; the working set per thread is panels x 44 x kc x 4 bytes.
+func benchTiles(kc: Int, panels: Int, threads: Int, repeats: Int) -> [Double]? {
+    let a = Buffer(randomValues(threads * panels * 12 * kc, seed: 1)), b = Buffer(randomValues(threads * panels * kc * 32, seed: 2))
+    let c = Buffer(threads * 12 * 32)
+    let flopsPerRep = 2 * 12 * 32 * Double(kc) * Double(panels) * Double(threads)
+    let reps = max(1, Int(2e9 / flopsPerRep))
+    guard ck_gemm_piece_tiles(a.pointer, b.pointer, c.pointer, Int32(kc), Int32(panels), 1, Int32(threads)) == 1 else { return nil }
+    return measure(flops: flopsPerRep * Double(reps), repeats: repeats) {
+        _ = ck_gemm_piece_tiles(a.pointer, b.pointer, c.pointer, Int32(kc), Int32(panels), Int32(reps), Int32(threads))
+    }
+}
+
+/// GB/s of the forward's activation packing (rows x k, read once, written once) and of a memcpy of
+/// the same bytes, one thread, the block resident in L2 (384 x 768 floats, 1.2 MB).
+func benchPacking(rows: Int, k: Int, kc: Int, repeats: Int) -> (pack: [Double], copy: [Double])? {
+    let source = Buffer(randomValues(rows * k, seed: 3)), packed = Buffer((rows + 11) / 12 * 12 * k)
+    let copy = Buffer(rows * k)
+    guard ck_gemm_piece_pack(packed.pointer, source.pointer, Int32(rows), Int32(k), Int32(kc)) == 1 else { return nil }
+    let bytes = Double(rows * k * 4) / 1e9 * 20  // GB per 20 passes; measure divides by 1e9 again
+    let pack = measure(flops: bytes * 1e9, repeats: repeats) {
+        for _ in 0..<20 { _ = ck_gemm_piece_pack(packed.pointer, source.pointer, Int32(rows), Int32(k), Int32(kc)) }
+    }
+    let plain = measure(flops: bytes * 1e9, repeats: repeats) {
+        for _ in 0..<20 { memcpy(copy.pointer, source.pointer, rows * k * 4) }
+    }
+    return (pack, plain)
+}
+
 func benchAttention(batch: Int, t: Int, headSize: Int, repeats: Int) -> [Double] {
     let heads = 12, c = heads * headSize
     let qkv = randomValues(batch * t * 3 * c, seed: 4, scale: 4)
@@ -285,6 +317,18 @@ for isa in options.isas {
                     for (m, n, k) in linearShapes(options.shapes) {
                         record("linear-dx", "\(m)x\(n)x\(k)", benchLinearBackward(m, n, k, inputGradient: true, repeats: repeats))
                         record("linear-dw", "\(m)x\(n)x\(k)", benchLinearBackward(m, n, k, inputGradient: false, repeats: repeats))
+                    }
+                case "pieces":
+                    // Per thread: L1 = 1 pair at kc 128 (22 KB), L2 = 40 pairs (0.9 MB), beyond L2 = 800 pairs (18 MB).
+                    for (level, panels) in [("L1", 1), ("L2", 40), ("L3", 800)] {
+                        if let samples = benchTiles(kc: 128, panels: panels, threads: threads, repeats: repeats) {
+                            record("tiles-\(level)", "12x32x128 x\(panels)", samples)
+                        }
+                    }
+                    if threads == 1, let (pack, copy) = benchPacking(rows: 384, k: 768, kc: 384, repeats: repeats) {
+                        log(String(format: "  %-10@ %-18@ median %7.1f GB/s (min %6.1f, max %6.1f); memcpy of the same bytes %.1f GB/s",
+                                   "pack-A", "384x768", Statistics(pack).median, Statistics(pack).min, Statistics(pack).max,
+                                   Statistics(copy).median))
                     }
                 case "attention":
                     record("attention", "32x128x64", benchAttention(batch: 32, t: 128, headSize: 64, repeats: repeats))

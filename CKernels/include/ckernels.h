@@ -202,6 +202,20 @@ void ck_attention_map_products(double *products, const float *a, const float *b,
                                int crop, int B, int NH, int T);
 
 // MARK: - Training
+// The packed GEMM's pieces, apart, for `kernel-bench --kernel pieces` (the model never calls them):
+// where the full GEMM falls short of the FMA peak, these say whether the register kernel, the cache
+// level its operands come from, the packing or the second thread is the cause. AVX-512 only: on
+// another active ISA they do nothing and return 0 (else 1).
+//   ck_gemm_piece_tiles: on each of `threads` threads, `reps` passes over that thread's `panels`
+//     pairs of packed panels (A: 12 rows x kc, B: kc x 32 columns, as the forward packs them), each
+//     pair one 12 x 32 register tile written to the thread's C tile (12 x 32 floats). a holds
+//     threads * panels * 12 * kc floats, b threads * panels * kc * 32, c threads * 384.
+//     Flops: 2 * 12 * 32 * kc * panels * reps * threads.
+//   ck_gemm_piece_pack: packs `rows` x K of src (ld K) into 12-row panels, kc columns at a time, as
+//     the forward packs its activations (one thread; dst holds rows rounded up to 12, times K).
+int ck_gemm_piece_tiles(const float *a, const float *b, float *c, int kc, int panels, int reps, int threads);
+int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc);
+
 // Gradients, dropout, losses and the optimizer for fine-tuning (issue 12). Shapes: M = rows (B*T
 // tokens), N = out features, K = in features, C = hidden, NH = heads, HS = head size. Like every
 // kernel: no allocation, never fail, a scalar reference for each, SIMD paths tested against it.
