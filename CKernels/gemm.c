@@ -244,6 +244,9 @@ void ck_linear_forward(float *out, const float *inp, const float *weight, const 
 
 #define CK_MC 384  // most rows per packed activation block (a multiple of CK_MR512 and CK_MR256)
 #define CK_KC 384  // most columns per packed activation block
+#ifndef GEMM_PANEL_GROUP
+#define GEMM_PANEL_GROUP 8
+#endif
 
 size_t ck_pack_weight_size(int N, int K) {
     return (size_t)((N + CK_NR - 1) / CK_NR) * CK_NR * (size_t)K;
@@ -354,15 +357,20 @@ CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pa
         const int kc = CK_MIN(kb, K - pc);
         const int last = pc + kc == K;
         ck_pack_rows512(pack, g->inp, K, i0, i1 - i0, pc, kc);
-        for (int p = p0; p < p1; p++) {
-            const int col = p * CK_NR, n = CK_MIN(CK_NR, N - col);
-            const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
+        // Groups of weight panels that stay in L2 (GEMM_PANEL_GROUP x kc x 32 floats); within a
+        // group each 12-row activation panel (in L1) meets every weight panel of the group.
+        for (int pg = p0; pg < p1; pg += GEMM_PANEL_GROUP) {
+            const int pg1 = CK_MIN(p1, pg + GEMM_PANEL_GROUP);
             for (int i = i0; i < i1; i += CK_MR512) {
                 const int mr = CK_MIN(CK_MR512, i1 - i);
-                float *c = g->out + (size_t)i * N + col;
-                const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
-                tile512_packed(mr, kc, pack + (size_t)(i - i0) * kc, b, n, c, N, pc > 0,
-                               last ? &tile_ep : NULL, res, col);
+                for (int p = pg; p < pg1; p++) {
+                    const int col = p * CK_NR, n = CK_MIN(CK_NR, N - col);
+                    const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
+                    float *c = g->out + (size_t)i * N + col;
+                    const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
+                    tile512_packed(mr, kc, pack + (size_t)(i - i0) * kc, b, n, c, N, pc > 0,
+                                   last ? &tile_ep : NULL, res, col);
+                }
             }
         }
     }

@@ -319,16 +319,43 @@ for isa in options.isas {
                         record("linear-dw", "\(m)x\(n)x\(k)", benchLinearBackward(m, n, k, inputGradient: false, repeats: repeats))
                     }
                 case "pieces":
-                    // Per thread: L1 = 1 pair at kc 128 (22 KB), L2 = 40 pairs (0.9 MB), beyond L2 = 800 pairs (18 MB).
-                    for (level, panels) in [("L1", 1), ("L2", 40), ("L3", 800)] {
-                        if let samples = benchTiles(kc: 128, panels: panels, threads: threads, repeats: repeats) {
-                            record("tiles-\(level)", "12x32x128 x\(panels)", samples)
+                    // This host's speed drifts by tens of percent within minutes (the FMA peak measured
+                    // 226-340 GFLOP/s on 2 threads in one hour), so each round measures the peak and then
+                    // every piece, and a piece is its per-round ratio to that round's peak: median and
+                    // min-max over the rounds. Per thread: L1 = 1 pair of panels at kc 128 (22 KB), L2 =
+                    // 40 pairs (0.9 MB), beyond L2 = 800 pairs (18 MB); the full GEMM for comparison.
+                    var pieces: [(String, String, () -> Double?)] = [("L1", 1), ("L2", 40), ("L3", 800)].map { level, panels in
+                        ("tiles-\(level)", "12x32x128 x\(panels)", {
+                            benchTiles(kc: 128, panels: panels, threads: threads, repeats: 3).map { Statistics($0).median }
+                        })
+                    }
+                    pieces.append(("linear", "4096x768x768", { Statistics(benchLinear(4096, 768, 768, repeats: 3)).median }))
+                    var rates = [[Double]](repeating: [], count: pieces.count), ratios = rates
+                    var packRatios: [Double] = [], packRates: [Double] = []
+                    for _ in 0..<repeats {
+                        let roundPeak = measure(flops: bench_fma_probe(iterations), repeats: 3) { _ = bench_fma_probe(iterations) }.max()!
+                        for (index, piece) in pieces.enumerated() {
+                            guard let rate = piece.2() else { continue }
+                            rates[index].append(rate)
+                            ratios[index].append(rate / roundPeak)
+                        }
+                        if threads == 1, let (pack, copy) = benchPacking(rows: 384, k: 768, kc: 384, repeats: 3) {
+                            packRates.append(Statistics(pack).median)
+                            packRatios.append(Statistics(pack).median / Statistics(copy).median)
                         }
                     }
-                    if threads == 1, let (pack, copy) = benchPacking(rows: 384, k: 768, kc: 384, repeats: repeats) {
-                        log(String(format: "  %-10@ %-18@ median %7.1f GB/s (min %6.1f, max %6.1f); memcpy of the same bytes %.1f GB/s",
-                                   "pack-A", "384x768", Statistics(pack).median, Statistics(pack).min, Statistics(pack).max,
-                                   Statistics(copy).median))
+                    for (index, piece) in pieces.enumerated() where !rates[index].isEmpty {
+                        let ratio = Statistics(ratios[index])
+                        results.append(Result(kernel: piece.0, shape: piece.1, isa: isa.rawValue, threads: threads,
+                                              gflops: Statistics(rates[index]), percentOfPeak: 100 * ratio.median))
+                        log(String(format: "  %-10@ %-18@ median %7.1f GFLOP/s; of the round's peak: median %5.1f%% (%4.1f-%4.1f%%) over %d rounds",
+                                   piece.0, piece.1, Statistics(rates[index]).median, 100 * ratio.median, 100 * ratio.min,
+                                   100 * ratio.max, rates[index].count))
+                    }
+                    if !packRates.isEmpty {
+                        let ratio = Statistics(packRatios)
+                        log(String(format: "  %-10@ %-18@ median %7.1f GB/s; against memcpy of the same bytes: median %.2fx (%.2f-%.2fx)",
+                                   "pack-A", "384x768", Statistics(packRates).median, ratio.median, ratio.min, ratio.max))
                     }
                 case "attention":
                     record("attention", "32x128x64", benchAttention(batch: 32, t: 128, headSize: 64, repeats: repeats))
