@@ -305,12 +305,7 @@ static void pack_activation_block(float *dst, const float *inp, int K, int i0, i
     }
 }
 
-typedef struct ck_linear_args {
-    float *out;
-    const float *inp, *packed;
-    const ck_linear_epilogue *epilogue;
-    int M, N, K;
-} linear_args;
+typedef struct ck_linear_args linear_args;
 
 // One work item: rows i0..i1-1 (at most CK_MC), weight panels p0..p1-1, all of K.
 typedef ck_linear_block_fn linear_block_fn;
@@ -451,8 +446,13 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
                               float *workspace, size_t workspace_floats) {
     if (M <= 0 || N <= 0) return;
     static const ck_linear_epilogue none = {0};
-    const ck_linear_epilogue *ep = epilogue ? epilogue : &none;
-    linear_args g = {out, inp, packed_weight, ep, M, N, K};
+    linear_args g = {out, inp, packed_weight, NULL, epilogue ? epilogue : &none, M, N, K};
+    ck_linear_run(&g, ck_dispatch()->linear_block, workspace, workspace_floats);
+}
+
+void ck_linear_run(const linear_args *g, ck_linear_block_fn block, float *workspace, size_t workspace_floats) {
+    const ck_linear_epilogue *ep = g->epilogue;
+    const int M = g->M, N = g->N, K = g->K;
     const ck_dispatch_table *table = ck_dispatch();
     int threads = ck_threads_max();
     threads = CK_MAX(1, CK_MIN(threads, (int)(workspace_floats / CK_PACK_A_FLOATS)));
@@ -469,10 +469,12 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
     chunks = (panels + per_chunk - 1) / per_chunk;
     int remaining[ep->norm_weight != NULL ? row_blocks : 1];  // on the stack: kernels never allocate
     for (int rb = 0; ep->norm_weight != NULL && rb < row_blocks; rb++) remaining[rb] = chunks;
-    linear_job job = {&g, table->linear_block, table->layernorm_rows, workspace, chunks, per_chunk, panels, rows,
+    linear_job job = {g, block, table->layernorm_rows, workspace, chunks, per_chunk, panels, rows,
                       ep->norm_weight != NULL ? remaining : NULL};
     ck_parallel_for(row_blocks * chunks, threads, 1, linear_item, &job);
 }
+
+int ck_linear_k_block(int K) { return k_block_size(K); }
 
 // MARK: - Pieces (benchmarks)
 

@@ -57,7 +57,23 @@ struct ck_gemm_args;
 typedef void (*ck_gemm_tile_fn)(const struct ck_gemm_args *, int i0, int i1, int j0, int j1);
 // A block of the packed linear layer (gemm.c): rows i0..i1-1, weight panels p0..p1-1.
 struct ck_linear_args;
+// The packed linear layer's arguments, shared by its fp32 form (gemm.c: `packed`, ck_pack_weight's
+// panels) and its bf16 form (gemm_bf16.c: `packed_bf16`, ck_pack_weight_bf16's pair panels).
+struct ck_linear_args {
+    float *out;
+    const float *inp, *packed;
+    const uint32_t *packed_bf16;
+    const ck_linear_epilogue *epilogue;
+    int M, N, K;
+};
 typedef void (*ck_linear_block_fn)(const struct ck_linear_args *, float *pack, int i0, int i1, int p0, int p1);
+// The driver both forms share (gemm.c): row blocks x column chunks over the threads, each item one
+// `block` call on its thread's workspace slice, then the layernorm epilogue per finished row block.
+void ck_linear_run(const struct ck_linear_args *g, ck_linear_block_fn block, float *workspace,
+                   size_t workspace_floats);
+// The reduction blocks of the packed linear layer: K cut into equal blocks (multiples of 4) of at
+// most 384 (gemm.c). Each output sums its products within a block from zero, then adds the block.
+int ck_linear_k_block(int K);
 
 // Training (fine-tuning) kernels.
 // One (example, head) of attention with dropout, forward and backward (backward_attention.c); the
@@ -106,6 +122,7 @@ typedef struct {
     ck_attention_head_fn attention_head;  // kept heads; changed heads take the shared scalar path
     ck_gemm_tile_fn gemm_tile_dot, gemm_tile_axpy;
     ck_linear_block_fn linear_block;
+    ck_linear_block_fn linear_block_bf16;  // the AVX512-BF16 form where the CPU has it, else the emulation
     // Training.
     ck_attention_train_forward_head_fn attention_train_forward_head;
     ck_attention_train_backward_head_fn attention_train_backward_head;
@@ -135,6 +152,7 @@ void ck_register_gemm(ck_dispatch_table *table, ck_isa isa);
 void ck_register_attention_train(ck_dispatch_table *table, ck_isa isa);
 void ck_register_training_elementwise(ck_dispatch_table *table, ck_isa isa);
 void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa);
+void ck_register_gemm_bf16(ck_dispatch_table *table, ck_isa isa);
 void ck_register_dropout(ck_dispatch_table *table, ck_isa isa);
 void ck_register_optimizer(ck_dispatch_table *table, ck_isa isa);
 

@@ -36,6 +36,34 @@ typedef struct {
 #if CK_X86
 // MARK: - AVX-512
 
+// Writes a finished 12 x 32 accumulator tile (rows < mr, columns < n) to C: added to C's contents
+// when accumulate, then ep's bias, GELU and residual (ep may be NULL). Shared by every AVX-512 tile.
+CK_TARGET_AVX512 static CK_ALWAYS_INLINE void ck_tile_finish512(
+    __m512 acc[CK_MR512][2], const int mr, const int n, float *c, const long ldc, const int accumulate,
+    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+    const __mmask16 m0 = ck_tail_mask512(n), m1 = ck_tail_mask512(n - 16);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CK_MR512; r++) {
+        if (r >= mr) continue;
+        float *crow = c + r * ldc;
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            const __mmask16 m = h ? m1 : m0;
+            __m512 v = acc[r][h];
+            if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, crow + 16 * h));
+            if (ep != NULL) {
+                if (ep->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->bias + col0 + 16 * h));
+                if (ep->gelu) {
+                    const __m512 e = ck_erf512(_mm512_mul_ps(v, _mm512_set1_ps(CK_INV_SQRT2_F)));
+                    v = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+                }
+                if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + r * ep->ldr + 16 * h));
+            }
+            _mm512_mask_storeu_ps(crow + 16 * h, m, v);
+        }
+    }
+}
+
 // C tile rows are c + r * ldc; n (1..32) valid columns. accumulate: add to C's contents, else
 // overwrite. ep (may be NULL) applies to the finished values; col0 is the tile's first absolute
 // column (for the bias) and the residual pointer is already at the tile's row 0, column 0.
@@ -73,26 +101,7 @@ CK_TARGET_AVX512 static CK_ALWAYS_INLINE void ck_tile512(
             }
         }
     }
-#pragma clang loop unroll(full)
-    for (int r = 0; r < CK_MR512; r++) {
-        if (r >= mr) continue;
-        float *crow = c + r * ldc;
-#pragma clang loop unroll(full)
-        for (int h = 0; h < 2; h++) {
-            const __mmask16 m = h ? m1 : m0;
-            __m512 v = acc[r][h];
-            if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, crow + 16 * h));
-            if (ep != NULL) {
-                if (ep->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->bias + col0 + 16 * h));
-                if (ep->gelu) {
-                    const __m512 e = ck_erf512(_mm512_mul_ps(v, _mm512_set1_ps(CK_INV_SQRT2_F)));
-                    v = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
-                }
-                if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + r * ep->ldr + 16 * h));
-            }
-            _mm512_mask_storeu_ps(crow + 16 * h, m, v);
-        }
-    }
+    ck_tile_finish512(acc, mr, n, c, ldc, accumulate, ep, residual, col0);
 }
 
 // In-register transpose of 16 rows of 16 floats: on return r[c] holds column c (unpack, then

@@ -88,3 +88,40 @@ double bench_fma_probe(long iterations) {
     (void)keep;
     return 2.0 * lanes * CK_PROBE_CHAINS * (double)iterations * threads;
 }
+
+#if CK_X86
+// The bf16 dot-product peak: independent VDPBF16PS chains (32 multiply-adds, 64 flops, each).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,avx2")))
+static double bf16_chains(long iterations) {
+    __m512 acc[CK_PROBE_CHAINS];
+    for (int j = 0; j < CK_PROBE_CHAINS; j++) acc[j] = _mm512_set1_ps((float)j * 1e-3f);
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x3a003a00);
+    for (long i = 0; i < iterations; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < CK_PROBE_CHAINS; j++) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+    float sum = 0.0f;
+    for (int j = 0; j < CK_PROBE_CHAINS; j++) sum += _mm512_reduce_add_ps(acc[j]);
+    return sum;
+}
+#endif
+
+double bench_bf16_probe(long iterations) {
+#if CK_X86
+    if (!ck_bf16_hardware()) return 0;
+    double sink = 0.0;
+    int threads = 1;
+#pragma omp parallel reduction(+ : sink)
+    {
+        sink += bf16_chains(iterations);
+#ifdef _OPENMP
+        if (omp_get_thread_num() == 0) threads = omp_get_num_threads();
+#endif
+    }
+    volatile double keep = sink;
+    (void)keep;
+    return 64.0 * CK_PROBE_CHAINS * (double)iterations * threads;
+#else
+    (void)iterations;
+    return 0;
+#endif
+}

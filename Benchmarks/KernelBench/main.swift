@@ -8,9 +8,11 @@ import FMAProbe
 import Foundation
 
 let usage = """
-    usage: kernel-bench [--kernel linear,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
+    usage: kernel-bench [--kernel linear,linear-bf16,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
                         [--threads 1,2] [--shapes bert|small|MxNxK,...] [--repeats N] [--json]
       linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
+      linear-bf16 the same with bf16 operands and fp32 accumulation (AVX512-BF16 where the CPU has it,
+                  else the scalar emulation: not measured then), weights packed once in bf16 pairs
       linear-backward  the fine-tuning gradients of the same shapes, apart: linear-dx d_inp (M,K) =
                   d_out (M,N) · W (N,K), linear-dw d_weight (N,K) += d_outᵀ · inp (plain weight)
       pieces      the packed GEMM apart (AVX-512): the 12x32 register kernel alone on packed panels
@@ -24,7 +26,7 @@ let usage = """
 // MARK: - Options
 
 struct Options {
-    var kernels = ["linear", "linear-backward", "pieces", "attention", "layernorm", "gelu"]
+    var kernels = ["linear", "linear-bf16", "linear-backward", "pieces", "attention", "layernorm", "gelu"]
     var isas = KernelISA.allCases.filter { $0 != .scalar && $0.isSupported }
     var threads = Array(Set([1, Kernels.maxThreads])).sorted()
     var shapes: String? = nil
@@ -72,7 +74,7 @@ func parseOptions() -> Options {
         default: fail("unknown argument \(argument)")
         }
     }
-    for kernel in options.kernels where !["linear", "linear-backward", "pieces", "attention", "layernorm", "gelu"].contains(kernel) {
+    for kernel in options.kernels where !["linear", "linear-bf16", "linear-backward", "pieces", "attention", "layernorm", "gelu"].contains(kernel) {
         fail("unknown kernel \(kernel)")
     }
     return options
@@ -202,6 +204,22 @@ func benchLinear(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
     }
 }
 
+func benchLinearBF16(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
+    let input = Buffer(randomValues(m * k, seed: 1)), weight = randomValues(n * k, seed: 2)
+    let bias = Buffer(randomValues(n, seed: 3))
+    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: ck_pack_weight_bf16_size(Int32(n), Int32(k)))
+    defer { packed.deallocate() }
+    ck_pack_weight_bf16(packed, weight, Int32(n), Int32(k))
+    let workspace = Buffer(ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+    let out = Buffer(m * n)
+    var epilogue = ck_linear_epilogue()
+    epilogue.bias = UnsafePointer(bias.pointer)
+    return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
+        ck_linear_bf16_forward(out.pointer, input.pointer, packed, &epilogue, Int32(m), Int32(n), Int32(k),
+                               workspace.pointer, workspace.count)
+    }
+}
+
 /// One half of ck_linear_backward: d_inp alone (`inputGradient`) or d_weight alone, 2 M N K flops.
 func benchLinearBackward(_ m: Int, _ n: Int, _ k: Int, inputGradient: Bool, repeats: Int) -> [Double] {
     let dOut = Buffer(randomValues(m * n, seed: 1)), input = Buffer(randomValues(m * k, seed: 2))
@@ -312,6 +330,19 @@ for isa in options.isas {
                 case "linear":
                     for (m, n, k) in linearShapes(options.shapes) {
                         record("linear", "\(m)x\(n)x\(k)", benchLinear(m, n, k, repeats: repeats))
+                    }
+                case "linear-bf16":
+                    guard isa == .avx512, ck_bf16_hardware() == 1 else {
+                        log("  linear-bf16: skipped (no AVX512-BF16 on this CPU, or not the AVX-512 path)")
+                        break
+                    }
+                    // % of the bf16 instruction's own peak (VDPBF16PS chains, best of 5), beside the FMA one.
+                    let bf16Peak = measure(flops: bench_bf16_probe(iterations), repeats: 5) { _ = bench_bf16_probe(iterations) }.max()!
+                    log(String(format: "  bf16 dot-product peak (VDPBF16PS loop, best of 5): %.1f GFLOP/s", bf16Peak))
+                    for (m, n, k) in linearShapes(options.shapes) {
+                        let samples = benchLinearBF16(m, n, k, repeats: repeats)
+                        record("linear-bf16", "\(m)x\(n)x\(k)", samples)
+                        log(String(format: "    = %.1f%% of the bf16 dot-product peak", 100 * Statistics(samples).median / bf16Peak))
                     }
                 case "linear-backward":
                     for (m, n, k) in linearShapes(options.shapes) {

@@ -7,4 +7,8 @@
 /// benchmarks time it: that is the machine's measured peak, turbo and hypervisor included).
 double bench_fma_probe(long iterations);
 
+/// The same with AVX512-BF16's VDPBF16PS (64 flops each): the bf16 dot-product peak, or 0 (and no
+/// work) on a CPU without it.
+double bench_bf16_probe(long iterations);
+
 #endif

@@ -1,0 +1,250 @@
+// The linear layer in bf16, an opt-in reduced precision: out (M,N) = epilogue(bf16(inp) · bf16(W)ᵀ),
+// products of bf16 operands accumulated in fp32, as the CPU's bf16 dot-product instructions compute
+// them. The fp32 linear layer (gemm.c) is untouched; nothing uses this form unless asked to.
+//
+// The numbers, defined by the scalar emulation below (the reference; it runs on every CPU):
+// - fp32 -> bf16: round to nearest even, an fp32 denormal becomes a zero of its sign (VCVTNE2PS2BF16);
+// - K is taken in pairs (k = 2p, 2p + 1; an odd K's last pair has a zero second half); each pair
+//   adds to the fp32 accumulator its odd product, then its even product, each sum rounded to
+//   nearest even, a denormal product or sum flushed to zero (VDPBF16PS; checked bit for bit on an
+//   Emerald Rapids against 3.2 M random lanes: this order, not the even one first, nor a fused pair);
+// - K is cut into the fp32 form's reduction blocks (ck_linear_k_block); each block sums from zero
+//   and is then added to the output, and the epilogue (bias, GELU, residual, layernorm) is the fp32
+//   form's, in fp32.
+// The AVX512-BF16 form (VDPBF16PS) must equal the emulation bit for bit; on a CPU without it the
+// emulation runs (slowly: callers decide whether to fall back to fp32 instead, see ck_bf16_hardware).
+//
+// Layouts (32-bit words, each a pair: the even k in the low half, the odd k in the high half):
+// - weights, packed once (ck_pack_weight_bf16): panels of 32 output columns; panel p holds pair row
+//   q (K rounded up to even, halved) as 32 words, word j = pair (W[32p + j][2q], W[32p + j][2q + 1]),
+//   zero past N and past K;
+// - activations, per block (the workspace): 12-row panels, word (r, q) at panel * 12 * pairs + q * 12 + r.
+#include "internal.h"
+#include "microkernel.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+// MARK: - bf16 numbers
+
+// fp32 -> bf16 bits: round to nearest even, denormals to a signed zero, NaN kept a (quiet) NaN.
+static inline uint16_t bf16_from_float(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float float_from_bf16(uint32_t bits) {
+    const uint32_t u = bits << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static inline uint32_t bf16_pair(float even, float odd) {
+    return (uint32_t)bf16_from_float(even) | (uint32_t)bf16_from_float(odd) << 16;
+}
+
+static inline float flush_denormal(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+
+// One pair step of VDPBF16PS on one lane.
+static inline float pair_step(float acc, uint32_t a, uint32_t b) {
+    acc = flush_denormal(acc + flush_denormal(float_from_bf16(a >> 16) * float_from_bf16(b >> 16)));
+    return flush_denormal(acc + flush_denormal(float_from_bf16(a & 0xffffu) * float_from_bf16(b & 0xffffu)));
+}
+
+// MARK: - Weights
+
+static int pairs_of(int K) { return (K + 1) / 2; }
+
+size_t ck_pack_weight_bf16_size(int N, int K) {
+    return (size_t)((N + CK_NR - 1) / CK_NR) * CK_NR * (size_t)pairs_of(K);
+}
+
+void ck_pack_weight_bf16(uint32_t *packed, const float *weight, int N, int K) {
+    const int panels = (N + CK_NR - 1) / CK_NR, pairs = pairs_of(K);
+    for (int p = 0; p < panels; p++)
+        for (int q = 0; q < pairs; q++)
+            for (int j = 0; j < CK_NR; j++) {
+                const int n = p * CK_NR + j;
+                const float *row = weight + (size_t)n * K;
+                packed[((size_t)p * pairs + q) * CK_NR + j] =
+                    n < N ? bf16_pair(row[2 * q], 2 * q + 1 < K ? row[2 * q + 1] : 0.0f) : 0u;
+            }
+}
+
+int ck_bf16_hardware(void) {
+#if CK_X86
+    return ck_isa_is_supported(CK_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+// MARK: - Activations
+
+// Rows i0..i0+mc-1, columns p0..p0+kc-1 of inp (ld K; p0 even) as 12-row panels of pair words
+// (kc rounded up to even; a column at or past K is zero).
+static void pack_activation_pairs(uint32_t *dst, const float *inp, int K, int i0, int mc, int p0, int kc) {
+    const int pairs = (kc + 1) / 2;
+    for (int q = 0; q < mc; q += CK_MR512) {
+        const int rows = CK_MIN(CK_MR512, mc - q);
+        uint32_t *panel = dst + (size_t)q * pairs;
+        for (int r = 0; r < rows; r++) {
+            const float *src = inp + (size_t)(i0 + q + r) * K;
+            for (int t = 0; t < pairs; t++) {
+                const int k = p0 + 2 * t;
+                panel[(size_t)t * CK_MR512 + r] = bf16_pair(src[k], k + 1 < K ? src[k + 1] : 0.0f);
+            }
+        }
+    }
+}
+
+// MARK: - Scalar emulation (the reference)
+
+static void linear_block_bf16_scalar(const struct ck_linear_args *g, float *pack, int i0, int i1, int p0, int p1) {
+    (void)pack;
+    const int K = g->K, N = g->N, kb = ck_linear_k_block(K), pairs = pairs_of(K);
+    const ck_linear_epilogue *ep = g->epilogue;
+    for (int i = i0; i < i1; i++) {
+        const float *x = g->inp + (size_t)i * K;
+        for (int j = p0 * CK_NR; j < CK_MIN(N, p1 * CK_NR); j++) {
+            const uint32_t *w = g->packed_bf16 + (size_t)(j / CK_NR) * pairs * CK_NR + j % CK_NR;
+            float sum = 0.0f;
+            for (int pc = 0; pc < K; pc += kb) {
+                const int end = CK_MIN(K, pc + kb);
+                float acc = 0.0f;
+                for (int k = pc; k < end; k += 2)
+                    acc = pair_step(acc, bf16_pair(x[k], k + 1 < K ? x[k + 1] : 0.0f), w[(size_t)(k / 2) * CK_NR]);
+                sum = pc == 0 ? acc : sum + acc;
+            }
+            if (ep->bias) sum += ep->bias[j];
+            if (ep->activation == CK_ACTIVATION_GELU) sum = 0.5f * sum * (1.0f + erff(sum * CK_INV_SQRT2_F));
+            if (ep->residual) sum += ep->residual[(size_t)i * N + j];
+            g->out[(size_t)i * N + j] = sum;
+        }
+    }
+}
+
+#if CK_X86
+// MARK: - AVX512-BF16
+
+#define CK_TARGET_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,avx2")))
+
+// One 12 x 32 tile over `pairs` pair rows: a = 12-row panel of pair words, b = 32-column pair panel.
+CK_TARGET_AVX512BF16 static CK_ALWAYS_INLINE void tile_bf16(const int mr, const int pairs, const uint32_t *a,
+                                                            const uint32_t *b, const int n, float *c, const long ldc,
+                                                            const int accumulate, const ck_tile_epilogue *ep,
+                                                            const float *residual, const int col0) {
+    __m512 acc[CK_MR512][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CK_MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int t = 0; t < pairs; t++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)t * CK_NR);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)t * CK_NR + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < CK_MR512; r++) {
+            if (r < mr) {
+                const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[(size_t)t * CK_MR512 + r]);
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+            }
+        }
+    }
+    ck_tile_finish512(acc, mr, n, c, ldc, accumulate, ep, residual, col0);
+}
+
+CK_TARGET_AVX512BF16 static CK_ALWAYS_INLINE void tile_bf16_rows(int mr, int pairs, const uint32_t *a, const uint32_t *b,
+                                                                 int n, float *c, long ldc, int accumulate,
+                                                                 const ck_tile_epilogue *ep, const float *res, int col0) {
+    switch (mr) {
+#define CK_CASE(R) case R: tile_bf16(R, pairs, a, b, n, c, ldc, accumulate, ep, res, col0); break;
+    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+    CK_CASE(7) CK_CASE(8) CK_CASE(9) CK_CASE(10) CK_CASE(11) CK_CASE(12)
+#undef CK_CASE
+    }
+}
+
+// pack_activation_pairs with VCVTNE2PS2BF16 (the emulation's rounding, checked by the tests): per
+// 12-row panel and 32 columns, 12 row loads (a zero past kc) converted to 16 pair words each, one
+// in-register 16 x 16 transpose of the words, 16 stores of 12 words.
+CK_TARGET_AVX512BF16 static void pack_activation_pairs_avx512(uint32_t *dst, const float *inp, int K, int i0, int mc,
+                                                              int p0, int kc) {
+    const int pairs = (kc + 1) / 2;
+    for (int q = 0; q < mc; q += CK_MR512) {
+        const int rows = CK_MIN(CK_MR512, mc - q);
+        uint32_t *panel = dst + (size_t)q * pairs;
+        const float *src = inp + (size_t)(i0 + q) * K + p0;
+        for (int k0 = 0; k0 < kc; k0 += 32) {
+            const __mmask16 m0 = ck_tail_mask512(kc - k0), m1 = ck_tail_mask512(kc - k0 - 16);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                if (i < rows) {
+                    const float *row = src + (size_t)i * K + k0;
+                    const __m512bh words = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + 16),
+                                                              _mm512_maskz_loadu_ps(m0, row));
+                    r[i] = _mm512_castsi512_ps((__m512i)words);
+                } else {
+                    r[i] = _mm512_setzero_ps();
+                }
+            }
+            transpose16x16(r);
+            const int columns = CK_MIN(16, pairs - k0 / 2);
+            for (int t = 0; t < columns; t++)
+                _mm512_mask_storeu_ps((float *)(panel + (size_t)(k0 / 2 + t) * CK_MR512), 0x0FFF, r[t]);
+        }
+    }
+}
+
+// The fp32 form's block walk (gemm.c's linear_block_avx512) on pair panels.
+CK_TARGET_AVX512BF16 static void linear_block_bf16_avx512(const struct ck_linear_args *g, float *pack, int i0, int i1,
+                                                          int p0, int p1) {
+    const int K = g->K, N = g->N, kb = ck_linear_k_block(K), pairs = pairs_of(K);
+    const ck_linear_epilogue *ep = g->epilogue;
+    const ck_tile_epilogue tile_ep = {ep->bias, ep->residual, N, ep->activation == CK_ACTIVATION_GELU};
+    uint32_t *apack = (uint32_t *)pack;
+    for (int pc = 0; pc < K; pc += kb) {
+        const int kc = CK_MIN(kb, K - pc), block_pairs = (kc + 1) / 2;
+        const int last = pc + kc == K;
+        pack_activation_pairs_avx512(apack, g->inp, K, i0, i1 - i0, pc, kc);
+        for (int pg = p0; pg < p1; pg += 8) {
+            const int pg1 = CK_MIN(p1, pg + 8);
+            for (int i = i0; i < i1; i += CK_MR512) {
+                const int mr = CK_MIN(CK_MR512, i1 - i);
+                for (int p = pg; p < pg1; p++) {
+                    const int col = p * CK_NR, n = CK_MIN(CK_NR, N - col);
+                    const uint32_t *b = g->packed_bf16 + ((size_t)p * pairs + pc / 2) * CK_NR;
+                    float *c = g->out + (size_t)i * N + col;
+                    const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
+                    tile_bf16_rows(mr, block_pairs, apack + (size_t)(i - i0) * block_pairs, b, n, c, N, pc > 0,
+                                   last ? &tile_ep : NULL, res, col);
+                }
+            }
+        }
+    }
+}
+#endif  // CK_X86
+
+// MARK: - Driver
+
+void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed_weight,
+                            const ck_linear_epilogue *epilogue, int M, int N, int K,
+                            float *workspace, size_t workspace_floats) {
+    if (M <= 0 || N <= 0) return;
+    static const ck_linear_epilogue none = {0};
+    struct ck_linear_args g = {out, inp, NULL, packed_weight, epilogue ? epilogue : &none, M, N, K};
+    ck_linear_run(&g, ck_dispatch()->linear_block_bf16, workspace, workspace_floats);
+}
+
+void ck_register_gemm_bf16(ck_dispatch_table *table, ck_isa isa) {
+    table->linear_block_bf16 = linear_block_bf16_scalar;
+#if CK_X86
+    if (isa == CK_ISA_AVX512 && ck_bf16_hardware()) table->linear_block_bf16 = linear_block_bf16_avx512;
+#else
+    (void)isa;
+#endif
+}

@@ -1,0 +1,99 @@
+import CKernels
+import Foundation
+import Testing
+@testable import BertologyEngine
+
+/// The bf16 linear layer (CKernels/gemm_bf16.c): its AVX512-BF16 form against the scalar emulation,
+/// bit for bit, on awkward shapes (odd K, tails of the 12 x 32 tile, several reduction blocks); the
+/// same bits on 1 and 2 threads; and the emulation against fp32 within the bound bf16 rounding gives.
+@Suite struct BF16KernelTests {
+    func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in scale * generator.nextNormal() }
+    }
+
+    /// ck_linear_bf16_forward with bias and residual (and GELU when asked) on the active ISA.
+    func linearBF16(_ m: Int, _ n: Int, _ k: Int, input: [Float], weight: [Float], bias: [Float], residual: [Float],
+                    gelu: Bool = false) -> [Float] {
+        var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k)))
+        ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k))
+        var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+        var out = [Float](repeating: .nan, count: m * n)
+        bias.withUnsafeBufferPointer { biasPointer in
+            residual.withUnsafeBufferPointer { residualPointer in
+                var epilogue = ck_linear_epilogue()
+                epilogue.bias = biasPointer.baseAddress
+                epilogue.residual = residualPointer.baseAddress
+                epilogue.activation = Int32(gelu ? CK_ACTIVATION_GELU.rawValue : CK_ACTIVATION_NONE.rawValue)
+                ck_linear_bf16_forward(&out, input, packed, &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
+            }
+        }
+        return out
+    }
+
+    static let shapes = [(1, 1, 1), (13, 33, 7), (25, 67, 131), (3, 32, 384), (40, 65, 769), (12, 17, 1025)]
+
+    @Test func avx512BF16EqualsTheEmulationBitForBit() throws {
+        guard ck_bf16_hardware() == 1, KernelISA.avx512.isSupported else {
+            print("skipped: this CPU has no AVX512-BF16 (avx512_bf16 in /proc/cpuinfo); the emulation runs alone")
+            return
+        }
+        for (m, n, k) in Self.shapes {
+            let input = randomValues(m * k, seed: 1), weight = randomValues(n * k, seed: 2, scale: 0.05)
+            let bias = randomValues(n, seed: 3), residual = randomValues(m * n, seed: 4)
+            let emulated = Kernels.withISA(.scalar) { linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual) }!
+            let hardware = Kernels.withISA(.avx512) { linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual) }!
+            let same = zip(emulated, hardware).allSatisfy { $0.bitPattern == $1.bitPattern }
+            #expect(same, "bf16 linear \(m)x\(n)x\(k): AVX512-BF16 differs from the emulation")
+        }
+    }
+
+    @Test func sameBitsOnOneAndTwoThreads() {
+        let (m, n, k) = (200, 96, 769)
+        let input = randomValues(m * k, seed: 5), weight = randomValues(n * k, seed: 6, scale: 0.05)
+        let bias = randomValues(n, seed: 7), residual = randomValues(m * n, seed: 8)
+        let previous = Kernels.maxThreads
+        defer { Kernels.setThreads(previous) }
+        Kernels.setThreads(1)
+        let one = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true)
+        Kernels.setThreads(2)
+        let two = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true)
+        #expect(zip(one, two).allSatisfy { $0.bitPattern == $1.bitPattern })
+    }
+
+    /// Against the exact product of the fp32 operands: bf16 keeps 8 significant bits, so each operand's
+    /// rounding is within u = 2^-8 relative and each product within (1 + u)^2 - 1 of |x w|; the fp32
+    /// sums add at most 2 k 2^-24 Σ|x w|.
+    @Test func emulationIsWithinBF16RoundingOfFP32() {
+        for (m, n, k) in Self.shapes {
+            let input = randomValues(m * k, seed: 9), weight = randomValues(n * k, seed: 10, scale: 0.05)
+            let zeros = [Float](repeating: 0, count: max(n, m * n))
+            let out = Kernels.withISA(.scalar) {
+                linearBF16(m, n, k, input: input, weight: weight, bias: Array(zeros[0..<n]), residual: Array(zeros[0..<(m * n)]))
+            }!
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = 0.0, magnitude = 0.0
+                    for p in 0..<k {
+                        exact += Double(input[i * k + p]) * Double(weight[j * k + p])
+                        magnitude += abs(Double(input[i * k + p]) * Double(weight[j * k + p]))
+                    }
+                    let bound = ((1 + 0x1p-8) * (1 + 0x1p-8) - 1 + 2 * Double(k) * 0x1p-24) * magnitude + 1e-30
+                    #expect(abs(Double(out[i * n + j]) - exact) <= bound, "bf16 \(m)x\(n)x\(k) at [\(i), \(j)]")
+                }
+            }
+        }
+    }
+
+    @Test func packedWeightPadsOddKAndColumnsWithZeros() {
+        let (n, k) = (33, 7)
+        let weight = randomValues(n * k, seed: 11)
+        var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k)))
+        ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k))
+        #expect(packed.count == 64 * 4)  // two panels of 32 columns, 4 pairs (K = 7 rounded up)
+        #expect(!packed.contains(0xdead_beef))
+        // Column 32 of panel 1 is the last real one; 33..63 are zero. Pair 3's odd half is K's padding.
+        #expect(packed[(1 * 4 + 0) * 32 + 1] == 0)
+        #expect(packed[(0 * 4 + 3) * 32 + 0] >> 16 == 0)
+    }
+}
