@@ -168,8 +168,9 @@ import Glibc
         let model = TestPaths.fixture("models/tiny-classifier").path
         let data = TestPaths.fixture("glue-format").path
         let predictions = root.appendingPathComponent("predictions.jsonl")
-        let fileLock = try OutputFile.check(predictions.path, option: "--predictions", force: false)
-        defer { fileLock.close() }
+        // The lock `eval --predictions FILE` takes (OutputFile, in the CLI): `.NAME.bertology-lock` beside the file.
+        let fileLock = try WriterLock(root.appendingPathComponent(".predictions.jsonl.bertology-lock"), for: predictions.path)
+        defer { fileLock.release() }
         let runs: [[String]] = [
             ["finetune", "--model", model, "--task", "MNLI", "--data", data, "--epochs", "1", "--limit", "8", "--out", held.path],
             ["ablate", "--model", model, "--task", "MNLI", "--data", data, "--out", held.path],

@@ -252,9 +252,9 @@ public enum AblationReport {
         return largest > 0 ? -largest...largest : nil
     }
 
-    static func format(_ value: Double?) -> String { value.map { XMLText.format($0, digits: 4) } ?? "n/a" }
+    package static func format(_ value: Double?) -> String { value.map { XMLText.format($0, digits: 4) } ?? "n/a" }
 
-    static func signed(_ value: Double?) -> String {
+    package static func signed(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "n/a" }
         return (value > 0 ? "+" : "") + XMLText.format(value, digits: 4)
     }
