@@ -15,20 +15,10 @@ struct Ablate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case).")
+    @Option(help: taskHelp)
     var task: String
 
-    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
-    var data: String?
-
-    @Option(help: "train, dev (MNLI: matched), dev_mismatched.")
-    var split = "dev"
-
-    @Option(help: ArgumentHelp("Score a seeded sample of N examples (kept in file order).", valueName: "N"))
-    var limit: Int?
-
-    @Option(help: ArgumentHelp("Seed of the --limit sample.", valueName: "S"))
-    var seed: UInt64 = 42
+    @OptionGroup var dataset: DatasetOptions<Ablate>
 
     @Option(help: "How switched-off heads behave: uniform (1/L on every real token, the paper's) or zero (Hugging Face head_mask).")
     var mode: HeadIntervention = .uniform
@@ -60,37 +50,27 @@ struct Ablate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The task label each classifier output predicts, comma-separated (overrides config.json id2label).", valueName: "NAMES"))
     var labels: String?
 
-    @Option(help: "Truncate longest-first to this many tokens, specials included (default and maximum: the model's max_position_embeddings).")
-    var maxLength: Int?
-
-    @Option(help: "Most padded tokens per batch (batch size x padded length).")
-    var tokenBudget = Batcher.defaultTokenBudget
-
-    @Option(help: "Most sequences per batch.")
-    var batchSize = Batcher.defaultMaxBatchSize
-
     @Flag(help: "Print ablation.json's content as one JSON line instead of the summary.")
     var json = false
 
     func run() async throws {
-        let source = try GLUESource(task: task, split: split, data: data)
-        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        let batching = try batcher(tokenBudget: tokenBudget, batchSize: batchSize)
+        let source = try dataset.source(task: task)
+        let batching = try dataset.batcher()
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
         guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
         let options = AblationSweepOptions(
             mode: mode, heads: heads, layers: layers, shard: try shard.map(AblationShard.init(parsing:)) ?? .whole,
-            evaluation: EvaluationOptions(scorer: scorer, maxLength: maxLength,
+            evaluation: EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength,
                                           batcher: batching, labels: commaSeparated(labels)))
 
         let checkpoint = try modelOptions.load()
-        let dataset = try source.load(limit: limit, seed: seed)
-        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset, options: options)
+        let data = try dataset.load(source)
+        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: data, options: options)
         let outURL = URL(fileURLWithPath: out)
         let (resume, force, keepFirst) = (resume, force, keepFirst)
         let journal = outURL.appendingPathComponent(AblationJournal.fileName)
         let commandLine = CommandLine.arguments.joined(separator: " ")
-        let dataPath = dataset.file.path
+        let dataPath = data.file.path
         // The folder is locked before its journal is read, so a second run on the same --out is
         // refused at once instead of appending to the same journal.
         let (results, files) = try await withOutputFolder(out, force: force, acceptingContents: true) { outFolder in
@@ -123,4 +103,9 @@ struct Ablate: AsyncParsableCommand {
         emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))
         FileHandle.standardError.write(Data("ablate: wrote \(files.count + 1) files to \(outURL.path); open \(outURL.appendingPathComponent("index.html").path)\n".utf8))
     }
+}
+
+extension Ablate: DatasetCommand {
+    static let splitHelp = "train, dev (MNLI: matched), dev_mismatched."
+    static let sampleVerb = "Score"
 }

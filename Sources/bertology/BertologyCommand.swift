@@ -99,12 +99,6 @@ struct GLUESource {
     }
 }
 
-/// `--token-budget` and `--batch-size` as the batcher, refused below 1.
-func batcher(tokenBudget: Int, batchSize: Int) throws -> Batcher {
-    guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
-    return Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize)
-}
-
 /// A comma-separated option (`--labels`) as its items, spaces trimmed.
 func commaSeparated(_ text: String?) -> [String]? {
     text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

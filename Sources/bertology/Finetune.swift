@@ -19,10 +19,10 @@ struct Finetune: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case).")
+    @Option(help: taskHelp)
     var task: String
 
-    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
+    @Option(help: dataHelp)
     var data: String?
 
     @Option(name: .customLong("init"), help: ArgumentHelp("pretrained (the checkpoint's encoder, a new classifier) or random (every weight random, BERT's init).", valueName: "pretrained|random"))
