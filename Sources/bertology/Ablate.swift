@@ -58,14 +58,24 @@ struct Ablate: AsyncParsableCommand {
         let batching = try dataset.batcher()
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
         guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
-        let options = AblationSweepOptions(
-            mode: mode, heads: heads, layers: layers, shard: try shard.map(AblationShard.init(parsing:)) ?? .whole,
-            evaluation: EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength,
-                                          batcher: batching, labels: commaSeparated(labels)))
+        let shard = try self.shard.map { text in try naming("--shard", for: "shard") { try AblationShard(parsing: text) } } ?? .whole
 
         let checkpoint = try modelOptions.load()
+        let (layerCount, headCount) = (checkpoint.model.layerCount, checkpoint.model.headCount)
+        let heads = try AblationSweepOptions.Targets(parsing: self.heads, layerCount: layerCount, headCount: headCount)
+        let layers = try AblationSweepOptions.Targets(parsing: self.layers, layerCount: layerCount, headCount: headCount)
+        if case .only(let selection) = layers, !selection.heads.isEmpty {
+            throw BertologyError.usage("--layers takes whole layers (L1,L6), not heads (\(selection.heads.map(\.description).joined(separator: ","))); put heads in --heads")
+        }
+        let options = AblationSweepOptions(
+            mode: mode, heads: heads, layers: layers, shard: shard,
+            evaluation: EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength,
+                                          batcher: batching, labels: commaSeparated(labels)))
         let data = try dataset.load(source)
-        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: data, options: options)
+        let sweep = try naming("--mode", for: "mode") {
+            if heads == .none && layers == .none { throw BertologyError.usage("nothing to ablate: --heads none and --layers none") }
+            return try AblationSweep(checkpoint: checkpoint, dataset: data, options: options)
+        }
         let outURL = URL(fileURLWithPath: out)
         let (resume, force, keepFirst) = (resume, force, keepFirst)
         let journal = outURL.appendingPathComponent(AblationJournal.fileName)
@@ -90,14 +100,14 @@ struct Ablate: AsyncParsableCommand {
                 }
                 try checkNotCancelled("ablation sweep")
                 var files: [String] = []
-                if sweep.shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
+                if shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
                 try AblationReport.writeRunInfo(results, to: outFolder, commandLine: commandLine,
                                                 modelPath: checkpoint.folder.path, dataPath: dataPath)
                 return (results, files)
             }
         }
-        if !sweep.shard.isWhole {
-            FileHandle.standardError.write(Data("ablate: part \(sweep.shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))
+        if !shard.isWhole {
+            FileHandle.standardError.write(Data("ablate: part \(shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))
             return
         }
         emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))

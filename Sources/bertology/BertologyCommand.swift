@@ -66,6 +66,17 @@ struct AblationOptions: ParsableArguments {
 
 extension HeadIntervention: ExpressibleByArgument {}
 
+/// Runs `body`; a usage error whose reason starts with `term`, the library's name for a setting, is
+/// thrown again with `flag`, the option that sets it, in its place: the library says what is wrong in
+/// its words, the CLI names the flag that fixes it (`shard I/N: ...` becomes `--shard I/N: ...`).
+func naming<T>(_ flag: String, for term: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as BertologyError where error.kind == .usage && error.reason.hasPrefix(term + " ") {
+        throw BertologyError(error.kind, file: error.file, location: error.location, flag + error.reason.dropFirst(term.count))
+    }
+}
+
 /// Writes one line to stdout (results) without buffering surprises.
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
