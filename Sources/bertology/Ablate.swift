@@ -58,7 +58,7 @@ struct Ablate: AsyncParsableCommand {
         let batching = try dataset.batcher()
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
         guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
-        let shard = try self.shard.map { text in try naming("--shard", for: "shard") { try AblationShard(parsing: text) } } ?? .whole
+        let shard = try self.shard.map(AblationShard.init(parsing:)) ?? .whole
 
         let checkpoint = try modelOptions.load()
         let (layerCount, headCount) = (checkpoint.model.layerCount, checkpoint.model.headCount)
@@ -72,10 +72,8 @@ struct Ablate: AsyncParsableCommand {
             evaluation: EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength,
                                           batcher: batching, labels: commaSeparated(labels)))
         let data = try dataset.load(source)
-        let sweep = try naming("--mode", for: "mode") {
-            if heads == .none && layers == .none { throw BertologyError.usage("nothing to ablate: --heads none and --layers none") }
-            return try AblationSweep(checkpoint: checkpoint, dataset: data, options: options)
-        }
+        if heads == .none && layers == .none { throw BertologyError.usage("nothing to ablate: --heads none and --layers none") }
+        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: data, options: options)
         let outURL = URL(fileURLWithPath: out)
         let (resume, force, keepFirst) = (resume, force, keepFirst)
         let journal = outURL.appendingPathComponent(AblationJournal.fileName)

@@ -25,7 +25,7 @@ struct BertologyCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as BertologyError {
-            FileHandle.standardError.write(Data("bertology: \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("bertology: \(error.namingOptions.description)\n".utf8))
             Foundation.exit(error.exitStatus)
         } catch {
             let code = exitCode(for: error)
@@ -66,14 +66,29 @@ struct AblationOptions: ParsableArguments {
 
 extension HeadIntervention: ExpressibleByArgument {}
 
-/// Runs `body`; a usage error whose reason starts with `term`, the library's name for a setting, is
-/// thrown again with `flag`, the option that sets it, in its place: the library says what is wrong in
-/// its words, the CLI names the flag that fixes it (`shard I/N: ...` becomes `--shard I/N: ...`).
-func naming<T>(_ flag: String, for term: String, _ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as BertologyError where error.kind == .usage && error.reason.hasPrefix(term + " ") {
-        throw BertologyError(error.kind, file: error.file, location: error.location, flag + error.reason.dropFirst(term.count))
+/// The command-line option of each setting the library's messages name in backticks (`` `maxLength` ``):
+/// the library says what is wrong in its words, the CLI names the flag that fixes it.
+let optionOfSetting: [String: String] = [
+    "maxLength": "--max-length", "limit": "--limit", "batchSize": "--batch-size", "labels": "--labels",
+    "scorer": "--scorer", "mode": "--mode", "shard": "--shard", "analyses": "--only", "dataset": "--task, --data",
+    "relations": "--relations FILE", "comparison": "--compare DIR", "resume": "--resume", "force": "--force",
+    "keepFirst": "--keep-first", "folder": "--out", "epochs": "--epochs", "learningRate": "--lr",
+    "warmupRatio": "--warmup-ratio", "weightDecay": "--weight-decay", "saveEvery": "--save-every",
+    "extraSeeds": "--seeds", "initialization": "--init",
+]
+
+/// `text` with each setting named in backticks replaced by its option (``optionOfSetting``).
+func namingOptions(_ text: String) -> String {
+    guard text.contains("`") else { return text }
+    var result = text
+    for (setting, option) in optionOfSetting { result = result.replacingOccurrences(of: "`\(setting)`", with: option) }
+    return result
+}
+
+extension BertologyError {
+    /// This error as the CLI says it: its settings named by their options.
+    var namingOptions: BertologyError {
+        BertologyError(kind, file: file, location: location, bertology.namingOptions(reason))
     }
 }
 

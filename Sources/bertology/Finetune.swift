@@ -103,7 +103,7 @@ struct Finetune: AsyncParsableCommand {
             }
             let checkpoint = try modelOptions.load()
             let fineTuning = try FineTuning(checkpoint: checkpoint, options: options)
-            for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(notice)\n".utf8)) }
+            for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(namingOptions(notice))\n".utf8)) }
             let bar = TerminalProgressBar()
             let handler = bar.handler
             let (resume, force) = (resume, force)

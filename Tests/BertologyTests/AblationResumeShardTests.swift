@@ -85,7 +85,7 @@ import Testing
 
         // Without --resume (or --force) the folder is refused.
         let refused = #expect(throws: BertologyError.self) { try sweep.run(in: folder, resume: false) }
-        #expect(refused?.reason.contains("--resume") == true)
+        #expect(refused?.reason.contains("`resume`") == true)
 
         var ranAgain: [Ablation] = []
         let results = try sweep.run(in: folder, resume: true, recorded: { ranAgain.append($0.ablation) })

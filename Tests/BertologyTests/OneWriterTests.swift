@@ -243,7 +243,7 @@ import Glibc
             let message = "\(error)"
             return (error as? BertologyError)?.kind == .badInput && message.contains("lines 3 and 7")
                 && message.contains("ablation \(original.ablation) is recorded twice with different results")
-                && message.contains("--keep-first")
+                && message.contains("`keepFirst`")
         }
         var ran = 0
         let results = try sweep.run(in: folder, resume: true, keepFirst: true, recorded: { _ in ran += 1 })

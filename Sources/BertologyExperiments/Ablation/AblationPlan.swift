@@ -80,9 +80,9 @@ public struct AblationShard: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     public init(index: Int, count: Int) throws {
-        guard count >= 1 else { throw BertologyError.usage("shard I/N: N must be at least 1 (got \(count))") }
+        guard count >= 1 else { throw BertologyError.usage("`shard` I/N: N must be at least 1 (got \(count))") }
         guard index >= 1 && index <= count else {
-            throw BertologyError.usage("shard I/N: I is 1-based and must be in 1...\(count) (got \(index)); a 0-based array index i is shard \(index + 1)/\(count)")
+            throw BertologyError.usage("`shard` I/N: I is 1-based and must be in 1...\(count) (got \(index)); a 0-based array index i is shard \(index + 1)/\(count)")
         }
         self.index = index
         self.count = count
@@ -93,7 +93,7 @@ public struct AblationShard: Hashable, Sendable, Codable, CustomStringConvertibl
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let index = Int(parts[0].trimmingCharacters(in: .whitespaces)),
               let count = Int(parts[1].trimmingCharacters(in: .whitespaces)) else {
-            throw BertologyError.usage("shard takes I/N, part I (1-based) of N, for example 2/3 (got \"\(text)\")")
+            throw BertologyError.usage("`shard` takes I/N, part I (1-based) of N, for example 2/3 (got \"\(text)\")")
         }
         try self.init(index: index, count: count)
     }

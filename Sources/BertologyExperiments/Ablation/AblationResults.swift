@@ -164,7 +164,7 @@ public struct AblationResults: Sendable {
                 let done = Set(journal.records.map(\.ablation))
                 let unfinished = expected.filter { !done.contains($0) }
                 guard unfinished.isEmpty else {
-                    throw BertologyError.usage("\(journal.url.path): part \(journal.header.shard) is unfinished (\(unfinished.count) of \(expected.count) ablations missing, first \(unfinished[0])); run it again with --resume")
+                    throw BertologyError.usage("\(journal.url.path): part \(journal.header.shard) is unfinished (\(unfinished.count) of \(expected.count) ablations missing, first \(unfinished[0])); run it again with `resume`")
                 }
             }
         }

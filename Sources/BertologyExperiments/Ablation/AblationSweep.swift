@@ -70,7 +70,7 @@ public struct AblationSweepOptions: Sendable {
 /// A head and layer ablation sweep (the paper's §4.6, Fig 8 and 9): every chosen head, then every
 /// chosen layer, switched off in turn and the model scored on a task, each finished ablation
 /// appended to a journal so an interrupted sweep continues where it stopped, and the list
-/// splittable into parts (`--shard I/N`) that `AblationResults.merge` joins.
+/// splittable into parts (``AblationShard``) that `AblationResults.merge` joins.
 ///
 /// ```swift
 /// let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset,
@@ -88,7 +88,7 @@ public struct AblationSweep: Sendable {
     /// Tokenizes and batches the data, resolves the ablation list and fingerprints the model and
     /// data files.
     public init(checkpoint: Checkpoint, dataset: GLUEDataset, options: AblationSweepOptions) throws {
-        guard options.mode != .keep else { throw BertologyError.usage("mode must be zero or uniform") }
+        guard options.mode != .keep else { throw BertologyError.usage("`mode` must be zero or uniform") }
         guard dataset.examples.allSatisfy({ $0.label != nil }) else {
             throw BertologyError.usage("\(dataset.file.path) has no gold labels (a test split): an ablation sweep scores the model against them")
         }
@@ -161,7 +161,7 @@ public struct AblationSweep: Sendable {
             if exists && !force {
                 let contents = try? AblationJournal.read(journalURL)
                 let count = contents.map { "\($0.records.count) of \($0.header.ablations.count) ablations done" } ?? "unreadable"
-                throw BertologyError.usage("\(folder.path) holds the journal of an earlier sweep (\(count)): add --resume to continue it, or --force to start again")
+                throw BertologyError.usage("\(folder.path) holds the journal of an earlier sweep (\(count)): add `resume` to continue it, or `force` to start again")
             }
             try output.requireEmpty(force: force || resume)
             if exists { try? FileManager.default.removeItem(at: journalURL) }

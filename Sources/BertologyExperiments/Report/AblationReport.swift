@@ -25,7 +25,7 @@ public enum AblationReport {
     @discardableResult
     public static func write(_ results: AblationResults, to folder: OutputFolder) throws -> [String] {
         guard results.isComplete else {
-            throw BertologyError.usage("the sweep is incomplete (\(results.missing.count) ablations missing, first \(results.missing[0])): finish it (--resume) or merge every part first")
+            throw BertologyError.usage("the sweep is incomplete (\(results.missing.count) ablations missing, first \(results.missing[0])): finish it (`resume`) or merge every part first")
         }
         let metric = results.primaryMetric
         let plan = results.plan
@@ -169,7 +169,7 @@ public enum AblationReport {
         return folder.written
     }
 
-    /// `ablation.json`'s content on one line (for `--json`).
+    /// `ablation.json`'s content on one line (JSON Lines, or one line on stdout).
     public static func jsonLine(_ results: AblationResults) throws -> String {
         try JSONOutput.line(AblationFile(results))
     }

@@ -16,7 +16,7 @@ public enum JSONOutput {
         return try encoder.encode(value)
     }
 
-    /// One line of JSON text (for `--json` on stdout and JSON Lines files).
+    /// One line of JSON text (for one result on stdout and JSON Lines files).
     public static func line<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try encode(value), as: UTF8.self)
     }
