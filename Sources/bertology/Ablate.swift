@@ -20,8 +20,7 @@ struct Ablate: AsyncParsableCommand {
 
     @OptionGroup var dataset: DatasetOptions<Ablate>
 
-    @Option(help: "How switched-off heads behave: uniform (1/L on every real token, the paper's) or zero (Hugging Face head_mask).")
-    var mode: HeadIntervention = .uniform
+    @OptionGroup var mode: ModeOption
 
     @Option(help: ArgumentHelp("Heads to switch off one at a time: all, none, or 1-based as the paper names them (L2-H12,L4-H1; L3 = each head of layer 3).", valueName: "all|none|SPEC"))
     var heads = "all"
@@ -68,7 +67,7 @@ struct Ablate: AsyncParsableCommand {
             throw BertologyError.usage("--layers takes whole layers (L1,L6), not heads (\(selection.heads.map(\.description).joined(separator: ","))); put heads in --heads")
         }
         let options = AblationSweepOptions(
-            mode: mode, heads: heads, layers: layers, shard: shard,
+            mode: mode.mode, heads: heads, layers: layers, shard: shard,
             evaluation: EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength,
                                           batcher: batching, labels: commaSeparated(labels)))
         let data = try dataset.load(source)

@@ -54,14 +54,19 @@ struct AblationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Heads or layers to switch off, 1-based as the paper names them: L4-H1,L2-H12 or L3.", valueName: "SPEC"))
     var ablate: String?
 
-    @Option(help: "How switched-off heads behave: zero (Hugging Face head_mask) or uniform (1/L on every real token, the paper's).")
-    var mode: HeadIntervention = .uniform
+    @OptionGroup var mode: ModeOption
 
     func interventions(for model: BertModel) throws -> HeadInterventions? {
         guard let ablate else { return nil }
         let selection = try HeadSelection(parsing: ablate, layerCount: model.layerCount, headCount: model.headCount)
-        return HeadInterventions(selection, mode: mode, layerCount: model.layerCount, headCount: model.headCount)
+        return HeadInterventions(selection, mode: mode.mode, layerCount: model.layerCount, headCount: model.headCount)
     }
+}
+
+/// `--mode zero|uniform`, how a switched-off head behaves (`eval`, `inspect` and `ablate`).
+struct ModeOption: ParsableArguments {
+    @Option(help: "How switched-off heads behave: zero (Hugging Face head_mask) or uniform (1/L on every real token, the paper's).")
+    var mode: HeadIntervention = .uniform
 }
 
 extension HeadIntervention: ExpressibleByArgument {}

@@ -191,7 +191,7 @@ public struct EvaluationResult: Sendable, Codable {
 /// `prediction` and `label` are the task's label names for classification and numbers for STS-B
 /// (the regression output or the cosine); `label` is null on test splits; `logits` (the
 /// classifier's raw outputs in the model's order) is present for classification only.
-public enum PredictionsFile {
+package enum PredictionsFile {
     struct Line: Encodable {
         let index: Int
         let line: Int

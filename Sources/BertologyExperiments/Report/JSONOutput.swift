@@ -3,7 +3,7 @@ import Foundation
 
 /// The one JSON writer: sorted keys (so the same result gives byte-identical files), no escaped
 /// slashes, non-finite floats written as null-free strings never reach here (results are finite).
-public enum JSONOutput {
+package enum JSONOutput {
     /// The JSON bytes of `value`, keys sorted, NaN and infinities written as the strings "NaN", "Infinity", "-Infinity".
     /// - Parameters:
     ///   - value: the value to encode.
