@@ -77,7 +77,7 @@ let optionOfSetting: [String: String] = [
     "maxLength": "--max-length", "limit": "--limit", "batchSize": "--batch-size", "labels": "--labels",
     "scorer": "--scorer", "mode": "--mode", "shard": "--shard", "analyses": "--only", "dataset": "--task, --data",
     "relations": "--relations FILE", "comparison": "--compare DIR", "resume": "--resume", "force": "--force",
-    "keepFirst": "--keep-first", "folder": "--out", "epochs": "--epochs", "learningRate": "--lr",
+    "keepFirst": "--keep-first", "folder": "--out folder", "epochs": "--epochs", "learningRate": "--lr",
     "warmupRatio": "--warmup-ratio", "weightDecay": "--weight-decay", "saveEvery": "--save-every",
     "extraSeeds": "--seeds", "initialization": "--init",
 ]

@@ -10,11 +10,8 @@ import Foundation
 /// left empty is removed again, so nothing is left behind and the same command can simply be rerun.
 func withOutputFolder<T>(_ path: String, force: Bool, acceptingContents: Bool = false,
                          _ body: (OutputFolder) async throws -> T) async throws -> T {
-    let folder = try OutputFolder(URL(fileURLWithPath: path), acceptingContents: true)
-    if !acceptingContents && !force, case let entries = try folder.contents(), !entries.isEmpty {
-        folder.close()
-        throw BertologyError.usage("\(folder.url.path) exists and is not empty (\(entries.count) entries); choose another --out folder, or add --force to write into it")
-    }
+    let folder = acceptingContents ? try OutputFolder(URL(fileURLWithPath: path), acceptingContents: true)
+                                   : try OutputFolder(URL(fileURLWithPath: path), force: force)
     do {
         let result = try await body(folder)
         folder.close()

@@ -73,7 +73,7 @@ public final class OutputFolder: @unchecked Sendable {
     public func requireEmpty(force: Bool) throws {
         let entries = try contents()
         if !entries.isEmpty && !force {
-            throw BertologyError.usage("\(url.path) exists and is not empty (\(entries.count) entries); choose another folder, or add `force` to write into it")
+            throw BertologyError.usage("\(url.path) exists and is not empty (\(entries.count) entries); choose another `folder`, or add `force` to write into it")
         }
     }
 
