@@ -15,23 +15,12 @@ struct Ablate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case).")
+    @Option(help: taskHelp)
     var task: String
 
-    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
-    var data: String?
+    @OptionGroup var dataset: DatasetOptions<Ablate>
 
-    @Option(help: "train, dev (MNLI: matched), dev_mismatched.")
-    var split = "dev"
-
-    @Option(help: ArgumentHelp("Score a seeded sample of N examples (kept in file order).", valueName: "N"))
-    var limit: Int?
-
-    @Option(help: ArgumentHelp("Seed of the --limit sample.", valueName: "S"))
-    var seed: UInt64 = 42
-
-    @Option(help: "How switched-off heads behave: uniform (1/L on every real token, the paper's) or zero (Hugging Face head_mask).")
-    var mode: HeadIntervention = .uniform
+    @OptionGroup var mode: ModeOption
 
     @Option(help: ArgumentHelp("Heads to switch off one at a time: all, none, or 1-based as the paper names them (L2-H12,L4-H1; L3 = each head of layer 3).", valueName: "all|none|SPEC"))
     var heads = "all"
@@ -60,37 +49,35 @@ struct Ablate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The task label each classifier output predicts, comma-separated (overrides config.json id2label).", valueName: "NAMES"))
     var labels: String?
 
-    @Option(help: "Truncate longest-first to this many tokens, specials included (default and maximum: the model's max_position_embeddings).")
-    var maxLength: Int?
-
-    @Option(help: "Most padded tokens per batch (batch size x padded length).")
-    var tokenBudget = Batcher.defaultTokenBudget
-
-    @Option(help: "Most sequences per batch.")
-    var batchSize = Batcher.defaultMaxBatchSize
-
     @Flag(help: "Print ablation.json's content as one JSON line instead of the summary.")
     var json = false
 
     func run() async throws {
-        let source = try GLUESource(task: task, split: split, data: data)
-        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        let batching = try batcher(tokenBudget: tokenBudget, batchSize: batchSize)
+        let source = try dataset.source(task: task)
+        let batching = try dataset.batcher()
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
         guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
-        let options = AblationSweepOptions(
-            mode: mode, heads: heads, layers: layers, shard: try shard.map(AblationShard.init(parsing:)) ?? .whole,
-            evaluation: EvaluationOptions(scorer: scorer, maxLength: maxLength,
-                                          batcher: batching, labels: commaSeparated(labels)))
+        let shard = try self.shard.map(AblationShard.init(parsing:)) ?? .whole
 
         let checkpoint = try modelOptions.load()
-        let dataset = try source.load(limit: limit, seed: seed)
-        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset, options: options)
+        let (layerCount, headCount) = (checkpoint.model.layerCount, checkpoint.model.headCount)
+        let heads = try AblationSweepOptions.Targets(parsing: self.heads, layerCount: layerCount, headCount: headCount)
+        let layers = try AblationSweepOptions.Targets(parsing: self.layers, layerCount: layerCount, headCount: headCount)
+        if case .only(let selection) = layers, !selection.heads.isEmpty {
+            throw BertologyError.usage("--layers takes whole layers (L1,L6), not heads (\(selection.heads.map(\.description).joined(separator: ","))); put heads in --heads")
+        }
+        let options = AblationSweepOptions(
+            mode: mode.mode, heads: heads, layers: layers, shard: shard,
+            evaluation: EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength,
+                                          batcher: batching, labels: commaSeparated(labels)))
+        let data = try dataset.load(source)
+        if heads == .none && layers == .none { throw BertologyError.usage("nothing to ablate: --heads none and --layers none") }
+        let sweep = try AblationSweep(checkpoint: checkpoint, dataset: data, options: options)
         let outURL = URL(fileURLWithPath: out)
         let (resume, force, keepFirst) = (resume, force, keepFirst)
         let journal = outURL.appendingPathComponent(AblationJournal.fileName)
         let commandLine = CommandLine.arguments.joined(separator: " ")
-        let dataPath = dataset.file.path
+        let dataPath = data.file.path
         // The folder is locked before its journal is read, so a second run on the same --out is
         // refused at once instead of appending to the same journal.
         let (results, files) = try await withOutputFolder(out, force: force, acceptingContents: true) { outFolder in
@@ -110,17 +97,22 @@ struct Ablate: AsyncParsableCommand {
                 }
                 try checkNotCancelled("ablation sweep")
                 var files: [String] = []
-                if sweep.shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
+                if shard.isWhole { files = try AblationReport.write(results, to: outFolder) }
                 try AblationReport.writeRunInfo(results, to: outFolder, commandLine: commandLine,
                                                 modelPath: checkpoint.folder.path, dataPath: dataPath)
                 return (results, files)
             }
         }
-        if !sweep.shard.isWhole {
-            FileHandle.standardError.write(Data("ablate: part \(sweep.shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))
+        if !shard.isWhole {
+            FileHandle.standardError.write(Data("ablate: part \(shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))
             return
         }
         emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))
         FileHandle.standardError.write(Data("ablate: wrote \(files.count + 1) files to \(outURL.path); open \(outURL.appendingPathComponent("index.html").path)\n".utf8))
     }
+}
+
+extension Ablate: DatasetCommand {
+    static let splitHelp = "train, dev (MNLI: matched), dev_mismatched."
+    static let sampleVerb = "Score"
 }

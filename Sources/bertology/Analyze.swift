@@ -17,17 +17,7 @@ struct Analyze: AsyncParsableCommand {
     @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case). Optional with --only relations.")
     var task: String?
 
-    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
-    var data: String?
-
-    @Option(help: "train, dev (MNLI: matched), dev_mismatched, test, test_mismatched.")
-    var split = "dev"
-
-    @Option(help: ArgumentHelp("Analyse a seeded sample of N examples (kept in file order).", valueName: "N"))
-    var limit: Int?
-
-    @Option(help: ArgumentHelp("Seed of the --limit sample and of the pattern-type sample maps.", valueName: "S"))
-    var seed: UInt64 = 42
+    @OptionGroup var dataset: DatasetOptions<Analyze>
 
     @Option(help: ArgumentHelp("A second checkpoint (same tokenizer and shape) to compare attention maps with.", valueName: "DIR2"))
     var compare: String?
@@ -50,17 +40,8 @@ struct Analyze: AsyncParsableCommand {
     @Flag(help: "Write into --out even when it is not empty (files of the same names are replaced).")
     var force = false
 
-    @Option(help: "Truncate longest-first to this many tokens, specials included (default and maximum: the model's max_position_embeddings).")
-    var maxLength: Int?
-
     @Option(help: "Sample maps per pattern type on the thumbnail sheet.")
     var samplesPerType = 12
-
-    @Option(help: "Most padded tokens per batch (batch size x padded length).")
-    var tokenBudget = AnalysisOptions.defaultTokenBudget
-
-    @Option(help: "Most sequences per batch.")
-    var batchSize = Batcher.defaultMaxBatchSize
 
     @Flag(help: "Print all results as one JSON object on stdout.")
     var json = false
@@ -74,19 +55,18 @@ struct Analyze: AsyncParsableCommand {
             }
             return variant
         }
-        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        let batching = try batcher(tokenBudget: tokenBudget, batchSize: batchSize)
+        let batching = try dataset.batcher()
         guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
 
-        let dataset = try task.map { try GLUESource(task: $0, split: split, data: data).load(limit: limit, seed: seed) }
+        let data = try task.map { try dataset.load(dataset.source(task: $0)) }
         let checkpoint = try modelOptions.load()
         let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
         let relationSet = try relations.map { try RelationProbeSet.load(URL(fileURLWithPath: $0)) }
-        let options = AnalysisOptions(analyses: analyses, maxLength: maxLength,
+        let options = AnalysisOptions(analyses: analyses, maxLength: dataset.maxLength,
                                       batcher: batching,
                                       cosineVariants: variants, paddedLength: paddedLength,
-                                      samplesPerType: samplesPerType, sampleSeed: seed)
-        let analysis = try AttentionAnalysis(checkpoint: checkpoint, dataset: dataset, comparison: comparison,
+                                      samplesPerType: samplesPerType, sampleSeed: dataset.seed)
+        let analysis = try AttentionAnalysis(checkpoint: checkpoint, dataset: data, comparison: comparison,
                                              relations: relationSet, options: options)
         // Checked (and locked) before the (long) run, so a full or busy folder fails at once.
         let (results, files) = try await withOutputFolder(out, force: force) { folder in
@@ -109,15 +89,17 @@ struct Analyze: AsyncParsableCommand {
             }
         }
         let parameters = results.parameters
-        let positions = checkpoint.model.config.maxPositionEmbeddings
-        if parameters.truncated > 0 && (maxLength ?? Int.max) > positions, let file = parameters.dataFile {
-            // As eval: cut to fit the model, not as asked; one warning for the file, with the count.
-            warn("\(file): \(parameters.truncated) of \(parameters.examples) examples are longer than the model's \(positions) "
-                 + "positions (max_position_embeddings): truncated to \(parameters.maxLength) tokens, longest first "
-                 + "(--max-length sets the length)")
+        if let file = parameters.dataFile {
+            dataset.warnIfTruncated(in: file, parameters.truncated, of: parameters.examples, to: parameters.maxLength,
+                                    positions: checkpoint.model.config.maxPositionEmbeddings)
         }
         if json { emit(try JSONOutput.line(results)) }
         let folder = URL(fileURLWithPath: out)
         FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.path); open \(folder.appendingPathComponent("index.html").path)\n".utf8))
     }
+}
+
+extension Analyze: DatasetCommand {
+    static let sampleVerb = "Analyse"
+    static let seedHelp = "Seed of the --limit sample and of the pattern-type sample maps."
 }

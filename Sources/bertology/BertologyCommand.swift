@@ -25,7 +25,7 @@ struct BertologyCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as BertologyError {
-            FileHandle.standardError.write(Data("bertology: \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("bertology: \(error.namingOptions.description)\n".utf8))
             Foundation.exit(error.exitStatus)
         } catch {
             let code = exitCode(for: error)
@@ -54,17 +54,48 @@ struct AblationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Heads or layers to switch off, 1-based as the paper names them: L4-H1,L2-H12 or L3.", valueName: "SPEC"))
     var ablate: String?
 
-    @Option(help: "How switched-off heads behave: zero (Hugging Face head_mask) or uniform (1/L on every real token, the paper's).")
-    var mode: HeadIntervention = .uniform
+    @OptionGroup var mode: ModeOption
 
     func interventions(for model: BertModel) throws -> HeadInterventions? {
         guard let ablate else { return nil }
         let selection = try HeadSelection(parsing: ablate, layerCount: model.layerCount, headCount: model.headCount)
-        return HeadInterventions(selection, mode: mode, layerCount: model.layerCount, headCount: model.headCount)
+        return HeadInterventions(selection, mode: mode.mode, layerCount: model.layerCount, headCount: model.headCount)
     }
 }
 
+/// `--mode zero|uniform`, how a switched-off head behaves (`eval`, `inspect` and `ablate`).
+struct ModeOption: ParsableArguments {
+    @Option(help: "How switched-off heads behave: zero (Hugging Face head_mask) or uniform (1/L on every real token, the paper's).")
+    var mode: HeadIntervention = .uniform
+}
+
 extension HeadIntervention: ExpressibleByArgument {}
+
+/// The command-line option of each setting the library's messages name in backticks (`` `maxLength` ``):
+/// the library says what is wrong in its words, the CLI names the flag that fixes it.
+let optionOfSetting: [String: String] = [
+    "maxLength": "--max-length", "limit": "--limit", "batchSize": "--batch-size", "labels": "--labels",
+    "scorer": "--scorer", "mode": "--mode", "shard": "--shard", "analyses": "--only", "dataset": "--task, --data",
+    "relations": "--relations FILE", "comparison": "--compare DIR", "resume": "--resume", "force": "--force",
+    "keepFirst": "--keep-first", "folder": "--out folder", "epochs": "--epochs", "learningRate": "--lr",
+    "warmupRatio": "--warmup-ratio", "weightDecay": "--weight-decay", "saveEvery": "--save-every",
+    "extraSeeds": "--seeds", "initialization": "--init",
+]
+
+/// `text` with each setting named in backticks replaced by its option (``optionOfSetting``).
+func namingOptions(_ text: String) -> String {
+    guard text.contains("`") else { return text }
+    var result = text
+    for (setting, option) in optionOfSetting { result = result.replacingOccurrences(of: "`\(setting)`", with: option) }
+    return result
+}
+
+extension BertologyError {
+    /// This error as the CLI says it: its settings named by their options.
+    var namingOptions: BertologyError {
+        BertologyError(kind, file: file, location: location, bertology.namingOptions(reason))
+    }
+}
 
 /// Writes one line to stdout (results) without buffering surprises.
 func emit(_ text: String) {
@@ -97,12 +128,6 @@ struct GLUESource {
         let dataset = try GLUEDataset.load(task: task, split: split, folder: folder)
         return limit.map { dataset.sampled(limit: $0, seed: seed) } ?? dataset
     }
-}
-
-/// `--token-budget` and `--batch-size` as the batcher, refused below 1.
-func batcher(tokenBudget: Int, batchSize: Int) throws -> Batcher {
-    guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
-    return Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize)
 }
 
 /// A comma-separated option (`--labels`) as its items, spaces trimmed.

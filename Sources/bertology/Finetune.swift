@@ -19,10 +19,10 @@ struct Finetune: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case).")
+    @Option(help: taskHelp)
     var task: String
 
-    @Option(help: ArgumentHelp("The glue_data folder (default: $BERTOLOGY_GLUE_DIR, else $GLUE_DIR).", valueName: "DIR"))
+    @Option(help: dataHelp)
     var data: String?
 
     @Option(name: .customLong("init"), help: ArgumentHelp("pretrained (the checkpoint's encoder, a new classifier) or random (every weight random, BERT's init).", valueName: "pretrained|random"))
@@ -103,7 +103,7 @@ struct Finetune: AsyncParsableCommand {
             }
             let checkpoint = try modelOptions.load()
             let fineTuning = try FineTuning(checkpoint: checkpoint, options: options)
-            for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(notice)\n".utf8)) }
+            for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(namingOptions(notice))\n".utf8)) }
             let bar = TerminalProgressBar()
             let handler = bar.handler
             let (resume, force) = (resume, force)

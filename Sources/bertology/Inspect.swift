@@ -42,12 +42,11 @@ struct Inspect: ParsableCommand {
         let checkpoint = try modelOptions.load()
         let inspection = try checkpoint.inspect(text, pair: pair, maxLength: maxLength,
                                                 interventions: try ablation.interventions(for: checkpoint.model))
-        let positions = checkpoint.model.config.maxPositionEmbeddings
-        if inspection.encoding.truncated && (maxLength ?? Int.max) > positions {
-            // Cut to fit the model, not as asked: say so once, so a long text is never silently cut.
-            let full = checkpoint.tokenizer.encode(text, pair: pair).count
-            warn("the input has \(full) tokens, more than the model's \(positions) positions (max_position_embeddings): "
-                 + "truncated to \(inspection.encoding.count), longest first (--max-length sets the length)")
+        if inspection.encoding.truncated {
+            // Cut to fit the model, not as asked: said once, so a long text is never silently cut.
+            warnTruncation("the input has \(checkpoint.tokenizer.encode(text, pair: pair).count) tokens, more than",
+                           positions: checkpoint.model.config.maxPositionEmbeddings, to: "\(inspection.encoding.count)",
+                           maxLength: maxLength)
         }
         if let npyURL = npyFile?.url {
             try inspection.attentions.withUnsafeBufferPointer { values in

@@ -29,7 +29,7 @@ import Testing
             for mode in [HeadIntervention.zero, .uniform] {
                 for (cacheBytes, perPass) in [(0, Int.max), (1 << 30, Int.max), (1 << 30, 2)] {
                     try Kernels.withISA(isa) {
-                        let plan = try AblationPlan(mode: mode, heads: "all", layers: "all", layerCount: model.layerCount, headCount: model.headCount)
+                        let plan = try AblationPlan(mode: mode, heads: .all, layers: .all, layerCount: model.layerCount, headCount: model.headCount)
                         let engine = AblationEngine(evaluation: prepared, mode: mode, cacheBytes: cacheBytes)
                         #expect(engine.usesCache == (cacheBytes > 0))
                         var fast: [Ablation: EvaluationResult] = [:]

@@ -43,7 +43,10 @@ import Testing
         var largest = (metric: 0.0, prediction: 0.0)
         for mode in [HeadIntervention.zero, .uniform] {
             let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset,
-                                          options: AblationSweepOptions(mode: mode, heads: reference.heads, layers: reference.layers,
+                                          options: AblationSweepOptions(mode: mode, heads: try .init(parsing: reference.heads, layerCount: checkpoint.model.layerCount,
+                                                                                                     headCount: checkpoint.model.headCount),
+                                                                        layers: try .init(parsing: reference.layers, layerCount: checkpoint.model.layerCount,
+                                                                                          headCount: checkpoint.model.headCount),
                                                                         evaluation: EvaluationOptions(scorer: scorer)))
             let folder = scratchFolder(mode.rawValue)
             defer { try? FileManager.default.removeItem(at: folder) }

@@ -15,7 +15,9 @@ import Testing
         var dataset = try GLUEDataset.load(task: .stsb, split: .dev, folder: glueFormat)
         if let limit { dataset = dataset.sampled(limit: limit, seed: 42) }
         // Small batches, so a sweep has several and cancellation lands between them.
-        let options = AblationSweepOptions(mode: mode, heads: heads, layers: "all", shard: shard,
+        let options = AblationSweepOptions(mode: mode, heads: try .init(parsing: heads, layerCount: checkpoint.model.layerCount,
+                                                                        headCount: checkpoint.model.headCount),
+                                           layers: .all, shard: shard,
                                            evaluation: EvaluationOptions(batcher: Batcher(tokenBudget: 100, maxBatchSize: 4)))
         return try AblationSweep(checkpoint: checkpoint, dataset: dataset, options: options)
     }
@@ -83,7 +85,7 @@ import Testing
 
         // Without --resume (or --force) the folder is refused.
         let refused = #expect(throws: BertologyError.self) { try sweep.run(in: folder, resume: false) }
-        #expect(refused?.reason.contains("--resume") == true)
+        #expect(refused?.reason.contains("`resume`") == true)
 
         var ranAgain: [Ablation] = []
         let results = try sweep.run(in: folder, resume: true, recorded: { ranAgain.append($0.ablation) })

@@ -76,6 +76,6 @@ import Testing
         let missing = #expect(throws: BertologyError.self) {
             try AttentionAnalysis(checkpoint: model, dataset: try Self.dataset(), options: AnalysisOptions(analyses: [.cosine]))
         }
-        #expect(missing?.reason.contains("--compare") == true)
+        #expect(missing?.reason.contains("`comparison`") == true)
     }
 }

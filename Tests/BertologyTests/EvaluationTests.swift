@@ -262,7 +262,11 @@ import Bertology
         #expect(result.n == 1 && result.metrics["pearson"]!.isNaN && result.metrics["spearman"]!.isNaN)
         let json = try JSONSerialization.jsonObject(with: JSONOutput.encode(result)) as! [String: Any]
         #expect((json["metrics"] as? [String: Any])?["pearson"] as? String == "NaN")
-        let table = EvaluationSummary.text(result)
+        // The table is the CLI's (EvaluationSummary, in Sources/bertology): the same run through the binary.
+        let run = try CommandLineTool.run(["eval", "--model", TestPaths.fixture("models/tiny-regression").path, "--task", "STS-B",
+                                           "--data", Self.glueFormat.path, "--limit", "1", "--seed", "0"])
+        #expect(run.status == 0, "\(run.stderrText)")
+        let table = run.stdoutText
         #expect(table.contains("pearson   undefined"))
         #expect(table.contains("1 of 18 examples (seeded sample, seed 0)"))
         #expect(table.contains("truncated: 0 of 1 examples (longest first, to 29 tokens)"))

@@ -67,6 +67,7 @@ import Testing
         #expect(parsed == step)
     }
 
+    /// Each refusal names the setting in the library's words (`epochs`); the CLI says the flag (FineTuningCommandTests).
     @Test func optionsOutOfRangeAreUsageErrors() {
         let base = FineTuningOptions(task: .mrpc, dataFolder: TestPaths.glue)
         func refused(_ change: (inout FineTuningOptions) -> Void, _ option: String) {
@@ -77,18 +78,18 @@ import Testing
                 #expect(error.kind == .usage && error.reason.contains(option), "\(error)")
             } catch {}
         }
-        refused({ $0.epochs = -1 }, "--epochs")
-        refused({ $0.epochs = 1001 }, "--epochs")
-        refused({ $0.learningRate = 0 }, "--lr")
-        refused({ $0.learningRate = .nan }, "--lr")
-        refused({ $0.learningRate = 2 }, "--lr")
-        refused({ $0.batchSize = 0 }, "--batch-size")
-        refused({ $0.batchSize = 100_000 }, "--batch-size")
-        refused({ $0.warmupRatio = 1.5 }, "--warmup-ratio")
-        refused({ $0.weightDecay = -0.1 }, "--weight-decay")
-        refused({ $0.limit = 0 }, "--limit")
-        refused({ $0.saveEvery = 0 }, "--save-every")
-        refused({ $0.extraSeeds = [1, 2] }, "--seeds")
+        refused({ $0.epochs = -1 }, "`epochs`")
+        refused({ $0.epochs = 1001 }, "`epochs`")
+        refused({ $0.learningRate = 0 }, "`learningRate`")
+        refused({ $0.learningRate = .nan }, "`learningRate`")
+        refused({ $0.learningRate = 2 }, "`learningRate`")
+        refused({ $0.batchSize = 0 }, "`batchSize`")
+        refused({ $0.batchSize = 100_000 }, "`batchSize`")
+        refused({ $0.warmupRatio = 1.5 }, "`warmupRatio`")
+        refused({ $0.weightDecay = -0.1 }, "`weightDecay`")
+        refused({ $0.limit = 0 }, "`limit`")
+        refused({ $0.saveEvery = 0 }, "`saveEvery`")
+        refused({ $0.extraSeeds = [1, 2] }, "`extraSeeds`")
         #expect(throws: Never.self) { try base.validate() }
     }
 }

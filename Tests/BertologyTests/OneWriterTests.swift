@@ -168,8 +168,9 @@ import Glibc
         let model = TestPaths.fixture("models/tiny-classifier").path
         let data = TestPaths.fixture("glue-format").path
         let predictions = root.appendingPathComponent("predictions.jsonl")
-        let fileLock = try OutputFile.check(predictions.path, option: "--predictions", force: false)
-        defer { fileLock.close() }
+        // The lock `eval --predictions FILE` takes (OutputFile, in the CLI): `.NAME.bertology-lock` beside the file.
+        let fileLock = try WriterLock(root.appendingPathComponent(".predictions.jsonl.bertology-lock"), for: predictions.path)
+        defer { fileLock.release() }
         let runs: [[String]] = [
             ["finetune", "--model", model, "--task", "MNLI", "--data", data, "--epochs", "1", "--limit", "8", "--out", held.path],
             ["ablate", "--model", model, "--task", "MNLI", "--data", data, "--out", held.path],
@@ -242,7 +243,7 @@ import Glibc
             let message = "\(error)"
             return (error as? BertologyError)?.kind == .badInput && message.contains("lines 3 and 7")
                 && message.contains("ablation \(original.ablation) is recorded twice with different results")
-                && message.contains("--keep-first")
+                && message.contains("`keepFirst`")
         }
         var ran = 0
         let results = try sweep.run(in: folder, resume: true, keepFirst: true, recorded: { _ in ran += 1 })

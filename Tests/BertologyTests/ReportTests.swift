@@ -78,7 +78,7 @@ import Testing
         let folder = try OutputFolder(url, force: false)
         try folder.write("a", to: "old.txt")
         let error = #expect(throws: BertologyError.self) { try OutputFolder(url, force: false) }
-        #expect(error?.kind == .usage && error?.reason.contains("--force") == true)
+        #expect(error?.kind == .usage && error?.reason.contains("`force`") == true)
         let forced = try OutputFolder(url, force: true)
         try forced.write("b", to: "old.txt")
         #expect(try String(contentsOf: url.appendingPathComponent("old.txt"), encoding: .utf8) == "b")

@@ -33,7 +33,7 @@ public struct Batcher: Sendable, Equatable, Codable {
 
     /// Groups of row indices, longest sequences first (so the session's buffers reach their largest
     /// size on the first batch), each sorted by decreasing length; ties keep the original order.
-    public func plan(lengths: [Int]) -> [BatchPlan] {
+    package func plan(lengths: [Int]) -> [BatchPlan] {
         let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] > lengths[$1] : $0 < $1 }
         var plans: [BatchPlan] = []
         var rows: [Int] = []
@@ -54,7 +54,7 @@ public struct Batcher: Sendable, Equatable, Codable {
 }
 
 /// Which rows make one batch, and their padded length.
-public struct BatchPlan: Sendable, Equatable {
+package struct BatchPlan: Sendable, Equatable {
     /// Indices into the original sequences, in batch order.
     public let rows: [Int]
     /// The longest row's length (T).

@@ -54,7 +54,7 @@ extension Checkpoint {
             throw BertologyError.usage(
                 "\(t) tokens: the attention maps of \(config.numHiddenLayers) layers x \(config.numAttentionHeads) heads would take "
                 + "\(Int((attentionBytes / Double(1 << 20)).rounded(.up))) MiB, more than the \(Inspection.maximumAttentionBytes >> 20) MiB "
-                + "inspect keeps; shorten the text (--max-length)")
+                + "inspect keeps; shorten the text (`maxLength`)")
         }
         let attentions = Tensor(zeros: [config.numHiddenLayers, config.numAttentionHeads, t, t])
         final class Collector: AttentionObserver {

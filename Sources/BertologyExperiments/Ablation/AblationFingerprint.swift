@@ -1,7 +1,7 @@
 import BertologyEngine
 import Foundation
 
-/// Everything an ablation sweep's numbers depend on, written at the top of its journal: `--resume`
+/// Everything an ablation sweep's numbers depend on, written at the top of its journal: resuming
 /// continues a journal only when this run's fingerprint is the same, and `merge` combines parts
 /// only when theirs are (the shard, I/N, is kept beside it and compared separately).
 ///
@@ -29,9 +29,9 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
         /// `<Task folder>/<file>`, for example `STS-B/dev.tsv`.
         public let file: String
         public let sha256: String
-        /// Examples evaluated (after `--limit`).
+        /// Examples evaluated (after sampling).
         public let examples: Int
-        /// `--limit` and `--seed` when a sample was asked for.
+        /// The sample's size and seed when a sample was asked for.
         public let limit: Int?
         public let seed: UInt64?
     }
@@ -42,7 +42,7 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
         public let maxLength: Int
         public let tokenBudget: Int
         public let maxBatchSize: Int
-        /// `--labels`, when given.
+        /// The caller's label names, when given.
         public let labels: [String]?
 
         enum CodingKeys: String, CodingKey {

@@ -168,7 +168,7 @@ public final class AblationJournal {
                 let same = earlier.metrics == record.metrics && earlier.predictions == record.predictions
                 guard same || keepFirst else {
                     throw BertologyError.badInput(url.path, at: "lines \(firstLine) and \(number + 1)",
-                        "ablation \(record.ablation) is recorded twice with different results; resume with --keep-first to keep line \(firstLine), drop the later copies and finish the sweep without running the other recorded ablations again")
+                        "ablation \(record.ablation) is recorded twice with different results; resume with `keepFirst` to keep line \(firstLine), drop the later copies and finish the sweep without running the other recorded ablations again")
                 }
                 repeatedLines.append(number + 1)
                 continue

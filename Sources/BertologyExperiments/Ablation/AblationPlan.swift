@@ -63,7 +63,7 @@ public enum Ablation: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// `--shard I/N`: part I (1-based) of N. Ablation k of the plan (0-based, baseline excluded, in
+/// A part of an ablation sweep, I/N: part I (1-based) of N. Ablation k of the plan (0-based, baseline excluded, in
 /// plan order) belongs to part k mod N + 1, round-robin, so every part gets heads of every layer
 /// (the layers cost differently: an ablation in layer 1 reruns every layer, one in the last
 /// layer reruns one). Every part also runs the baseline.
@@ -80,9 +80,9 @@ public struct AblationShard: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     public init(index: Int, count: Int) throws {
-        guard count >= 1 else { throw BertologyError.usage("--shard I/N: N must be at least 1 (got \(count))") }
+        guard count >= 1 else { throw BertologyError.usage("`shard` I/N: N must be at least 1 (got \(count))") }
         guard index >= 1 && index <= count else {
-            throw BertologyError.usage("--shard I/N: I is 1-based and must be in 1...\(count) (got \(index)); a 0-based array index i is shard \(index + 1)/\(count)")
+            throw BertologyError.usage("`shard` I/N: I is 1-based and must be in 1...\(count) (got \(index)); a 0-based array index i is shard \(index + 1)/\(count)")
         }
         self.index = index
         self.count = count
@@ -93,7 +93,7 @@ public struct AblationShard: Hashable, Sendable, Codable, CustomStringConvertibl
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let index = Int(parts[0].trimmingCharacters(in: .whitespaces)),
               let count = Int(parts[1].trimmingCharacters(in: .whitespaces)) else {
-            throw BertologyError.usage("--shard takes I/N, part I (1-based) of N, for example 2/3 (got \"\(text)\")")
+            throw BertologyError.usage("`shard` takes I/N, part I (1-based) of N, for example 2/3 (got \"\(text)\")")
         }
         try self.init(index: index, count: count)
     }
@@ -133,26 +133,34 @@ public struct AblationPlan: Sendable, Equatable {
         self.layers = Array(Set(layers)).sorted()
     }
 
-    /// From `--heads all|none|SPEC` and `--layers all|none|SPEC`. In `--heads`, `L3` stands for
-    /// every head of layer 3 (each switched off alone); `--layers` takes layers only (`L1,L6`).
-    public init(mode: HeadIntervention, heads: String, layers: String, layerCount: Int, headCount: Int) throws {
-        let allHeads = (0..<layerCount).flatMap { layer in (0..<headCount).map { HeadID(layer: layer, head: $0) } }
+    /// The plan of `heads` and `layers` for a model of `layerCount` x `headCount` heads. In `heads`, a
+    /// layer stands for each of its heads (each switched off alone); `layers` takes whole layers only.
+    /// - Throws: `BertologyError` `.usage` when `layers` names single heads, or a head or layer is
+    ///   not in the model.
+    public init(mode: HeadIntervention, heads: AblationSweepOptions.Targets, layers: AblationSweepOptions.Targets,
+                layerCount: Int, headCount: Int) throws {
+        func check(_ selection: HeadSelection) throws {
+            for layer in selection.layers + selection.heads.map(\.layer) where !(0..<layerCount).contains(layer) {
+                throw BertologyError.usage("layer \(layer + 1) is out of range (the model has layers 1-\(layerCount))")
+            }
+            for head in selection.heads where !(0..<headCount).contains(head.head) {
+                throw BertologyError.usage("\(head): head \(head.head + 1) is out of range (each layer has heads 1-\(headCount))")
+            }
+        }
         let headList: [HeadID]
-        switch heads.trimmingCharacters(in: .whitespaces).lowercased() {
-        case "all": headList = allHeads
-        case "none": headList = []
-        default:
-            let selection = try HeadSelection(parsing: heads, layerCount: layerCount, headCount: headCount)
+        switch heads {
+        case .all: headList = (0..<layerCount).flatMap { layer in (0..<headCount).map { HeadID(layer: layer, head: $0) } }
+        case .only(let selection):
+            try check(selection)
             headList = selection.heads + selection.layers.flatMap { layer in (0..<headCount).map { HeadID(layer: layer, head: $0) } }
         }
         let layerList: [Int]
-        switch layers.trimmingCharacters(in: .whitespaces).lowercased() {
-        case "all": layerList = Array(0..<layerCount)
-        case "none": layerList = []
-        default:
-            let selection = try HeadSelection(parsing: layers, layerCount: layerCount, headCount: headCount)
+        switch layers {
+        case .all: layerList = Array(0..<layerCount)
+        case .only(let selection):
+            try check(selection)
             guard selection.heads.isEmpty else {
-                throw BertologyError.usage("--layers takes whole layers (L1,L6), not heads (\(selection.heads.map(\.description).joined(separator: ","))); put heads in --heads")
+                throw BertologyError.usage("whole-layer ablations take layers (L1,L6), not heads (\(selection.heads.map(\.description).joined(separator: ",")))")
             }
             layerList = selection.layers
         }

@@ -112,7 +112,9 @@ public struct AblationResults: Sendable {
         let (layerCount, headCount) = (fingerprint.model.layers, fingerprint.model.heads)
         let plan: AblationPlan
         do {
-            plan = try AblationPlan(mode: mode, heads: fingerprint.heads, layers: fingerprint.layers, layerCount: layerCount, headCount: headCount)
+            plan = try AblationPlan(mode: mode, heads: .init(parsing: fingerprint.heads, layerCount: layerCount, headCount: headCount),
+                                    layers: .init(parsing: fingerprint.layers, layerCount: layerCount, headCount: headCount),
+                                    layerCount: layerCount, headCount: headCount)
         } catch let error as BertologyError {
             throw BertologyError.badInput(first.url.path, at: "line 1", "the fingerprint's ablation list: \(error.reason)")
         }
@@ -162,7 +164,7 @@ public struct AblationResults: Sendable {
                 let done = Set(journal.records.map(\.ablation))
                 let unfinished = expected.filter { !done.contains($0) }
                 guard unfinished.isEmpty else {
-                    throw BertologyError.usage("\(journal.url.path): part \(journal.header.shard) is unfinished (\(unfinished.count) of \(expected.count) ablations missing, first \(unfinished[0])); run it again with --resume")
+                    throw BertologyError.usage("\(journal.url.path): part \(journal.header.shard) is unfinished (\(unfinished.count) of \(expected.count) ablations missing, first \(unfinished[0])); run it again with `resume`")
                 }
             }
         }

@@ -5,11 +5,12 @@ import Foundation
 public struct AblationSweepOptions: Sendable {
     /// How a switched-off head behaves (zero: Hugging Face head_mask; uniform: the paper's).
     public var mode: HeadIntervention
-    /// `all`, `none`, or heads in the paper's notation (`L2-H12,L4-H1`; `L3` = every head of layer 3,
-    /// each alone).
-    public var heads: String
-    /// `all`, `none`, or layers (`L1,L6`), each switched off whole.
-    public var layers: String
+    /// The heads switched off one at a time: every head, or those of a selection (a layer in it
+    /// stands for each of its heads, each alone; an empty selection for none).
+    public var heads: Targets
+    /// The layers switched off whole, one at a time: every layer, or those of a selection (layers only).
+    public var layers: Targets
+    /// The part of the ablation list this run does (``AblationShard/whole`` for all of it).
     public var shard: AblationShard
     /// Scorer, truncation, batching, labels: as `bertology eval`.
     public var evaluation: EvaluationOptions
@@ -24,10 +25,35 @@ public struct AblationSweepOptions: Sendable {
     /// more work for all-MiniLM-L6-v2). Outputs do not depend on it.
     public var ablationsPerPass: Int
 
+    /// 1 GiB.
     public static let defaultPrefixCacheBytes = 1 << 30
+    /// 4.
     public static let defaultAblationsPerPass = 4
 
-    public init(mode: HeadIntervention = .uniform, heads: String = "all", layers: String = "all",
+    /// Which heads or which layers a sweep switches off, one at a time.
+    public enum Targets: Sendable, Hashable {
+        /// Every head (or every layer) of the model.
+        case all
+        /// Those of the selection, 1-based in the paper's notation when printed (`L2-H12,L4-H1`, `L3`).
+        case only(HeadSelection)
+
+        /// None at all.
+        public static let none = Targets.only(HeadSelection())
+
+        /// Parses `all`, `none`, or heads and layers as the paper names them (`L2-H12,L4-H1`, `L3`;
+        /// ``HeadSelection/init(parsing:layerCount:headCount:)``) for a model of `layerCount` x
+        /// `headCount` heads: the notation of the journal's fingerprint and of the command line.
+        public init(parsing text: String, layerCount: Int, headCount: Int) throws {
+            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "all": self = .all
+            case "none": self = .none
+            default: self = .only(try HeadSelection(parsing: text, layerCount: layerCount, headCount: headCount))
+            }
+        }
+    }
+
+    /// Creates the options; by default every head and every layer, uniform mode, the whole list.
+    public init(mode: HeadIntervention = .uniform, heads: Targets = .all, layers: Targets = .all,
                 shard: AblationShard = .whole, evaluation: EvaluationOptions = EvaluationOptions(),
                 prefixCacheBytes: Int = AblationSweepOptions.defaultPrefixCacheBytes,
                 ablationsPerPass: Int = AblationSweepOptions.defaultAblationsPerPass) {
@@ -44,7 +70,7 @@ public struct AblationSweepOptions: Sendable {
 /// A head and layer ablation sweep (the paper's §4.6, Fig 8 and 9): every chosen head, then every
 /// chosen layer, switched off in turn and the model scored on a task, each finished ablation
 /// appended to a journal so an interrupted sweep continues where it stopped, and the list
-/// splittable into parts (`--shard I/N`) that `AblationResults.merge` joins.
+/// splittable into parts (``AblationShard``) that `AblationResults.merge` joins.
 ///
 /// ```swift
 /// let sweep = try AblationSweep(checkpoint: checkpoint, dataset: dataset,
@@ -62,7 +88,7 @@ public struct AblationSweep: Sendable {
     /// Tokenizes and batches the data, resolves the ablation list and fingerprints the model and
     /// data files.
     public init(checkpoint: Checkpoint, dataset: GLUEDataset, options: AblationSweepOptions) throws {
-        guard options.mode != .keep else { throw BertologyError.usage("--mode must be zero or uniform") }
+        guard options.mode != .keep else { throw BertologyError.usage("`mode` must be zero or uniform") }
         guard dataset.examples.allSatisfy({ $0.label != nil }) else {
             throw BertologyError.usage("\(dataset.file.path) has no gold labels (a test split): an ablation sweep scores the model against them")
         }
@@ -70,7 +96,7 @@ public struct AblationSweep: Sendable {
         plan = try AblationPlan(mode: options.mode, heads: options.heads, layers: options.layers,
                                 layerCount: model.layerCount, headCount: model.headCount)
         guard plan.ablations.count > 1 else {
-            throw BertologyError.usage("nothing to ablate: --heads none and --layers none")
+            throw BertologyError.usage("nothing to ablate: no heads and no layers are chosen")
         }
         evaluation = try PreparedEvaluation(checkpoint: checkpoint, dataset: dataset, options: options.evaluation)
         shard = options.shard
@@ -135,7 +161,7 @@ public struct AblationSweep: Sendable {
             if exists && !force {
                 let contents = try? AblationJournal.read(journalURL)
                 let count = contents.map { "\($0.records.count) of \($0.header.ablations.count) ablations done" } ?? "unreadable"
-                throw BertologyError.usage("\(folder.path) holds the journal of an earlier sweep (\(count)): add --resume to continue it, or --force to start again")
+                throw BertologyError.usage("\(folder.path) holds the journal of an earlier sweep (\(count)): add `resume` to continue it, or `force` to start again")
             }
             try output.requireEmpty(force: force || resume)
             if exists { try? FileManager.default.removeItem(at: journalURL) }

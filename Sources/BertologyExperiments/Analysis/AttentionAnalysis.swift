@@ -1,7 +1,7 @@
 import BertologyEngine
 import Foundation
 
-/// The analyses `bertology analyze` can run (`--only`).
+/// The analyses `AttentionAnalysis` can run.
 public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
     /// Share of each head's attention on `[CLS]`, `[SEP]` and punctuation (Kovaleva et al. §4.4-4.5; Clark et al. 2019).
     case specialTokens = "special-tokens"
@@ -9,12 +9,12 @@ public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringC
     case entropy
     /// Kovaleva et al.'s five attention-map types (vertical, diagonal, vertical + diagonal, block, heterogeneous) per head.
     case patterns
-    /// Needs a second model (`--compare`).
+    /// Needs a second model (the comparison checkpoint).
     case cosine
-    /// Needs a relation file (`--relations`); runs on its sentences, not on the task's.
+    /// Needs relation probes (a ``RelationProbeSet``); runs on its sentences, not on the task's.
     case relations
 
-    /// The `--only` name, for example `special-tokens`.
+    /// The analysis's name, for example `special-tokens`.
     public var description: String { rawValue }
 
     /// Parses `special-tokens,entropy` (any case; `special` and `cls` accepted for special-tokens).
@@ -32,7 +32,7 @@ public enum AnalysisKind: String, CaseIterable, Sendable, Codable, CustomStringC
             }
             if !kinds.contains(kind) { kinds.append(kind) }
         }
-        guard !kinds.isEmpty else { throw BertologyError.usage("--only needs at least one analysis") }
+        guard !kinds.isEmpty else { throw BertologyError.usage("`analyses` needs at least one analysis") }
         return kinds
     }
 }
@@ -136,17 +136,17 @@ public struct AttentionAnalysis: Sendable {
         if options.analyses == nil && dataset == nil { analyses.removeAll { $0 != .relations } }
         analyses.sort { AnalysisKind.allCases.firstIndex(of: $0)! < AnalysisKind.allCases.firstIndex(of: $1)! }
         guard !analyses.isEmpty else {
-            throw BertologyError.usage("nothing to analyse: give a task and its data (--task, --data), or --relations FILE")
+            throw BertologyError.usage("nothing to analyse: give a task and its data (`dataset`), or `relations`")
         }
         for kind in analyses {
             switch kind {
             case .relations:
-                guard relations != nil else { throw BertologyError.usage("the relations analysis needs --relations FILE") }
+                guard relations != nil else { throw BertologyError.usage("the relations analysis needs `relations`") }
             case .cosine:
-                guard comparison != nil else { throw BertologyError.usage("the cosine analysis needs a second model (--compare DIR)") }
+                guard comparison != nil else { throw BertologyError.usage("the cosine analysis needs a second model (`comparison`)") }
                 fallthrough
             default:
-                guard dataset != nil else { throw BertologyError.usage("the \(kind) analysis needs a task and its data (--task, --data)") }
+                guard dataset != nil else { throw BertologyError.usage("the \(kind) analysis needs a task and its data (`dataset`)") }
             }
         }
         if let dataset, dataset.examples.isEmpty, analyses.contains(where: { $0 != .relations }) {
@@ -168,7 +168,7 @@ public struct AttentionAnalysis: Sendable {
         let maxLength = min(options.maxLength ?? positions, positions)
         let specials = dataset?.task.isPair == true ? 3 : 2
         guard maxLength > specials else {
-            throw BertologyError.usage("--max-length \(maxLength) leaves no room for text (the specials take \(specials) tokens)")
+            throw BertologyError.usage("`maxLength` \(maxLength) leaves no room for text (the specials take \(specials) tokens)")
         }
         self.checkpoint = checkpoint
         self.dataset = dataset
@@ -398,7 +398,7 @@ public struct AnalysisParameters: Sendable, Encodable {
     public let maxLength: Int
     /// Examples longer than ``maxLength`` and therefore truncated.
     public let truncated: Int
-    /// The analyses run, by their `--only` names, in report order.
+    /// The analyses run, by their names, in report order.
     public let analyses: [String]
     /// The cosine variants run ("cropped", "padded"); empty without a second model.
     public let cosineVariants: [String]

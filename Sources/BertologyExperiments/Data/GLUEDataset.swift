@@ -43,7 +43,7 @@ public struct GLUEExample: Sendable, Equatable, Codable {
     }
 }
 
-/// How a dataset was sub-sampled (`--limit N --seed S`).
+/// How a dataset was sub-sampled (its size and seed: ``GLUEDataset/sampled(limit:seed:)``).
 public struct GLUESampling: Sendable, Equatable, Codable {
     /// Examples asked for.
     public let limit: Int

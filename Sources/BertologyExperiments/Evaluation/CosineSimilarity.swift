@@ -3,7 +3,7 @@ import Foundation
 
 extension Checkpoint {
     /// The cosine of the two texts' mean-pooled embeddings: the zero-shot similarity a
-    /// sentence-embedding model such as all-MiniLM-L6-v2 gives a pair (what `--scorer cosine` scores).
+    /// sentence-embedding model such as all-MiniLM-L6-v2 gives a pair (what the `cosine` scorer scores).
     /// - Parameters:
     ///   - a: the first text.
     ///   - b: the second text.

@@ -10,13 +10,13 @@ public enum EvaluationScorer: String, Sendable, Codable, CaseIterable, CustomStr
     /// tokens; the prediction is the cosine of the two embeddings. Scored on STS-B only.
     case cosine
 
-    /// The `--scorer` name: `classifier` or `cosine`.
+    /// The scorer's name: `classifier` or `cosine`.
     public var description: String { rawValue }
 
     /// The scorer to use: `requested`, or the classifier when the checkpoint has one and cosine
     /// otherwise. Errors (usage) say why a scorer cannot score the task.
     /// - Parameters:
-    ///   - requested: the scorer asked for (`--scorer`); nil to choose from the checkpoint.
+    ///   - requested: the scorer asked for; nil to choose from the checkpoint.
     ///   - task: the task to score.
     ///   - model: the checkpoint's model (whether it has a classifier and a pooler).
     /// - Throws: `BertologyError` `.usage` when the scorer cannot score `task` with this model.
@@ -25,7 +25,7 @@ public enum EvaluationScorer: String, Sendable, Codable, CaseIterable, CustomStr
         switch scorer {
         case .classifier:
             guard model.hasClassifier else {
-                throw BertologyError.usage("the checkpoint has no classifier head (it is an encoder only); use --scorer cosine for STS-B, or a checkpoint fine-tuned on \(task)")
+                throw BertologyError.usage("the checkpoint has no classifier head (it is an encoder only); use `scorer` cosine for STS-B, or a checkpoint fine-tuned on \(task)")
             }
             guard model.hasPooler else {
                 throw BertologyError.usage("the checkpoint has a classifier but no pooler, so its classifier cannot run")
@@ -126,7 +126,7 @@ public struct PreparedEvaluation: Sendable {
             }
         } else {
             guard options.labels == nil else {
-                throw BertologyError.usage("--labels names classifier outputs; the cosine scorer uses none")
+                throw BertologyError.usage("`labels` names classifier outputs; the cosine scorer uses none")
             }
             labelMapping = nil
         }
@@ -134,7 +134,7 @@ public struct PreparedEvaluation: Sendable {
         let maxLength = min(options.maxLength ?? positions, positions)
         let specials = scorer == .classifier && dataset.task.isPair ? 3 : 2
         guard maxLength > specials else {
-            throw BertologyError.usage("--max-length \(maxLength) leaves no room for text (the specials take \(specials) tokens)")
+            throw BertologyError.usage("`maxLength` \(maxLength) leaves no room for text (the specials take \(specials) tokens)")
         }
         guard !dataset.examples.isEmpty else {
             throw BertologyError.usage("no examples to evaluate in \(dataset.file.path)")

@@ -69,9 +69,9 @@ public struct AblationSummary: Sendable, Equatable, Codable {
     }
 }
 
-/// The result of evaluating a checkpoint on a GLUE split. Its JSON (`JSONOutput`) is what
-/// `bertology eval --json` prints: everything but the per-example predictions, which can be many
-/// (QQP dev has 40,430); `PredictionsFile` writes those.
+/// The result of evaluating a checkpoint on a GLUE split. Its JSON (`JSONOutput`, what `bertology eval`
+/// prints as JSON) is everything but the per-example predictions, which can be many (QQP dev has
+/// 40,430); `PredictionsFile` writes those.
 public struct EvaluationResult: Sendable, Codable {
     /// The task evaluated.
     public let task: GLUETask
@@ -186,12 +186,12 @@ public struct EvaluationResult: Sendable, Codable {
     }
 }
 
-/// `--predictions FILE`: JSON Lines, one object per example in file order, keys sorted:
+/// The predictions file (`eval`'s option of that name): JSON Lines, one object per example in file order, keys sorted:
 /// `{"index": 0, "label": "entailment", "line": 2, "logits": [..], "prediction": "neutral", "truncated": false}`.
 /// `prediction` and `label` are the task's label names for classification and numbers for STS-B
 /// (the regression output or the cosine); `label` is null on test splits; `logits` (the
 /// classifier's raw outputs in the model's order) is present for classification only.
-public enum PredictionsFile {
+package enum PredictionsFile {
     struct Line: Encodable {
         let index: Int
         let line: Int

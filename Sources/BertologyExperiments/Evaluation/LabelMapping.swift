@@ -4,7 +4,7 @@ import Foundation
 /// Which task label each output of a checkpoint's classifier predicts.
 ///
 /// Rules, in order:
-/// 1. Names given by the caller (`--labels`) win.
+/// 1. Names given by the caller (`EvaluationOptions.labels`) win.
 /// 2. Otherwise the names come from config.json: `id2label`, else `label2id` inverted (both present
 ///    and disagreeing is an error).
 /// 3. Generic names (`LABEL_k`, what transformers writes when none were given) or no names: output
@@ -42,7 +42,7 @@ public struct LabelMapping: Sendable, Equatable, Codable {
     /// - Parameters:
     ///   - task: a classification task (not STS-B).
     ///   - config: the checkpoint's configuration (`num_labels`, `id2label`, `label2id`).
-    ///   - given: the task label names of the model outputs, in output order (`--labels`); nil to use the config.
+    ///   - given: the task label names of the model outputs, in output order; nil to use the config.
     /// - Throws: `BertologyError` `.usage` when the classifier's outputs do not fit the task's labels.
     public static func resolve(task: GLUETask, config: BertConfig, given: [String]? = nil) throws -> LabelMapping {
         guard let labels = task.labels else {
@@ -59,7 +59,7 @@ public struct LabelMapping: Sendable, Equatable, Codable {
         var rule = Rule.names
         if let given {
             guard given.count == outputs else {
-                throw BertologyError.usage("--labels gives \(given.count) names; the classifier has \(outputs) outputs")
+                throw BertologyError.usage("`labels` gives \(given.count) names; the classifier has \(outputs) outputs")
             }
             names = given
             rule = .given
@@ -86,8 +86,8 @@ public struct LabelMapping: Sendable, Equatable, Codable {
         for (output, name) in names.enumerated() {
             guard let index = accepted.firstIndex(where: { $0.contains(normalize(name)) }) else {
                 let list = zip(labels, task.labelSynonyms).map { ([$0] + $1).joined(separator: "/") }.joined(separator: ", ")
-                let source = rule == .given ? "--labels" : "id2label[\(output)]"
-                throw BertologyError.usage("\(source) = \"\(name)\" is not a \(task) label (accepted: \(list)); pass --labels to say which task label each classifier output is")
+                let source = rule == .given ? "`labels`" : "id2label[\(output)]"
+                throw BertologyError.usage("\(source) = \"\(name)\" is not a \(task) label (accepted: \(list)); pass `labels` to say which task label each classifier output is")
             }
             guard !taskLabels.contains(index) else {
                 throw BertologyError.usage("two classifier outputs are named \(task) label \"\(labels[index])\" (\(names.joined(separator: ", ")))")
@@ -134,7 +134,7 @@ public struct LabelMapping: Sendable, Equatable, Codable {
         String(name.lowercased().map { $0 == " " || $0 == "-" ? "_" : $0 })
     }
 
-    /// "id2label names", "generic LABEL_k names: task order", "--labels".
+    /// "id2label names", "generic LABEL_k names: task order", or the names the caller gave.
     public var description: String {
         switch rule {
         case .names: "by name (" + zip(modelLabels.indices, modelLabels).map { "\($0)=\($1)" }.joined(separator: ", ") + ")"

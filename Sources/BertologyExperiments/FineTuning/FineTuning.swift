@@ -81,11 +81,11 @@ public struct FineTuning: Sendable {
         let model = checkpoint.model
         let positions = model.config.maxPositionEmbeddings
         if options.maxLength > positions {
-            notices.append("--max-length \(options.maxLength) is beyond the model's \(positions) positions (max_position_embeddings): \(positions) is used")
+            notices.append("`maxLength` \(options.maxLength) is beyond the model's \(positions) positions (max_position_embeddings): \(positions) is used")
         }
         maxLength = min(options.maxLength, positions)
         if maxLength <= (task.isPair ? 3 : 2) {
-            throw BertologyError.usage("--max-length \(maxLength) leaves no room for text (the specials take \(task.isPair ? 3 : 2) tokens)")
+            throw BertologyError.usage("`maxLength` \(maxLength) leaves no room for text (the specials take \(task.isPair ? 3 : 2) tokens)")
         }
         if options.initialization == .pretrained && !model.hasPooler {
             notices.append("\(checkpoint.folder.path) has no pooler (pooler.dense): a new one is created (normal, std 0.02; bias 0) and trained with the classifier")
@@ -180,7 +180,7 @@ public struct FineTuning: Sendable {
     public func run(writingTo folder: URL, resume: Bool = false, force: Bool = false,
                     progress: ProgressHandler? = nil) throws -> Result {
         guard !(resume && force) else {
-            throw BertologyError.usage("--resume continues the run in the folder, --force starts it again: give one")
+            throw BertologyError.usage("`resume` continues the run in the folder, `force` starts it again: give one")
         }
         // Locked before anything in it is read: a second run on the same folder is refused at once.
         let output = try OutputFolder(folder, acceptingContents: true)
@@ -190,7 +190,7 @@ public struct FineTuning: Sendable {
             saved = try store.load()
             let entries = (try? output.contents()) ?? []
             if saved == nil && !entries.isEmpty {
-                throw BertologyError.usage("\(folder.path) has no checkpoint to resume (\(store.folder.lastPathComponent)/\(FineTuningCheckpointStore.stateName) is missing); add --force to start again there, or choose another --out")
+                throw BertologyError.usage("\(folder.path) has no checkpoint to resume (\(store.folder.lastPathComponent)/\(FineTuningCheckpointStore.stateName) is missing); add `force` to start again there, or choose another `folder`")
             }
             if let saved { try Self.requireSameRecipe(saved.recipe, recipe, folder: store.folder) }
         }
@@ -207,7 +207,7 @@ public struct FineTuning: Sendable {
         }
     }
 
-    /// `--epochs 0`: the new classifier on the encoder, scored under each seed; the first seed's model is saved.
+    /// 0 epochs: the new classifier on the encoder, scored under each seed; the first seed's model is saved.
     private func scoreUntrained(_ output: OutputFolder, progress: ProgressHandler?) throws -> Result {
         let start = DispatchTime.now().uptimeNanoseconds
         var scores: [FineTuningSeedScore] = []
@@ -283,7 +283,7 @@ public struct FineTuning: Sendable {
             do {
                 result = try evaluateDev(trainer, progress: progress)
             } catch let error as BertologyError where error.kind == .cancelled {
-                // Stopped while scoring: keep the epoch's weights; --resume scores them first.
+                // Stopped while scoring: keep the epoch's weights; a resume scores them first.
                 if lastSaved != step { try save() }
                 throw error
             }
@@ -300,7 +300,7 @@ public struct FineTuning: Sendable {
             try save()
         }
 
-        // A checkpoint written after an epoch's last step but before its dev score (--save-every on the boundary).
+        // A checkpoint written after an epoch's last step but before its dev score (`saveEvery` on the boundary).
         if step > 0 && step % perEpoch == 0 && epochs.count < step / perEpoch { try endEpoch(step / perEpoch - 1) }
         while step < total {
             let epoch = step / perEpoch, position = step % perEpoch
@@ -447,6 +447,6 @@ public struct FineTuning: Sendable {
         let a = fields(saved), b = fields(current)
         let differing = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
         let shown = differing.prefix(4).map { "\($0) \(a[$0] ?? "none") -> \(b[$0] ?? "none")" }.joined(separator: ", ")
-        throw BertologyError.usage("the checkpoint in \(folder.path) was made with another recipe (\(shown)); resume with the same options, or add --force to start again")
+        throw BertologyError.usage("the checkpoint in \(folder.path) was made with another recipe (\(shown)); resume with the same options, or add `force` to start again")
     }
 }

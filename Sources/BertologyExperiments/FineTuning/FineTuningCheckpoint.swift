@@ -1,7 +1,7 @@
 import BertologyEngine
 import Foundation
 
-/// The `checkpoint/` folder of a fine-tuning run: what `--resume` continues from.
+/// The `checkpoint/` folder of a fine-tuning run: what a resume continues from.
 ///
 /// - `state.json`: the recipe, the step count, the finished epochs (mean loss, dev metrics) and the
 ///   shuffle's position (`epoch`, `batch`: the order of an epoch is recomputed from the seed, see
@@ -147,7 +147,7 @@ struct FineTuningCheckpointStore {
         try trainer.restore(state)
     }
 
-    /// Removes the checkpoint (a run started again with --force).
+    /// Removes the checkpoint (a run started again with `force`).
     func removeAll() {
         for url in [folder, partial, previous] { try? FileManager.default.removeItem(at: url) }
     }

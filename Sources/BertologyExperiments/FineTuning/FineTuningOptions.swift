@@ -45,23 +45,23 @@ public struct FineTuningOptions: Sendable, Equatable {
         self.dataFolder = dataFolder
     }
 
-    /// Checks every value's range; errors (usage) name the command-line option.
+    /// Checks every value's range; errors (usage) name the option in backticks (`epochs`).
     /// - Throws: `BertologyError` `.usage` for a value out of range.
     public func validate() throws {
         func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
             if !condition { throw BertologyError.usage(message()) }
         }
-        try require((0...1000).contains(epochs), "--epochs must be from 0 to 1000 (got \(epochs))")
+        try require((0...1000).contains(epochs), "`epochs` must be from 0 to 1000 (got \(epochs))")
         try require(learningRate.isFinite && learningRate > 0 && learningRate <= 1,
-                    "--lr must be a number above 0 and at most 1 (got \(learningRate)); the paper's is 5e-5")
-        try require((1...4096).contains(batchSize), "--batch-size must be from 1 to 4096 (got \(batchSize))")
-        try require(maxLength >= 4, "--max-length must be at least 4 (the specials take 2 or 3 tokens; got \(maxLength))")
-        try require(warmupRatio.isFinite && (0...1).contains(warmupRatio), "--warmup-ratio must be from 0 to 1 (got \(warmupRatio))")
-        try require(weightDecay.isFinite && (0...1).contains(weightDecay), "--weight-decay must be from 0 to 1 (got \(weightDecay))")
-        if let limit { try require(limit >= 1, "--limit must be at least 1 (got \(limit))") }
-        if let saveEvery { try require(saveEvery >= 1, "--save-every must be at least 1 (got \(saveEvery))") }
+                    "`learningRate` must be a number above 0 and at most 1 (got \(learningRate)); the paper's is 5e-5")
+        try require((1...4096).contains(batchSize), "`batchSize` must be from 1 to 4096 (got \(batchSize))")
+        try require(maxLength >= 4, "`maxLength` must be at least 4 (the specials take 2 or 3 tokens; got \(maxLength))")
+        try require(warmupRatio.isFinite && (0...1).contains(warmupRatio), "`warmupRatio` must be from 0 to 1 (got \(warmupRatio))")
+        try require(weightDecay.isFinite && (0...1).contains(weightDecay), "`weightDecay` must be from 0 to 1 (got \(weightDecay))")
+        if let limit { try require(limit >= 1, "`limit` must be at least 1 (got \(limit))") }
+        if let saveEvery { try require(saveEvery >= 1, "`saveEvery` must be at least 1 (got \(saveEvery))") }
         try require(extraSeeds.isEmpty || epochs == 0,
-                    "--seeds scores the untrained classifier under several seeds: it goes with --epochs 0 (train one seed per run otherwise)")
+                    "`extraSeeds` scores the untrained classifier under several seeds: it goes with `epochs` 0 (train one seed per run otherwise)")
     }
 
     /// Every seed scored when `epochs == 0`: `seed`, then `extraSeeds`.
@@ -83,7 +83,7 @@ extension TrainingInitialization {
         switch text.lowercased() {
         case "pretrained", "pre-trained": self = .pretrained
         case "random": self = .random
-        default: throw BertologyError.usage("--init must be pretrained or random (got \"\(text)\")")
+        default: throw BertologyError.usage("`initialization` must be pretrained or random (got \"\(text)\")")
         }
     }
 }

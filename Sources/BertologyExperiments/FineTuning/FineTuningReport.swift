@@ -2,7 +2,7 @@ import BertologyEngine
 import Foundation
 
 /// The recipe of a run as train.json and the checkpoint record it: everything that decides the
-/// result. `--resume` refuses a checkpoint whose recipe differs.
+/// result. Resuming refuses a checkpoint whose recipe differs.
 public struct FineTuningRecipe: Sendable, Codable, Equatable {
     /// The GLUE task.
     public let task: GLUETask
@@ -26,9 +26,9 @@ public struct FineTuningRecipe: Sendable, Codable, Equatable {
     public let weightDecay: Double
     /// AdamW's other settings and the gradient clipping, as the trainer ran them.
     public let adamBeta1: Double, adamBeta2: Double, adamEpsilon: Double, maxGradNorm: Double
-    /// The `--limit` sample size; nil for every training example.
+    /// The sample size; nil for every training example.
     public let limit: Int?
-    /// `--save-every`; nil when checkpoints are written at epoch ends only.
+    /// Steps between checkpoints; nil when checkpoints are written at epoch ends only.
     public let saveEvery: Int?
     /// Optimizer steps per epoch (`ceil(examples / batch size)`, the last batch smaller).
     public let stepsPerEpoch: Int
@@ -112,7 +112,7 @@ public struct FineTuningEpoch: Sendable, Codable, Equatable {
     }
 }
 
-/// The untrained classifier's dev score under one seed (`--epochs 0`).
+/// The untrained classifier's dev score under one seed (0 epochs).
 public struct FineTuningSeedScore: Sendable, Codable, Equatable {
     /// The seed of the classifier's initialisation.
     public let seed: UInt64
@@ -142,13 +142,13 @@ public struct FineTuningReport: Sendable, Codable, Equatable {
     public let recipe: FineTuningRecipe
     /// Finished epochs, in order.
     public let epochs: [FineTuningEpoch]
-    /// The dev metrics of the saved model (after the last epoch, or untrained with `--epochs 0`).
+    /// The dev metrics of the saved model (after the last epoch, or untrained with 0 epochs).
     public let dev: [String: Double]
     /// The metric a table shows first.
     public let headlineMetric: String
-    /// `--epochs 0`: each seed's score (the saved model is the first seed's).
+    /// 0 epochs: each seed's score (the saved model is the first seed's).
     public let untrained: [FineTuningSeedScore]?
-    /// `--epochs 0`: each metric's range over the seeds.
+    /// 0 epochs: each metric's range over the seeds.
     public let untrainedRange: [String: FineTuningRange]?
     /// Steps taken.
     public let steps: Int
@@ -164,7 +164,7 @@ public struct FineTuningReport: Sendable, Codable, Equatable {
     public var headlineValue: Double? { dev[headlineMetric] }
 }
 
-/// timing.json: the wall times and speeds of the run (of this process: after `--resume`, the part it ran).
+/// timing.json: the wall times and speeds of the run (of this process: after a resume, the part it ran).
 public struct FineTuningTiming: Sendable, Codable, Equatable {
     /// Per epoch this process finished: training seconds, examples/s, dev-evaluation seconds.
     public struct Epoch: Sendable, Codable, Equatable {

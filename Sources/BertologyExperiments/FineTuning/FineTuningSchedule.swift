@@ -10,7 +10,7 @@ import Foundation
 ///
 /// Computed in Double, then rounded to Float once (the trainer takes a Float).
 public struct LinearWarmupSchedule: Sendable, Equatable {
-    /// The learning rate at the end of warmup (`--lr`).
+    /// The learning rate at the end of warmup.
     public let peak: Double
     /// Optimizer steps of the whole run.
     public let totalSteps: Int

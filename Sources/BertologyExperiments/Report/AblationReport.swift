@@ -25,7 +25,7 @@ public enum AblationReport {
     @discardableResult
     public static func write(_ results: AblationResults, to folder: OutputFolder) throws -> [String] {
         guard results.isComplete else {
-            throw BertologyError.usage("the sweep is incomplete (\(results.missing.count) ablations missing, first \(results.missing[0])): finish it (--resume) or merge every part first")
+            throw BertologyError.usage("the sweep is incomplete (\(results.missing.count) ablations missing, first \(results.missing[0])): finish it (`resume`) or merge every part first")
         }
         let metric = results.primaryMetric
         let plan = results.plan
@@ -169,7 +169,7 @@ public enum AblationReport {
         return folder.written
     }
 
-    /// `ablation.json`'s content on one line (for `--json`).
+    /// `ablation.json`'s content on one line (JSON Lines, or one line on stdout).
     public static func jsonLine(_ results: AblationResults) throws -> String {
         try JSONOutput.line(AblationFile(results))
     }
@@ -252,9 +252,9 @@ public enum AblationReport {
         return largest > 0 ? -largest...largest : nil
     }
 
-    static func format(_ value: Double?) -> String { value.map { XMLText.format($0, digits: 4) } ?? "n/a" }
+    package static func format(_ value: Double?) -> String { value.map { XMLText.format($0, digits: 4) } ?? "n/a" }
 
-    static func signed(_ value: Double?) -> String {
+    package static func signed(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "n/a" }
         return (value > 0 ? "+" : "") + XMLText.format(value, digits: 4)
     }

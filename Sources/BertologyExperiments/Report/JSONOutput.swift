@@ -3,7 +3,7 @@ import Foundation
 
 /// The one JSON writer: sorted keys (so the same result gives byte-identical files), no escaped
 /// slashes, non-finite floats written as null-free strings never reach here (results are finite).
-public enum JSONOutput {
+package enum JSONOutput {
     /// The JSON bytes of `value`, keys sorted, NaN and infinities written as the strings "NaN", "Infinity", "-Infinity".
     /// - Parameters:
     ///   - value: the value to encode.
@@ -16,7 +16,7 @@ public enum JSONOutput {
         return try encoder.encode(value)
     }
 
-    /// One line of JSON text (for `--json` on stdout and JSON Lines files).
+    /// One line of JSON text (for one result on stdout and JSON Lines files).
     public static func line<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try encode(value), as: UTF8.self)
     }

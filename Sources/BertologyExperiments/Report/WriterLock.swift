@@ -16,7 +16,7 @@ import Glibc
 /// On a shared filesystem the lock is only as good as the filesystem's `flock`: local disks and NFSv4
 /// carry it between machines; Lustre does only when mounted with `-o flock` (`localflock` makes it
 /// node-local); some NFSv3 setups lock per client only. docs/RELIABILITY.md says what to do on a cluster.
-final class WriterLock: @unchecked Sendable {
+package final class WriterLock: @unchecked Sendable {
     /// The holder a refused process reports.
     struct Holder: Codable, Equatable, Sendable {
         let pid: Int32
@@ -54,7 +54,7 @@ final class WriterLock: @unchecked Sendable {
     /// - Parameter what: what is being locked, for the message (the folder or file the user named).
     /// - Throws: `BertologyError` `.io` when another process holds it ("... in use by another run ..."),
     ///   or the lock file cannot be created.
-    init(_ url: URL, for what: String) throws {
+    package init(_ url: URL, for what: String) throws {
         self.url = url.standardizedFileURL
         Self.heldLock.lock()
         defer { Self.heldLock.unlock() }
@@ -99,7 +99,7 @@ final class WriterLock: @unchecked Sendable {
 
     /// Gives up this hold; the last one in the process removes the lock file and releases the lock
     /// (also done when the object goes away; the kernel releases the lock when the process ends).
-    func release() {
+    package func release() {
         Self.heldLock.lock()
         defer { Self.heldLock.unlock() }
         guard !released, let entry = Self.held[url.path] else { return }

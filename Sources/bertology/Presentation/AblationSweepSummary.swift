@@ -1,9 +1,9 @@
-import BertologyEngine
+import Bertology
 import Foundation
 
 /// A readable text view of a sweep's results (what `bertology ablate` and `merge` print).
-public enum AblationSweepSummary {
-    public static func text(_ results: AblationResults, shown: Int = 5) -> String {
+enum AblationSweepSummary {
+    static func text(_ results: AblationResults, shown: Int = 5) -> String {
         let f = results.fingerprint, plan = results.plan, metric = results.primaryMetric
         var lines: [String] = []
         var examples = "\(f.data.examples) examples"

@@ -1,11 +1,11 @@
-import BertologyEngine
+import Bertology
 import Foundation
 
 /// A readable text view of a fine-tuning run (what `bertology finetune` prints without --json).
-public enum FineTuningSummary {
+enum FineTuningSummary {
     /// The recipe in one line, one line per epoch (mean loss, dev metrics), the saved model's dev
     /// metrics and the training speed; with `--epochs 0`, each seed's score and the range.
-    public static func text(_ result: FineTuning.Result) -> String {
+    static func text(_ result: FineTuning.Result) -> String {
         let report = result.report, recipe = report.recipe
         let metrics = recipe.task.metrics.map(\.rawValue)
         let model = URL(fileURLWithPath: recipe.model).standardizedFileURL.lastPathComponent

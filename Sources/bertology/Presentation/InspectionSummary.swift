@@ -1,13 +1,13 @@
-import BertologyEngine
+import Bertology
 import Foundation
 
 /// A readable text view of an `Inspection` (what `bertology inspect` prints without --json).
-public enum InspectionSummary {
+enum InspectionSummary {
     /// The summary: tokens, interventions, prediction or embedding norm, and each head's most-attended token.
     /// - Parameters:
     ///   - inspection: what ``Checkpoint/inspect(_:pair:maxLength:interventions:)`` returned.
     ///   - checkpoint: the checkpoint inspected (for its name and shape).
-    public static func text(_ inspection: Inspection, checkpoint: Checkpoint) -> String {
+    static func text(_ inspection: Inspection, checkpoint: Checkpoint) -> String {
         let encoding = inspection.encoding
         var lines: [String] = []
         lines.append("model: \(checkpoint.name) (\(checkpoint.model.layerCount) layers x \(checkpoint.model.headCount) heads)")

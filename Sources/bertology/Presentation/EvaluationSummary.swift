@@ -1,10 +1,10 @@
-import BertologyEngine
+import Bertology
 import Foundation
 
 /// A readable text view of an `EvaluationResult` (what `bertology eval` prints without --json).
-public enum EvaluationSummary {
+enum EvaluationSummary {
     /// The summary: task, examples, model, scorer, interventions, label mapping, metrics, truncation and time.
-    public static func text(_ result: EvaluationResult) -> String {
+    static func text(_ result: EvaluationResult) -> String {
         var lines: [String] = []
         let model = URL(fileURLWithPath: result.model).standardizedFileURL.lastPathComponent
         var examples = "\(result.n) examples"
