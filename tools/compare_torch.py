@@ -11,6 +11,14 @@ min-max of each side and of the per-round ratio ours / theirs (> 1: we are faste
     .venv/bin/python tools/compare_torch.py                  # everything, 5 rounds, 2 threads
     .venv/bin/python tools/compare_torch.py --only gemm --rounds 9
     .venv/bin/python tools/compare_torch.py --only model --json out.json
+    .venv/bin/python tools/compare_torch.py --only model --cases "bert-base b32 s128" --contenders eager,sdpa,ort
+
+Model contenders (each case runs every one that computes what the case asks for; a case with attentions
+returned compares only against eager, the one that can return them): `eager` transformers BertModel with
+eager attention; `sdpa` the same with torch's scaled_dot_product_attention; `ort` ONNX Runtime on the model
+exported once (torch.onnx.export, opset 17) and fused by its BERT optimizer
+(onnxruntime.transformers.optimizer: EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu),
+intra-op threads = --threads, checked against eager (max |diff| printed) before it is timed.
 
 Needs torch, transformers and numpy (developer machines only, never CI). Builds the release
 benchmarks first unless --no-build.
@@ -34,6 +42,9 @@ def parse_arguments():
     parser.add_argument("--only", choices=["gemm", "model"], help="run only the GEMM or only the model cases")
     parser.add_argument("--no-build", action="store_true", help="use the existing .build/release binaries")
     parser.add_argument("--json", metavar="FILE", help="also write every round's numbers to FILE")
+    parser.add_argument("--cases", help="comma-separated model case names (default: all)")
+    parser.add_argument("--contenders", default="eager,sdpa,ort",
+                        help="model contenders among eager, sdpa, ort (default: all three)")
     return parser.parse_args()
 
 
@@ -113,10 +124,10 @@ def ours_model(case, iterations):
     return json.loads(output)["sequences_per_second"]["median"]
 
 
-def torch_model(case):
+def torch_model(case, attention="eager"):
     _, _, layers, hidden, heads, intermediate, batch, seq, attentions = case
     config = transformers.BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                     intermediate_size=intermediate, attn_implementation="eager")
+                                     intermediate_size=intermediate, attn_implementation=attention)
     torch.manual_seed(0)
     model = transformers.BertModel(config).eval()
     ids = torch.randint(0, config.vocab_size, (batch, seq))
@@ -128,31 +139,92 @@ def torch_model(case):
     return run
 
 
+def ort_model(case):
+    """ONNX Runtime on the eager model exported once and fused by ORT's BERT optimizer."""
+    import tempfile
+    import onnxruntime
+    from onnxruntime.transformers import optimizer
+    _, _, layers, hidden, heads, intermediate, batch, seq, _ = case
+    config = transformers.BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                                     intermediate_size=intermediate, attn_implementation="eager")
+    torch.manual_seed(0)
+    model = transformers.BertModel(config).eval()
+    ids = torch.randint(0, config.vocab_size, (batch, seq))
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    types = torch.zeros(batch, seq, dtype=torch.long)
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    folder = Path(tempfile.mkdtemp(prefix="compare-ort-"))
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    torch.onnx.export(Hidden(model), (ids, mask, types), str(folder / "bert.onnx"), input_names=names,
+                      output_names=["last_hidden_state"], dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names},
+                      opset_version=17, dynamo=False)
+    fused = optimizer.optimize_model(str(folder / "bert.onnx"), model_type="bert", num_heads=heads, hidden_size=hidden)
+    fused.save_model_to_file(str(folder / "bert-fused.onnx"))
+    counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = ARGS.threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    session = onnxruntime.InferenceSession(str(folder / "bert-fused.onnx"), options, providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": types.numpy()}
+    with torch.no_grad():
+        reference = model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state.numpy()
+    difference = float(np.abs(session.run(None, feeds)[0] - reference).max())
+    print(f"  ort: fused operators {counts}; max |ort - eager| on the last hidden state {difference:.2e}",
+          file=sys.stderr)
+
+    def run():
+        return session.run(None, feeds)
+
+    return run
+
+
 def compare_models(report):
     rows = []
-    for case in MODEL_CASES:
-        name, batch, layers = case[0], case[6], case[2]
+    wanted = ARGS.contenders.split(",")
+    cases = [c for c in MODEL_CASES if not ARGS.cases or c[0] in ARGS.cases.split(",")]
+    for case in cases:
+        name, batch, layers, attentions = case[0], case[6], case[2], case[8]
         iterations = iterations_for(batch, layers)
-        run_torch = torch_model(case)
-        ours, theirs, ratios = [], [], []
+        runners = {}
+        for contender in wanted:
+            if contender == "eager":
+                runners["torch eager"] = torch_model(case)
+            elif contender == "sdpa" and not attentions:
+                runners["torch sdpa"] = torch_model(case, "sdpa")
+            elif contender == "ort" and not attentions:
+                runners["onnxruntime"] = ort_model(case)
+        sides = ["ours"] + list(runners)
+        speeds = {side: [] for side in sides}
+        ratios = {side: [] for side in runners}
         for round_index in range(ARGS.rounds):
-            def measure_torch():
-                seconds = timed_iterations(run_torch, iterations)
-                return batch / statistics.median(seconds)
-            if round_index % 2 == 0:
-                a = ours_model(case, iterations)
-                b = measure_torch()
-            else:
-                b = measure_torch()
-                a = ours_model(case, iterations)
-            ours.append(a)
-            theirs.append(b)
-            ratios.append(a / b)
-            print(f"  {name}: round {round_index + 1}: ours {a:.2f} seq/s, torch {b:.2f} seq/s, ratio {a / b:.2f}",
+            # Every side once per round, the order rotated so that no side always follows the same one.
+            order = sides[round_index % len(sides):] + sides[:round_index % len(sides)]
+            got = {}
+            for side in order:
+                if side == "ours":
+                    got[side] = ours_model(case, iterations)
+                else:
+                    got[side] = batch / statistics.median(timed_iterations(runners[side], iterations))
+            for side in sides:
+                speeds[side].append(got[side])
+            for side in runners:
+                ratios[side].append(got["ours"] / got[side])
+            print(f"  {name}: round {round_index + 1}: " + ", ".join(f"{side} {got[side]:.2f}" for side in order)
+                  + " seq/s; ours / " + ", ".join(f"{side} {got['ours'] / got[side]:.2f}" for side in runners),
                   file=sys.stderr)
-        del run_torch
-        report["model"].append({"case": name, "ours_seq_per_s": ours, "torch_seq_per_s": theirs, "ratio": ratios})
-        rows.append((name, summary(ours), summary(theirs), summary(ratios)))
+        runners.clear()
+        report["model"].append({"case": name, "seq_per_s": speeds, "ratio": ratios})
+        rows.append((name, {side: summary(v) for side, v in speeds.items()}, {side: summary(v) for side, v in ratios.items()}))
     return rows
 
 
@@ -233,11 +305,13 @@ def main():
                   f"{fmt(summary(values['ratio']), 2):>18}")
     if ARGS.only in (None, "model"):
         rows = compare_models(report)
-        print(f"\nForward pass, sequences/s, median [min-max] over {ARGS.rounds} rounds; "
-              f"torch = transformers BertModel eager fp32; ratio = ours / torch per round")
-        print(f"{'case':<32} {'ours':>22} {'torch eager':>22} {'ratio':>18}")
-        for name, ours, theirs, ratio in rows:
-            print(f"{name:<32} {fmt(ours, 2):>22} {fmt(theirs, 2):>22} {fmt(ratio, 2):>18}")
+        print(f"\nForward pass, sequences/s, median [min-max] over {ARGS.rounds} rounds; ratio = ours / contender "
+              f"per round (> 1: ours faster)")
+        for name, speeds, ratios in rows:
+            print(f"{name}")
+            print(f"  {'ours':<16} {fmt(speeds['ours'], 2):>24}")
+            for side, ratio in ratios.items():
+                print(f"  {side:<16} {fmt(speeds[side], 2):>24}   ratio {fmt(ratio, 2)}")
     if ARGS.json:
         Path(ARGS.json).write_text(json.dumps(report, indent=1))
 
