@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -114,6 +115,30 @@ __attribute__((constructor)) static void fill_tables(void) {
 }
 
 const ck_dispatch_table *ck_dispatch(void) { return &ck_tables[ck_isa_active()]; }
+
+// MARK: - Caches
+
+static size_t cache_l1d = 48 << 10, cache_l2 = 2 << 20, cache_l3 = 0;
+static int cache_read = 0;
+
+// sysconf's cache sizes (glibc reads them from CPUID); 0 or an error keeps the default. Read on the
+// first call, which happens in a load-time constructor (gemm.c's blocking), before any thread exists.
+static void read_cache_sizes(void) {
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
+    const long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE), l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l1d >= (16 << 10)) cache_l1d = (size_t)l1d;
+    if (l2 >= (256 << 10)) cache_l2 = (size_t)l2;
+    if (l3 > 0) cache_l3 = (size_t)l3;
+#endif
+    cache_read = 1;
+}
+
+void ck_cache_sizes(size_t *l1d, size_t *l2, size_t *l3) {
+    if (!cache_read) read_cache_sizes();
+    if (l1d) *l1d = cache_l1d;
+    if (l2) *l2 = cache_l2;
+    if (l3) *l3 = cache_l3;
+}
 
 // MARK: - Threads
 

@@ -240,13 +240,33 @@ void ck_linear_forward(float *out, const float *inp, const float *weight, const 
 // per thread; with few rows (short sequences, batch 1) the columns are cut finer so every thread has
 // several items. The thread that completes a row block applies the layernorm to it while it is in
 // cache. Block sizes were chosen by reasoning about L2 (2 MB) and checked in same-run A/B against
-// MKL, where the differences between nearby choices were within this machine's noise.
+// MKL, where the differences between nearby choices were within this machine's noise; they are now
+// derived from the L2 size the machine reports (derive_blocking), which gives the same numbers there.
 
-#define CK_MC 384  // most rows per packed activation block (a multiple of CK_MR512 and CK_MR256)
-#define CK_KC 384  // most columns per packed activation block
-#ifndef GEMM_PANEL_GROUP
-#define GEMM_PANEL_GROUP 8
-#endif
+#define CK_KC 384  // the deepest K block (fixed: the K blocks decide the sums' rounding)
+// The most rows a packed activation block may have, whatever the cache.
+#define CK_MC_MAX 768
+
+// From the L2 size (per core), once: a group of weight panels takes about a fifth of L2 (8 panels of
+// 384 x 32 floats, 384 KB, for 2 MB), and a packed activation block (rows x 384 floats) with the C
+// block it writes (rows x up to 384 columns) fills the rest up to three quarters of L2 (384 rows
+// for 2 MB). Rows are a multiple of 12 (the tile) and of 6 (AVX2's), between 96 and CK_MC_MAX.
+static int gemm_rows = 384, gemm_group = 8;
+
+__attribute__((constructor)) static void derive_blocking(void) {
+    size_t l2 = 0;
+    ck_cache_sizes(NULL, &l2, NULL);
+    const size_t panel_bytes = (size_t)CK_KC * CK_NR * sizeof(float);
+    gemm_group = CK_MAX(1, CK_MIN(64, (int)(l2 / 5 / panel_bytes)));
+    const size_t room = l2 / 4 * 3 - (size_t)gemm_group * panel_bytes;
+    const int rows = (int)(room / ((CK_KC + 384) * sizeof(float))) / CK_MR512 * CK_MR512;
+    gemm_rows = CK_MAX(96, CK_MIN(CK_MC_MAX, rows));
+}
+
+void ck_gemm_blocking(int *rows_per_block, int *panel_group) {
+    if (rows_per_block) *rows_per_block = gemm_rows;
+    if (panel_group) *panel_group = gemm_group;
+}
 
 size_t ck_pack_weight_size(int N, int K) {
     return (size_t)((N + CK_NR - 1) / CK_NR) * CK_NR * (size_t)K;
@@ -271,7 +291,7 @@ void ck_unpack_weight(float *weight, const float *packed, int N, int K) {
 }
 
 // Each thread's slice of the workspace holds one packed MC x KC activation block.
-#define CK_PACK_A_FLOATS ((size_t)CK_MC * CK_KC)
+#define CK_PACK_A_FLOATS ((size_t)gemm_rows * CK_KC)
 
 size_t ck_linear_workspace_size(int threads) {
     return (size_t)(threads < 1 ? 1 : threads) * CK_PACK_A_FLOATS;
@@ -282,7 +302,7 @@ size_t ck_linear_workspace_size(int threads) {
 // long K (the FFN output, K = 4 C) the C block is re-read once per K block, so it is kept to
 // 192 x chunk there, and the packed activation block (rows x 384), C and the weight slice stay
 // within L2 (2 MB).
-static int rows_per_block(int K) { return K > 1024 ? CK_MC / 2 : CK_MC; }
+static int rows_per_block(int K) { return K > 1024 ? gemm_rows / 2 : gemm_rows; }
 
 // The KC blocks of K: as few as possible, of equal size (a multiple of 4), at most CK_KC.
 static int k_block_size(int K) {
@@ -307,7 +327,7 @@ static void pack_activation_block(float *dst, const float *inp, int K, int i0, i
 
 typedef struct ck_linear_args linear_args;
 
-// One work item: rows i0..i1-1 (at most CK_MC), weight panels p0..p1-1, all of K.
+// One work item: rows i0..i1-1 (at most gemm_rows), weight panels p0..p1-1, all of K.
 typedef ck_linear_block_fn linear_block_fn;
 
 // MARK: Scalar reference
@@ -352,10 +372,10 @@ CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pa
         const int kc = CK_MIN(kb, K - pc);
         const int last = pc + kc == K;
         ck_pack_rows512(pack, g->inp, K, i0, i1 - i0, pc, kc);
-        // Groups of weight panels that stay in L2 (GEMM_PANEL_GROUP x kc x 32 floats); within a
-        // group each 12-row activation panel (in L1) meets every weight panel of the group.
-        for (int pg = p0; pg < p1; pg += GEMM_PANEL_GROUP) {
-            const int pg1 = CK_MIN(p1, pg + GEMM_PANEL_GROUP);
+        // Groups of weight panels that stay in L2 (gemm_group x kc x 32 floats); within a group
+        // each 12-row activation panel (in L1) meets every weight panel of the group.
+        for (int pg = p0; pg < p1; pg += gemm_group) {
+            const int pg1 = CK_MIN(p1, pg + gemm_group);
             for (int i = i0; i < i1; i += CK_MR512) {
                 const int mr = CK_MIN(CK_MR512, i1 - i);
                 for (int p = pg; p < pg1; p++) {

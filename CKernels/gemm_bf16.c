@@ -211,8 +211,10 @@ CK_TARGET_AVX512BF16 static void linear_block_bf16_avx512(const struct ck_linear
         const int kc = CK_MIN(kb, K - pc), block_pairs = (kc + 1) / 2;
         const int last = pc + kc == K;
         pack_activation_pairs_avx512(apack, g->inp, K, i0, i1 - i0, pc, kc);
-        for (int pg = p0; pg < p1; pg += 8) {
-            const int pg1 = CK_MIN(p1, pg + 8);
+        int group = 8;
+        ck_gemm_blocking(NULL, &group);
+        for (int pg = p0; pg < p1; pg += group) {
+            const int pg1 = CK_MIN(p1, pg + group);
             for (int i = i0; i < i1; i += CK_MR512) {
                 const int mr = CK_MIN(CK_MR512, i1 - i);
                 for (int p = pg; p < pg1; p++) {

@@ -304,6 +304,13 @@ func log(_ line: String) {
     if !options.json { print(line) }
 }
 
+do {
+    var l1d = 0, l2 = 0, l3 = 0
+    var rows: Int32 = 0, group: Int32 = 0
+    ck_cache_sizes(&l1d, &l2, &l3)
+    ck_gemm_blocking(&rows, &group)
+    log("caches (sysconf): L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB; GEMM blocking: \(rows) rows per activation block, \(group) weight panels per L2 group")
+}
 for isa in options.isas {
     for threads in options.threads {
         Kernels.setThreads(threads)

@@ -52,6 +52,14 @@ void ck_threads_set(int n);
 /// actually executed it (proves OpenMP is live, not just compiled in).
 int ck_threads_observed(void);
 
+/// The data cache sizes the blocking is derived from, in bytes (read once at load from the C
+/// library's sysconf; 48 KB / 2 MB / 0 when it does not say): L1d, L2 per core, L3 shared.
+void ck_cache_sizes(size_t *l1d, size_t *l2, size_t *l3);
+/// The packed linear layer's blocking on this machine, derived from ck_cache_sizes (docs/PERFORMANCE.md):
+/// rows per packed activation block (K <= 1024; half for longer K) and weight panels per L2 group.
+/// Neither changes a result's bits: only the K blocks do, and they are fixed (at most 384 deep).
+void ck_gemm_blocking(int *rows_per_block, int *panel_group);
+
 // MARK: - Matrix multiplication
 
 /// The general GEMM. The model runs every linear layer (pooler and classifier included) on

@@ -96,6 +96,22 @@ import Testing
         }
     }
 
+    /// The GEMM's row blocks and weight-panel groups come from the L2 size the machine reports (a fifth
+    /// of L2 for the group of 384 x 32 panels, the activation and C blocks up to three quarters).
+    @Test func gemmBlockingFollowsTheReportedL2() {
+        var l1d = 0, l2 = 0, l3 = 0
+        var rows: Int32 = 0, group: Int32 = 0
+        ck_cache_sizes(&l1d, &l2, &l3)
+        ck_gemm_blocking(&rows, &group)
+        let panel = 384 * 32 * 4
+        #expect(l1d >= 16 << 10 && l2 >= 256 << 10)
+        #expect(Int(group) == max(1, min(64, l2 / 5 / panel)))
+        let expectedRows = (l2 / 4 * 3 - Int(group) * panel) / ((384 + 384) * 4) / 12 * 12
+        #expect(Int(rows) == max(96, min(768, expectedRows)))
+        #expect(ck_linear_workspace_size(2) == 2 * Int(rows) * 384)
+        print("caches: L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB -> \(rows) rows, \(group) panels per group")
+    }
+
     @Test func packedWeightRoundTripsAndPadsWithZeros() {
         for (n, k) in [(1, 1), (33, 7), (64, 5), (67, 131)] {
             let weight = randomValues(n * k, seed: UInt64(n * k))
