@@ -47,27 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "reference"))
 from analysis_reference import sample_indices  # noqa: E402
 
 THREADS = 2
-# (text A column, text B column or None, label column, labels in the model's output order)
-TASKS = {
-    "MRPC": ("#1 String", "#2 String", "Quality", ["0", "1"]),
-    "SST-2": ("sentence", None, "label", ["0", "1"]),
-    "RTE": ("sentence1", "sentence2", "label", ["entailment", "not_entailment"]),
-    "STS-B": ("sentence1", "sentence2", "score", None),
-}
+# The tasks' columns and labels, and the TSV reader, are table1.py's (the Table 1 runner in this folder).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table1 import TASKS, read_split  # noqa: E402
 
 
 def read_train(glue, task):
-    a_name, b_name, label_name, labels = TASKS[task]
-    lines = (Path(glue) / task / "train.tsv").read_text(encoding="utf-8-sig").split("\n")
-    while lines and lines[-1] == "":
-        lines.pop()
-    header = lines[0].split("\t")
-    a, label = header.index(a_name), header.index(label_name)
-    b = header.index(b_name) if b_name else None
-    rows = [line.split("\t") for line in lines[1:]]
-    texts = [(r[a], r[b] if b is not None else None) for r in rows]
-    targets = [float(r[label]) for r in rows] if labels is None else [labels.index(r[label]) for r in rows]
-    return texts, targets
+    return read_split(glue, task, "train")
 
 
 class TransformersRun:
