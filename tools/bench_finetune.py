@@ -49,7 +49,7 @@ from analysis_reference import sample_indices  # noqa: E402
 THREADS = 2
 # The tasks' columns and labels, and the TSV reader, are table1.py's (the Table 1 runner in this folder).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from table1 import TASKS, read_split  # noqa: E402
+from table1 import TASKS, read_split, train_step  # noqa: E402
 
 
 def read_train(glue, task):
@@ -94,12 +94,7 @@ class TransformersRun:
                 batches.append((len(rows), batch))
         start = time.perf_counter()
         for _, batch in batches:
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            train_step(model, batch, optimizer, scheduler)
         seconds = time.perf_counter() - start
         return sum(count for count, _ in batches) / seconds
 

@@ -214,13 +214,7 @@ class Transformers:
                 rows = order[first:first + 32]
                 batch = self.batch(encoded, rows)
                 batch["labels"] = torch.tensor([targets[i] for i in rows], dtype=dtype)
-                loss = model(**batch).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
+                losses.append(train_step(model, batch, optimizer, scheduler).item())
             train_seconds += time.perf_counter() - epoch_start
             history.append({"epoch": epoch + 1, "mean_loss": statistics.fmean(losses),
                             "dev": self.evaluate(model, task, dev, dev_targets)})
@@ -228,6 +222,18 @@ class Transformers:
         return {"dev": history[-1]["dev"], "epochs": history, "examples_per_second": epochs * n / train_seconds,
                 "wall_seconds": time.time() - start, "versions": {"torch": torch.__version__,
                                                                    "transformers": transformers.__version__}}
+
+
+def train_step(model, batch, optimizer, scheduler):
+    """One step of the recipe on transformers' side: loss, backward, clip to 1.0, AdamW, schedule. Returns the loss."""
+    import torch
+    loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
 
 
 def cell(values, metric_names, scale=100):
