@@ -466,7 +466,7 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
                               float *workspace, size_t workspace_floats) {
     if (M <= 0 || N <= 0) return;
     static const ck_linear_epilogue none = {0};
-    linear_args g = {out, inp, packed_weight, NULL, epilogue ? epilogue : &none, M, N, K};
+    linear_args g = {out, inp, packed_weight, NULL, 0, epilogue ? epilogue : &none, M, N, K};
     ck_linear_run(&g, ck_dispatch()->linear_block, workspace, workspace_floats);
 }
 

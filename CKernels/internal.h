@@ -63,6 +63,7 @@ struct ck_linear_args {
     float *out;
     const float *inp, *packed;
     const uint32_t *packed_bf16;
+    int bf16_terms;  // 1: bf16, 3: bf16x3 (hi·lo + lo·hi + hi·hi)
     const ck_linear_epilogue *epilogue;
     int M, N, K;
 };

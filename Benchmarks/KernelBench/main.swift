@@ -11,7 +11,7 @@ let usage = """
     usage: kernel-bench [--kernel linear,linear-bf16,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
                         [--threads 1,2] [--shapes bert|small|MxNxK,...] [--repeats N] [--json]
       linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
-      linear-bf16 the same with bf16 operands and fp32 accumulation (AVX512-BF16 where the CPU has it,
+      linear-bf16 the same with bf16 operands and fp32 accumulation, and bf16x3 (hi + lo split, 3 products) (AVX512-BF16 where the CPU has it,
                   else the scalar emulation: not measured then), weights packed once in bf16 pairs
       linear-backward  the fine-tuning gradients of the same shapes, apart: linear-dx d_inp (M,K) =
                   d_out (M,N) · W (N,K), linear-dw d_weight (N,K) += d_outᵀ · inp (plain weight)
@@ -204,18 +204,18 @@ func benchLinear(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
     }
 }
 
-func benchLinearBF16(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
+func benchLinearBF16(_ m: Int, _ n: Int, _ k: Int, terms: Int, repeats: Int) -> [Double] {
     let input = Buffer(randomValues(m * k, seed: 1)), weight = randomValues(n * k, seed: 2)
     let bias = Buffer(randomValues(n, seed: 3))
-    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: ck_pack_weight_bf16_size(Int32(n), Int32(k)))
+    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: ck_pack_weight_bf16_size(Int32(n), Int32(k), Int32(terms)))
     defer { packed.deallocate() }
-    ck_pack_weight_bf16(packed, weight, Int32(n), Int32(k))
+    ck_pack_weight_bf16(packed, weight, Int32(n), Int32(k), Int32(terms))
     let workspace = Buffer(ck_linear_workspace_size(Int32(Kernels.maxThreads)))
     let out = Buffer(m * n)
     var epilogue = ck_linear_epilogue()
     epilogue.bias = UnsafePointer(bias.pointer)
     return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
-        ck_linear_bf16_forward(out.pointer, input.pointer, packed, &epilogue, Int32(m), Int32(n), Int32(k),
+        ck_linear_bf16_forward(out.pointer, input.pointer, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k),
                                workspace.pointer, workspace.count)
     }
 }
@@ -347,9 +347,13 @@ for isa in options.isas {
                     let bf16Peak = measure(flops: bench_bf16_probe(iterations), repeats: 5) { _ = bench_bf16_probe(iterations) }.max()!
                     log(String(format: "  bf16 dot-product peak (VDPBF16PS loop, best of 5): %.1f GFLOP/s", bf16Peak))
                     for (m, n, k) in linearShapes(options.shapes) {
-                        let samples = benchLinearBF16(m, n, k, repeats: repeats)
-                        record("linear-bf16", "\(m)x\(n)x\(k)", samples)
-                        log(String(format: "    = %.1f%% of the bf16 dot-product peak", 100 * Statistics(samples).median / bf16Peak))
+                        for (name, terms) in [("linear-bf16", 1), ("linear-bf16x3", 3)] {
+                            // bf16x3 does three dot products per pair: its useful flops are a third of the work.
+                            let samples = benchLinearBF16(m, n, k, terms: terms, repeats: repeats)
+                            record(name, "\(m)x\(n)x\(k)", samples)
+                            log(String(format: "    = %.1f%% of the bf16 dot-product peak (counting %d product%@ per pair)",
+                                       100 * Double(terms) * Statistics(samples).median / bf16Peak, terms, terms == 1 ? "" : "s"))
+                        }
                     }
                 case "linear-backward":
                     for (m, n, k) in linearShapes(options.shapes) {

@@ -114,15 +114,17 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
                               const ck_linear_epilogue *epilogue, int M, int N, int K,
                               float *workspace, size_t workspace_floats);
 
-/// The linear layer in bf16 (opt-in reduced precision; CKernels/gemm_bf16.c states the arithmetic):
-/// operands rounded to bf16, products accumulated in fp32 as VDPBF16PS does, fp32 epilogue. The
-/// weight is packed once by ck_pack_weight_bf16 (32-bit words, ck_pack_weight_bf16_size of them);
-/// the workspace is ck_linear_workspace_size's. On a CPU without AVX512-BF16 (ck_bf16_hardware()
-/// == 0) or another active ISA, a scalar emulation computes the same bits, slowly.
+/// The linear layer in reduced precision (opt-in; CKernels/gemm_bf16.c states the arithmetic), with
+/// terms = 1 (bf16: operands rounded to bf16, products accumulated in fp32 as VDPBF16PS does) or 3
+/// (bf16x3: each operand split into bf16 hi + lo, hi·lo + lo·hi + hi·hi per step). fp32 epilogue.
+/// The weight is packed once by ck_pack_weight_bf16 for one terms value (32-bit words,
+/// ck_pack_weight_bf16_size of them); the workspace is ck_linear_workspace_size's. On a CPU without
+/// AVX512-BF16 (ck_bf16_hardware() == 0) or another active ISA, a scalar emulation computes the
+/// same bits, slowly.
 int ck_bf16_hardware(void);
-size_t ck_pack_weight_bf16_size(int N, int K);
-void ck_pack_weight_bf16(uint32_t *packed, const float *weight, int N, int K);
-void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed_weight,
+size_t ck_pack_weight_bf16_size(int N, int K, int terms);
+void ck_pack_weight_bf16(uint32_t *packed, const float *weight, int N, int K, int terms);
+void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed_weight, int terms,
                             const ck_linear_epilogue *epilogue, int M, int N, int K,
                             float *workspace, size_t workspace_floats);
 

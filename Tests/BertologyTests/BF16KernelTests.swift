@@ -14,9 +14,9 @@ import Testing
 
     /// ck_linear_bf16_forward with bias and residual (and GELU when asked) on the active ISA.
     func linearBF16(_ m: Int, _ n: Int, _ k: Int, input: [Float], weight: [Float], bias: [Float], residual: [Float],
-                    gelu: Bool = false) -> [Float] {
-        var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k)))
-        ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k))
+                    gelu: Bool = false, terms: Int = 1) -> [Float] {
+        var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k), Int32(terms)))
+        ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k), Int32(terms))
         var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(Kernels.maxThreads)))
         var out = [Float](repeating: .nan, count: m * n)
         bias.withUnsafeBufferPointer { biasPointer in
@@ -25,7 +25,7 @@ import Testing
                 epilogue.bias = biasPointer.baseAddress
                 epilogue.residual = residualPointer.baseAddress
                 epilogue.activation = Int32(gelu ? CK_ACTIVATION_GELU.rawValue : CK_ACTIVATION_NONE.rawValue)
-                ck_linear_bf16_forward(&out, input, packed, &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
+                ck_linear_bf16_forward(&out, input, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
             }
         }
         return out
@@ -39,12 +39,18 @@ import Testing
             return
         }
         for (m, n, k) in Self.shapes {
-            let input = randomValues(m * k, seed: 1), weight = randomValues(n * k, seed: 2, scale: 0.05)
-            let bias = randomValues(n, seed: 3), residual = randomValues(m * n, seed: 4)
-            let emulated = Kernels.withISA(.scalar) { linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual) }!
-            let hardware = Kernels.withISA(.avx512) { linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual) }!
-            let same = zip(emulated, hardware).allSatisfy { $0.bitPattern == $1.bitPattern }
-            #expect(same, "bf16 linear \(m)x\(n)x\(k): AVX512-BF16 differs from the emulation")
+            for terms in [1, 3] {
+                let input = randomValues(m * k, seed: 1), weight = randomValues(n * k, seed: 2, scale: 0.05)
+                let bias = randomValues(n, seed: 3), residual = randomValues(m * n, seed: 4)
+                let emulated = Kernels.withISA(.scalar) {
+                    linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, terms: terms)
+                }!
+                let hardware = Kernels.withISA(.avx512) {
+                    linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, terms: terms)
+                }!
+                let same = zip(emulated, hardware).allSatisfy { $0.bitPattern == $1.bitPattern }
+                #expect(same, "bf16 (terms \(terms)) linear \(m)x\(n)x\(k): AVX512-BF16 differs from the emulation")
+            }
         }
     }
 
@@ -54,11 +60,13 @@ import Testing
         let bias = randomValues(n, seed: 7), residual = randomValues(m * n, seed: 8)
         let previous = Kernels.maxThreads
         defer { Kernels.setThreads(previous) }
-        Kernels.setThreads(1)
-        let one = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true)
-        Kernels.setThreads(2)
-        let two = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true)
-        #expect(zip(one, two).allSatisfy { $0.bitPattern == $1.bitPattern })
+        for terms in [1, 3] {
+            Kernels.setThreads(1)
+            let one = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true, terms: terms)
+            Kernels.setThreads(2)
+            let two = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true, terms: terms)
+            #expect(zip(one, two).allSatisfy { $0.bitPattern == $1.bitPattern }, "terms \(terms)")
+        }
     }
 
     /// Against the exact product of the fp32 operands: bf16 keeps 8 significant bits, so each operand's
@@ -85,11 +93,38 @@ import Testing
         }
     }
 
+    /// bf16x3 against the exact product: hi + lo keeps about 16 bits of each operand (each within
+    /// u^2 = 2^-16 of it, u = 2^-8), the dropped lo·lo is at most u^2 |x w|, so each product is within
+    /// about 4 u^2 |x w|; the fp32 sums add at most 3 · 2 k 2^-24 Σ|x w| (three additions per pair).
+    @Test func bf16x3IsWithinSixteenBitsOfFP32() {
+        for (m, n, k) in Self.shapes {
+            let input = randomValues(m * k, seed: 12), weight = randomValues(n * k, seed: 13, scale: 0.05)
+            let zeros = [Float](repeating: 0, count: m * n)
+            let out = Kernels.withISA(.scalar) {
+                linearBF16(m, n, k, input: input, weight: weight, bias: Array(zeros[0..<n]), residual: zeros, terms: 3)
+            }!
+            var worst = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = 0.0, magnitude = 0.0
+                    for p in 0..<k {
+                        exact += Double(input[i * k + p]) * Double(weight[j * k + p])
+                        magnitude += abs(Double(input[i * k + p]) * Double(weight[j * k + p]))
+                    }
+                    let bound = (4 * 0x1p-16 + 6 * Double(k) * 0x1p-24) * magnitude + 1e-30
+                    worst = max(worst, abs(Double(out[i * n + j]) - exact) / max(magnitude, 1e-30))
+                    #expect(abs(Double(out[i * n + j]) - exact) <= bound, "bf16x3 \(m)x\(n)x\(k) at [\(i), \(j)]")
+                }
+            }
+            print("bf16x3 \(m)x\(n)x\(k): worst |error| / Σ|x w| = \(worst)")
+        }
+    }
+
     @Test func packedWeightPadsOddKAndColumnsWithZeros() {
         let (n, k) = (33, 7)
         let weight = randomValues(n * k, seed: 11)
-        var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k)))
-        ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k))
+        var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k), 1))
+        ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k), 1)
         #expect(packed.count == 64 * 4)  // two panels of 32 columns, 4 pairs (K = 7 rounded up)
         #expect(!packed.contains(0xdead_beef))
         // Column 32 of panel 1 is the last real one; 33..63 are zero. Pair 3's odd half is K's padding.
