@@ -31,6 +31,17 @@ import Testing
         return out
     }
 
+    /// Σ x w in double and Σ |x w| for output (i, j): the exact product and the bounds' scale.
+    func exactProduct(_ input: [Float], _ weight: [Float], i: Int, j: Int, k: Int) -> (exact: Double, magnitude: Double) {
+        var exact = 0.0, magnitude = 0.0
+        for p in 0..<k {
+            let product = Double(input[i * k + p]) * Double(weight[j * k + p])
+            exact += product
+            magnitude += abs(product)
+        }
+        return (exact, magnitude)
+    }
+
     static let shapes = [(1, 1, 1), (13, 33, 7), (25, 67, 131), (3, 32, 384), (40, 65, 769), (12, 17, 1025)]
 
     @Test func avx512BF16EqualsTheEmulationBitForBit() throws {
@@ -81,11 +92,7 @@ import Testing
             }!
             for i in 0..<m {
                 for j in 0..<n {
-                    var exact = 0.0, magnitude = 0.0
-                    for p in 0..<k {
-                        exact += Double(input[i * k + p]) * Double(weight[j * k + p])
-                        magnitude += abs(Double(input[i * k + p]) * Double(weight[j * k + p]))
-                    }
+                    let (exact, magnitude) = exactProduct(input, weight, i: i, j: j, k: k)
                     let bound = ((1 + 0x1p-8) * (1 + 0x1p-8) - 1 + 2 * Double(k) * 0x1p-24) * magnitude + 1e-30
                     #expect(abs(Double(out[i * n + j]) - exact) <= bound, "bf16 \(m)x\(n)x\(k) at [\(i), \(j)]")
                 }
@@ -106,11 +113,7 @@ import Testing
             var worst = 0.0
             for i in 0..<m {
                 for j in 0..<n {
-                    var exact = 0.0, magnitude = 0.0
-                    for p in 0..<k {
-                        exact += Double(input[i * k + p]) * Double(weight[j * k + p])
-                        magnitude += abs(Double(input[i * k + p]) * Double(weight[j * k + p]))
-                    }
+                    let (exact, magnitude) = exactProduct(input, weight, i: i, j: j, k: k)
                     let bound = (4 * 0x1p-16 + 6 * Double(k) * 0x1p-24) * magnitude + 1e-30
                     worst = max(worst, abs(Double(out[i * n + j]) - exact) / max(magnitude, 1e-30))
                     #expect(abs(Double(out[i * n + j]) - exact) <= bound, "bf16x3 \(m)x\(n)x\(k) at [\(i), \(j)]")
