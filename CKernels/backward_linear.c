@@ -10,9 +10,12 @@
 //     panel's column m is 12 consecutive floats of d_out's row m (a copy, no transpose); B = inp's
 //     rows m, copied into 32-column panels.
 // No packed copy of the weight is kept: the weights change at every optimizer step, and the copy
-// made here per work item is read by every row panel of the item (the packing is under 2% of the
-// item's flops). Reading the operands in place instead (rows 1.5-12 KB apart) costs a fifth of the
-// speed: those rows fall into a few L1 sets and evict each other (kernel-bench linear-backward).
+// made here per work item is read by every row panel of the item. The copies are not free: in a
+// perf profile of MRPC fine-tuning they take about a quarter of the two products' time (10% of the
+// step's samples, against 30% in the tiles). Reading the operands in place instead (rows 1.5-12 KB
+// apart) was slower still, by up to a third: those rows fall into a few L1 sets and evict each
+// other (kernel-bench linear-backward). A per-step packed copy of W for d_inp, shared by every
+// item, would remove one of the three copies.
 // The AVX2 path still reads the operands in place through strides (ck_tile256_strided).
 // The reduction dimension is cut into blocks of LB_KC so a tile's A and B slices stay in L1/L2.
 //
@@ -109,7 +112,7 @@ CK_TARGET_AVX512 static void packed_tiles512(const float *pa, const float *pb, i
     for (int p = 0; p < cols; p += CK_NR)
         for (int q = 0; q < rows; q += CK_MR512)
             ck_tile512_packed(CK_MIN(CK_MR512, rows - q), kc, pa + (size_t)q * kc, pb + (size_t)p * kc,
-                              CK_MIN(CK_NR, cols - p), c + (size_t)q * ldc + p, ldc, accumulate);
+                              CK_MIN(CK_NR, cols - p), c + (size_t)q * ldc + p, ldc, accumulate, NULL, NULL, 0);
 }
 
 // d_inp[m, k] = Σ_n d_out[m, n] W[n, k], the reduction over n in LB_KC blocks (the first overwrites).

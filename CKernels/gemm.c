@@ -246,6 +246,9 @@ void ck_linear_forward(float *out, const float *inp, const float *weight, const 
 #define CK_KC 384  // the deepest K block (fixed: the K blocks decide the sums' rounding)
 // The most rows a packed activation block may have, whatever the cache.
 #define CK_MC_MAX 768
+// The columns of C one work item writes that the blocking plans room for (a thread's column chunk
+// of a 768-wide layer on 2 threads).
+#define CK_C_COLUMNS 384
 
 // From the L2 size (per core), once: a group of weight panels takes about a fifth of L2 (8 panels of
 // 384 x 32 floats, 384 KB, for 2 MB), and a packed activation block (rows x 384 floats) with the C
@@ -259,7 +262,7 @@ __attribute__((constructor)) static void derive_blocking(void) {
     const size_t panel_bytes = (size_t)CK_KC * CK_NR * sizeof(float);
     gemm_group = CK_MAX(1, CK_MIN(64, (int)(l2 / 5 / panel_bytes)));
     const size_t room = l2 / 4 * 3 - (size_t)gemm_group * panel_bytes;
-    const int rows = (int)(room / ((CK_KC + 384) * sizeof(float))) / CK_MR512 * CK_MR512;
+    const int rows = (int)(room / ((CK_KC + CK_C_COLUMNS) * sizeof(float))) / CK_MR512 * CK_MR512;
     gemm_rows = CK_MAX(96, CK_MIN(CK_MC_MAX, rows));
 }
 
@@ -352,18 +355,6 @@ static void linear_block_scalar(const linear_args *g, float *pack, int i0, int i
 #if CK_X86
 // MARK: AVX-512
 
-// mr is a constant in every call below (the switch), so ck_tile512 is specialised per row count.
-CK_TARGET_AVX512 static CK_ALWAYS_INLINE void tile512_packed(int mr, int kc, const float *a, const float *b, int n,
-                                                             float *c, long ldc, int accumulate,
-                                                             const ck_tile_epilogue *ep, const float *res, int col0) {
-    switch (mr) {
-#define CK_CASE(R) case R: ck_tile512(R, kc, a, 1, CK_MR512, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
-    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
-    CK_CASE(7) CK_CASE(8) CK_CASE(9) CK_CASE(10) CK_CASE(11) CK_CASE(12)
-#undef CK_CASE
-    }
-}
-
 CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pack, int i0, int i1, int p0, int p1) {
     const int K = g->K, N = g->N, kb = k_block_size(K);
     const ck_linear_epilogue *ep = g->epilogue;
@@ -383,7 +374,7 @@ CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pa
                     const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
                     float *c = g->out + (size_t)i * N + col;
                     const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
-                    tile512_packed(mr, kc, pack + (size_t)(i - i0) * kc, b, n, c, N, pc > 0,
+                    ck_tile512_packed(mr, kc, pack + (size_t)(i - i0) * kc, b, n, c, N, pc > 0,
                                    last ? &tile_ep : NULL, res, col);
                 }
             }
@@ -511,7 +502,7 @@ CK_TARGET_AVX512 static void piece_tiles_avx512(const piece_tiles_job *job, int 
     float *c = job->c + (size_t)thread * CK_MR512 * CK_NR;
     for (int r = 0; r < job->reps; r++)
         for (int p = 0; p < job->panels; p++)
-            tile512_packed(CK_MR512, job->kc, a + p * a_size, b + p * b_size, CK_NR, c, CK_NR, 0, NULL, NULL, 0);
+            ck_tile512_packed(CK_MR512, job->kc, a + p * a_size, b + p * b_size, CK_NR, c, CK_NR, 0, NULL, NULL, 0);
 }
 
 CK_TARGET_AVX512 static void piece_pack_avx512(float *dst, const float *src, int rows, int K, int kc) {

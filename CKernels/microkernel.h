@@ -104,6 +104,21 @@ CK_TARGET_AVX512 static CK_ALWAYS_INLINE void ck_tile512(
     ck_tile_finish512(acc, mr, n, c, ldc, accumulate, ep, residual, col0);
 }
 
+// ck_tile512 on packed panels (A: a 12-row panel, element (r, k) at a[k * 12 + r]; B: a 32-column
+// panel, row k at b + k * 32), for the forward (gemm.c) and the training products
+// (backward_linear.c). mr is a constant in every call of the switch, so ck_tile512 is specialised per
+// row count.
+CK_TARGET_AVX512 static CK_ALWAYS_INLINE void ck_tile512_packed(int mr, int kc, const float *a, const float *b, int n,
+                                                                float *c, long ldc, int accumulate,
+                                                                const ck_tile_epilogue *ep, const float *res, int col0) {
+    switch (mr) {
+#define CK_CASE(R) case R: ck_tile512(R, kc, a, 1, CK_MR512, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
+    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+    CK_CASE(7) CK_CASE(8) CK_CASE(9) CK_CASE(10) CK_CASE(11) CK_CASE(12)
+#undef CK_CASE
+    }
+}
+
 // In-register transpose of 16 rows of 16 floats: on return r[c] holds column c (unpack, then
 // 128-bit and 256-bit lane shuffles; checked against pack_keys by the kernel tests).
 CK_TARGET_AVX512 static CK_ALWAYS_INLINE void transpose16x16(__m512 r[16]) {

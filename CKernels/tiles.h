@@ -27,18 +27,6 @@ CK_TARGET_AVX512 __attribute__((unused)) static void ck_tile512_strided(int mr, 
     }
 }
 
-// C[mr x n] (+)= A · B on packed panels: A a 12-row panel (element (r, k) at a[k * 12 + r]), B a
-// 32-column panel (row k at b + k * 32); the strides are constants, so each row count specialises.
-CK_TARGET_AVX512 __attribute__((unused)) static void ck_tile512_packed(int mr, int kc, const float *a, const float *b, int n,
-                                                                       float *c, long ldc, int accumulate) {
-    switch (mr) {
-#define CK_CASE(R) case R: ck_tile512(R, kc, a, 1, CK_MR512, b, CK_NR, n, c, ldc, accumulate, NULL, NULL, 0); break;
-    CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
-    CK_CASE(7) CK_CASE(8) CK_CASE(9) CK_CASE(10) CK_CASE(11) CK_CASE(12)
-#undef CK_CASE
-    }
-}
-
 CK_TARGET_AVX2 __attribute__((unused)) static void ck_tile256_strided(int mr, int kc, const float *a, long a_rs, long a_cs, const float *b, long ldb,
                                    int n, float *c, long ldc, int accumulate) {
     if (a_cs == 1) {
