@@ -25,9 +25,9 @@ public struct AblationSweepOptions: Sendable {
     /// more work for all-MiniLM-L6-v2). Outputs do not depend on it.
     public var ablationsPerPass: Int
 
-    /// 1 GiB.
+    /// The default ``prefixCacheBytes``: 1 GiB.
     public static let defaultPrefixCacheBytes = 1 << 30
-    /// 4.
+    /// The default ``ablationsPerPass``: 4 (at most four ablations lost to an interruption).
     public static let defaultAblationsPerPass = 4
 
     /// Which heads or which layers a sweep switches off, one at a time.
