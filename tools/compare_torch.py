@@ -124,14 +124,20 @@ def ours_model(case, iterations):
     return json.loads(output)["sequences_per_second"]["median"]
 
 
-def torch_model(case, attention="eager"):
-    _, _, layers, hidden, heads, intermediate, batch, seq, attentions = case
+def random_bert(case, attention="eager"):
+    """The case's BertModel with seeded random weights (eval mode), and its input ids and mask."""
+    _, _, layers, hidden, heads, intermediate, batch, seq, _ = case
     config = transformers.BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                                      intermediate_size=intermediate, attn_implementation=attention)
     torch.manual_seed(0)
     model = transformers.BertModel(config).eval()
     ids = torch.randint(0, config.vocab_size, (batch, seq))
-    mask = torch.ones(batch, seq, dtype=torch.long)
+    return model, ids, torch.ones(batch, seq, dtype=torch.long)
+
+
+def torch_model(case, attention="eager"):
+    attentions = case[8]
+    model, ids, mask = random_bert(case, attention)
 
     def run():
         return model(input_ids=ids, attention_mask=mask, output_attentions=attentions)
@@ -144,14 +150,9 @@ def ort_model(case):
     import tempfile
     import onnxruntime
     from onnxruntime.transformers import optimizer
-    _, _, layers, hidden, heads, intermediate, batch, seq, _ = case
-    config = transformers.BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                     intermediate_size=intermediate, attn_implementation="eager")
-    torch.manual_seed(0)
-    model = transformers.BertModel(config).eval()
-    ids = torch.randint(0, config.vocab_size, (batch, seq))
-    mask = torch.ones(batch, seq, dtype=torch.long)
-    types = torch.zeros(batch, seq, dtype=torch.long)
+    hidden, heads = case[3], case[4]
+    model, ids, mask = random_bert(case)
+    types = torch.zeros_like(ids)
 
     class Hidden(torch.nn.Module):
         def __init__(self, bert):
