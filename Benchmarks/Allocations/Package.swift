@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 // Allocation and wall-time benchmarks of a steady-state forward pass and training step (ordo-one/benchmark with its
 // malloc interposer). A package of its own so the root `swift test` never builds it (about 3 minutes
-// for the first release build). Run from this folder: `swift package benchmark`.
+// for the first release build). Run from this folder: `swift package --scratch-path ../../.build-allocations benchmark` (the scratch path keeps the
+// dependencies' checkouts out of the source tree, in a git-ignored folder at the top).
 import PackageDescription
 
 let package = Package(
