@@ -24,8 +24,11 @@ public enum AnalysisReport {
     }
 
     /// Writes every file; returns the names written, `index.html` last.
+    /// - Parameter timeInPage: show the wall time in index.html's parameters (false: the page depends
+    ///   only on the results, as `bertology reproduce` needs; timing.json has the times either way).
     @discardableResult
-    public static func write(_ results: AnalysisResults, to folder: OutputFolder, commandLine: String? = nil) throws -> [String] {
+    public static func write(_ results: AnalysisResults, to folder: OutputFolder, commandLine: String? = nil,
+                             timeInPage: Bool = true) throws -> [String] {
         var sections: [HTMLReport.Section] = []
         let parameters = results.parameters
         if let special = results.specialTokens {
@@ -91,7 +94,7 @@ public enum AnalysisReport {
 
         let report = HTMLReport(title: "Attention analysis: \(parameters.modelName)" + (parameters.task.map { " on \($0) \(parameters.split ?? "")" } ?? ""),
                                 subtitle: "Bertology: the analyses of Kovaleva et al. (2019), \"Revealing the Dark Secrets of BERT\", §4.1-4.5. Heads are named L<layer>-H<head>, 1-based; all files are in this folder.",
-                                parameters: parameterRows(results, commandLine: commandLine), sections: sections)
+                                parameters: parameterRows(results, commandLine: commandLine, timeInPage: timeInPage), sections: sections)
         try folder.write(report.html(), to: "index.html")
         return folder.written
     }
@@ -193,7 +196,7 @@ public enum AnalysisReport {
                                   side: sample.side, pixels: sample.pixels, segmentBoundary: boundary)
     }
 
-    static func parameterRows(_ results: AnalysisResults, commandLine: String?) -> [(name: String, value: String)] {
+    static func parameterRows(_ results: AnalysisResults, commandLine: String?, timeInPage: Bool = true) -> [(name: String, value: String)] {
         let p = results.parameters
         var rows: [(name: String, value: String)] = [("model", "\(p.modelName) (\(p.model)), \(p.layers) layers x \(p.heads) heads")]
         if let compare = p.compare { rows.append(("compared with", "\(p.compareName ?? "") (\(compare))")) }
@@ -215,8 +218,8 @@ public enum AnalysisReport {
         if let file = p.relationsFile { rows.append(("relations file", file)) }
         rows.append(("batching", "token budget \(p.tokenBudget), at most \(p.maxBatchSize) sequences per batch"))
         let t = results.timing
-        rows.append(("time", String(format: "%.1f s (forward %.1f s, analyzers %.2f s, comparison %.1f s)",
-                                    t.totalSeconds, t.forwardSeconds, t.analyzerSeconds, t.comparisonSeconds)))
+        if timeInPage { rows.append(("time", String(format: "%.1f s (forward %.1f s, analyzers %.2f s, comparison %.1f s)",
+                                    t.totalSeconds, t.forwardSeconds, t.analyzerSeconds, t.comparisonSeconds))) }
         if let commandLine { rows.append(("command", commandLine)) }
         return rows
     }

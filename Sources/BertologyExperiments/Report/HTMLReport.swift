@@ -41,6 +41,9 @@ struct HTMLReport: Sendable {
         public var figures: [Figure]
         /// Files of the whole section (its JSON).
         public var files: [String]
+        /// HTML inserted as it is after the figures (a fragment with its own inline script and style,
+        /// such as the attention viewer's); empty for most sections.
+        public var html: [String] = []
 
         public init(title: String, id: String, paragraphs: [String] = [], tables: [Table] = [], figures: [Figure] = [],
                     files: [String] = []) {
@@ -122,6 +125,7 @@ struct HTMLReport: Sendable {
                 }
                 page.append("</div>")
             }
+            page.append(contentsOf: section.html)
             page.append("</section>")
         }
         page.append("</body></html>")
