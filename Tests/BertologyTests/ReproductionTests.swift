@@ -1,0 +1,257 @@
+import Foundation
+import Testing
+@testable import BertologyEngine
+@testable import BertologyExperiments
+
+/// `Reproduction` (`bertology reproduce`) on the tiny fixture classifier and --limit samples of the real
+/// GLUE files: the plan, every stage's folder and stage.json, the report; resume after a cancellation at
+/// a stage boundary and in the middle of a fine-tuning and of a sweep ends with the same bytes as an
+/// uninterrupted run; a changed input redoes exactly the stages that read it; another run's folder is refused.
+@Suite(.serialized) struct ReproductionTests {
+    static let model = TestPaths.fixture("models/tiny-classifier")
+    static let glue = TestPaths.glue
+
+    static func scratch() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bertology-reproduce-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A quick run: 16 train and dev examples, 2 epochs of 2 steps, 12 analysed examples, 40 tokens.
+    static func options(tasks: [GLUETask]? = [.mrpc]) -> ReproductionOptions {
+        var options = ReproductionOptions(model: model, dataFolder: glue)
+        options.tasks = tasks
+        options.limit = 16
+        options.epochs = 2
+        options.batchSize = 8
+        options.maxLength = 40
+        options.analysisExamples = 12
+        options.viewerExamples = 2
+        return options
+    }
+
+    /// Every file under `folder` (relative path -> bytes) but the wall-time files and the sweep's
+    /// journal (which records each ablation's seconds).
+    static func snapshot(_ folder: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let enumerator = try #require(FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey]))
+        let skipped: Set<String> = ["timing.json", "stage-timing.json", "ablation-journal.jsonl"]
+        for case let url as URL in enumerator {
+            guard try url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile == true,
+                  !skipped.contains(url.lastPathComponent) else { continue }
+            let relative = String(url.standardizedFileURL.path.dropFirst(folder.standardizedFileURL.path.count + 1))
+            files[relative] = try Data(contentsOf: url)
+        }
+        return files
+    }
+
+    /// Runs `body` in a detached task and returns its error (nil when it finished).
+    static func outcome(_ body: @escaping @Sendable () throws -> Void) async -> BertologyError? {
+        let result = await Task.detached { try body() }.result
+        if case .failure(let error) = result { return error as? BertologyError }
+        return nil
+    }
+
+    /// Log lines collected from the run's thread.
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+        var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+    }
+
+    // MARK: - Plan
+
+    @Test func planHasEveryStageOfThePaperAndListsTheTasksItCannotRun() throws {
+        let run = try Reproduction(options: Self.options(tasks: nil))
+        let plan = run.plan
+        #expect(plan.tasks == [.mrpc, .stsb, .sst2, .rte], "the paper's tasks with a train and a dev split, in its order")
+        #expect(plan.devOnly == [.qnli], "QNLI has a dev split only")
+        #expect(plan.missing.map(\.task) == [.qqp, .mnli])
+        #expect(plan.missing[0].reason.contains("QQP/dev.tsv") && plan.missing[0].reason.contains("add QQP/train.tsv and dev.tsv"))
+        #expect(plan.stages.filter { $0.task == .mrpc && $0.kind != .viewer }.map(\.id) == [
+            "MRPC/finetune-pretrained-s42", "MRPC/finetune-random-s42", "MRPC/untrained", "MRPC/analyze-pretrained",
+            "MRPC/analyze-finetuned", "MRPC/compare", "MRPC/ablate",
+        ])
+        #expect(plan.stages.filter { $0.task == .qnli }.map(\.id) == ["QNLI/analyze-pretrained"])
+        #expect(plan.stage("MRPC/ablate")?.dependencies == ["MRPC/finetune-pretrained-s42"])
+        #expect(plan.stage("viewer")?.dependencies == ["MRPC/finetune-pretrained-s42", "MRPC/ablate"])
+        // Every dependency comes before the stage that reads it.
+        for (index, stage) in plan.stages.enumerated() {
+            for dependency in stage.dependencies {
+                #expect(plan.stages.prefix(index).contains { $0.id == dependency }, "\(stage.id) runs before \(dependency)")
+            }
+        }
+        #expect(plan.estimatedSeconds > 0 && plan.text.contains("estimate:") && plan.text.contains("not measured"))
+    }
+
+    @Test func aTaskAskedForAndAbsentIsRefusedNamingItsFile() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var options = Self.options(tasks: [.qqp])
+        #expect {
+            try Reproduction(options: options)
+        } throws: { error in
+            let error = error as? BertologyError
+            return error?.kind == .io && error?.description.contains("QQP/dev.tsv") == true
+        }
+        options.tasks = [.mrpc]
+        options.dataFolder = root.appendingPathComponent("no-such-glue")
+        #expect(throws: BertologyError.self) { try Reproduction(options: options) }
+    }
+
+    // MARK: - Running, resuming
+
+    @Test func runsEveryStageAndWritesOneReportBesideThePaper() async throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("run")
+        let run = try Reproduction(options: Self.options(tasks: [.mrpc, .qnli]))
+        let result = try run.run(writingTo: out)
+        #expect(result.ran == run.plan.stages.map(\.id) && result.skipped.isEmpty)
+        for stage in run.plan.stages {
+            let record = try JSONDecoder().decode(ReproductionStageRecord.self,
+                from: Data(contentsOf: out.appendingPathComponent(stage.id).appendingPathComponent("stage.json")))
+            #expect(record.stage == stage.id && !record.outputs.isEmpty && record.inputs["model.model.safetensors"] != nil)
+        }
+        for name in ["index.html", "reproduce.json", "timing.json", "plan.json", "MRPC/finetune-pretrained-s42/model.safetensors",
+                     "MRPC/compare/cosine.json", "MRPC/ablate/ablation.json", "QNLI/analyze-pretrained/patterns.json", "viewer/viewer.json"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(name)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("QNLI/finetune-pretrained-s42").path))
+        let report = try #require(result.report)
+        let mrpc = try #require(report.tasks.first { $0.task == "MRPC" })
+        #expect(mrpc.fineTuned && mrpc.cosine?.count == 2 && mrpc.cosine?.first?.count == 3)
+        #expect(mrpc.untrained?.map(\.seed) == [42, 43, 44, 45, 46])
+        #expect(mrpc.ablation?.heads.count == 2 && mrpc.ablation?.layers.count == 2 && mrpc.ablation?.metric == "f1")
+        let qnli = try #require(report.tasks.first { $0.task == "QNLI" })
+        #expect(!qnli.fineTuned && qnli.patternsPretrained != nil && qnli.ablation == nil)
+        // Every claim is one filled line.
+        for claim in report.claims { #expect(["yes", "no", "n/a"].contains(claim.holds) && !claim.ours.isEmpty) }
+        #expect(report.claims.contains { $0.claim == "disabling some single heads improves the score" && $0.task == "MRPC" })
+        // reproduce.json is the report's content; index.html stands alone (no network, no wall times).
+        let decoded = try JSONDecoder().decode(ReproductionReport.self, from: Data(contentsOf: out.appendingPathComponent("reproduce.json")))
+        #expect(decoded == report)
+        let page = String(decoding: try Data(contentsOf: out.appendingPathComponent("index.html")), as: UTF8.self)
+        #expect(page.contains("87.9 / 82.3") && page.contains("Table 1") && page.contains("<svg"))
+        #expect(page.contains("href=\"MRPC/ablate/ablation.json\"") && page.contains("id=\"attention-viewer\""))
+        #expect(!page.contains("http://") && !page.contains("https://") && !page.contains("<link") && !page.contains(" src="))
+        #expect(page.contains("QNLI has a dev split but no train split"))
+    }
+
+    @Test func resumedAfterCancellationsWritesTheSameBytesAsAnUninterruptedRun() async throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("run")
+        let run = try Reproduction(options: Self.options())
+        _ = try run.run(writingTo: out)
+        let uninterrupted = try Self.snapshot(out)
+        #expect(uninterrupted.count > 100 && uninterrupted["index.html"] != nil && uninterrupted["MRPC/finetune-pretrained-s42/model.safetensors"] != nil)
+        // The same folder path (analyses name the fine-tuned model by its path): move the first run aside.
+        try FileManager.default.moveItem(at: out, to: root.appendingPathComponent("uninterrupted"))
+
+        // 1. Cancelled at a stage boundary, right after the untrained stage.
+        let atBoundary = await Self.outcome {
+            _ = try run.run(writingTo: out, log: { line in
+                if line.hasPrefix("MRPC/untrained: done") { withUnsafeCurrentTask { $0?.cancel() } }
+            })
+        }
+        #expect(atBoundary?.kind == .cancelled)
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("MRPC/untrained/stage.json").path))
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("MRPC/analyze-pretrained").path))
+
+        // 2. Resumed, and cancelled in the middle of the sweep.
+        let inSweep = await Self.outcome {
+            _ = try run.run(writingTo: out, resume: true, progress: { progress in
+                if progress.phase.hasPrefix("MRPC/ablate") && progress.completed >= 5 { withUnsafeCurrentTask { $0?.cancel() } }
+            })
+        }
+        #expect(inSweep?.kind == .cancelled)
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("MRPC/ablate/stage.json").path))
+        let journal = try AblationJournal.read(out.appendingPathComponent("MRPC/ablate/ablation-journal.jsonl"))
+        #expect(!journal.records.isEmpty && journal.records.count < journal.header.ablations.count, "part of the sweep is kept")
+
+        // 3. Resumed, finished; the report as the uninterrupted run's.
+        let lines = Lines()
+        let result = try run.run(writingTo: out, resume: true, log: { lines.append($0) })
+        #expect(result.skipped.contains("MRPC/finetune-pretrained-s42") && result.ran.first == "MRPC/ablate")
+        #expect(lines.all.contains("MRPC/ablate: continued (interrupted before)"))
+        #expect(try Self.snapshot(out) == uninterrupted)
+
+        // 4. Fine-tuning cancelled after its first step, then resumed with everything else redone.
+        try FileManager.default.removeItem(at: out)
+        let inFineTuning = await Self.outcome {
+            _ = try run.run(writingTo: out, progress: { progress in
+                if progress.phase.hasPrefix("MRPC/finetune-pretrained-s42") && progress.phase.hasSuffix("train") && progress.completed >= 1 {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                }
+            })
+        }
+        #expect(inFineTuning?.kind == .cancelled)
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("MRPC/finetune-pretrained-s42/checkpoint").path))
+        _ = try run.run(writingTo: out, resume: true)
+        #expect(try Self.snapshot(out) == uninterrupted)
+    }
+
+    @Test func aChangedInputRedoesTheStagesThatReadItAndSaysWhy() async throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("run")
+        _ = try Reproduction(options: Self.options()).run(writingTo: out)
+        var options = Self.options()
+        options.analysisExamples = 10
+        let changed = try Reproduction(options: options)
+        // Without resume: refused, naming the difference, nothing written.
+        let plan = try Data(contentsOf: out.appendingPathComponent("plan.json"))
+        #expect {
+            try changed.run(writingTo: out)
+        } throws: { error in
+            (error as? BertologyError)?.reason.contains("analysis_examples: 10, not 12") == true
+        }
+        #expect(try Data(contentsOf: out.appendingPathComponent("plan.json")) == plan)
+        let result = try changed.run(writingTo: out, resume: true)
+        #expect(result.ran == ["MRPC/analyze-pretrained", "MRPC/analyze-finetuned", "MRPC/compare"])
+        #expect(result.redone.allSatisfy { $0.why == "option.analysis_examples: 10, not 12" } && result.redone.count == 3)
+        #expect(result.skipped == ["MRPC/finetune-pretrained-s42", "MRPC/finetune-random-s42", "MRPC/untrained", "MRPC/ablate", "viewer"])
+        // The same run again: refused without resume, skipped whole with it.
+        #expect(throws: BertologyError.self) { try changed.run(writingTo: out) }
+        #expect(try changed.run(writingTo: out, resume: true).ran.isEmpty)
+    }
+
+    @Test func aFolderOfSomethingElseOrAStageWithoutItsRunIsRefused() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Data("x".utf8).write(to: root.appendingPathComponent("notes.txt"))
+        let run = try Reproduction(options: Self.options())
+        #expect {
+            try run.run(writingTo: root, resume: true)
+        } throws: { error in
+            (error as? BertologyError)?.reason.contains("holds no reproduce run") == true
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["notes.txt"])
+        #expect(throws: BertologyError.self) { try run.run(writingTo: root, stage: "MRPC/ablate") }
+        #expect(throws: BertologyError.self) { try run.run(writingTo: root, stage: "MRPC/nothing") }
+    }
+
+    // MARK: - Scheduler plans
+
+    @Test func slurmAndKubernetesPlansRunEachStageAfterItsDependencies() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = try Reproduction(options: Self.options())
+        let command = ["/opt/bin/bertology", "reproduce", "--tasks", "MRPC", "--out", root.appendingPathComponent("s").path]
+        let slurm = try run.writeSchedulerPlan(.slurm, into: root.appendingPathComponent("s"), command: command, resume: false, force: false)
+        #expect(slurm == ["plan.json", "slurm/submit.sh"])
+        let script = String(decoding: try Data(contentsOf: root.appendingPathComponent("s/slurm/submit.sh")), as: UTF8.self)
+        let lines = script.split(separator: "\n")
+        // Stage 4 (analyze-finetuned) waits for stage 0 (finetune-pretrained-s42); the report for all eight.
+        #expect(lines.contains("job4=$(submit reproduce-mrpc-analyze-finetuned --dependency=afterok:$job0 MRPC/analyze-finetuned)"))
+        #expect(lines.contains("job0=$(submit reproduce-mrpc-finetune-pretrained-s42 '' MRPC/finetune-pretrained-s42)"))
+        #expect(lines.contains("report=$(submit reproduce-report --dependency=afterok:$job0:$job1:$job2:$job3:$job4:$job5:$job6:$job7 report)"))
+        #expect(script.contains("--stage '$3' --resume"))
+        let k8s = try run.writeSchedulerPlan(.k8s, into: root.appendingPathComponent("k"), command: command, resume: false, force: false)
+        #expect(k8s.count == 1 + run.plan.stages.count + 1 && k8s.last == "k8s/08-reproduce-report.yaml")
+        let job = String(decoding: try Data(contentsOf: root.appendingPathComponent("k/k8s/04-reproduce-mrpc-analyze-finetuned.yaml")), as: UTF8.self)
+        #expect(job.contains("kind: Job") && job.contains("MRPC/finetune-pretrained-s42/stage.json") && job.contains("- \"MRPC/analyze-finetuned\""))
+    }
+}
