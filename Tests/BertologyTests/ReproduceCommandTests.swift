@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+@testable import BertologyEngine
+@testable import BertologyExperiments
+
+/// `bertology reproduce` as a user runs it, on the tiny fixture classifier and --limit samples of the
+/// real GLUE files: bad input is one line with its exit status and writes nothing; the stages run one
+/// by one with --stage (as the scheduler jobs run them) write the report a single run writes.
+@Suite(.serialized) struct ReproduceCommandTests {
+    static let model = TestPaths.fixture("models/tiny-classifier").path
+    static let glue = TestPaths.glue.path
+    static let quick = ["--tasks", "MRPC", "--limit", "16", "--epochs", "1", "--batch-size", "8", "--max-length", "40",
+                        "--analysis-examples", "12", "--viewer-examples", "2"]
+
+    static func reproduce(_ arguments: [String], model: String = model) throws -> CommandLineTool.Result {
+        try CommandLineTool.run(["reproduce", "--model", model, "--data", glue] + arguments,
+                                environment: ["OMP_NUM_THREADS": "2"], timeout: 120)
+    }
+
+    @Test func badInputIsOneLineWithItsExitStatusAndWritesNothing() throws {
+        let root = try ReproductionTests.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // A checkpoint without its tokenizer (vocab.txt).
+        let noTokenizer = root.appendingPathComponent("no-tokenizer")
+        try FileManager.default.createDirectory(at: noTokenizer, withIntermediateDirectories: true)
+        for name in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: Self.model).appendingPathComponent(name),
+                                             to: noTokenizer.appendingPathComponent(name))
+        }
+        // A folder holding another run (its plan, written for Slurm; seeds 42).
+        let other = root.appendingPathComponent("other")
+        let planned = try Self.reproduce(Self.quick + ["--plan", "slurm", "--out", other.path])
+        #expect(planned.status == 0, "\(planned.stderrText)")
+        let before = try FileManager.default.contentsOfDirectory(atPath: other.path).sorted()
+
+        let cases: [(arguments: [String], model: String, status: Int32, message: String, out: URL?)] = [
+            (["--tasks", "QQP", "--limit", "16"], Self.model, 1, "QQP/dev.tsv: missing: QQP is not in the GLUE folder", nil),
+            (Self.quick, noTokenizer.path, 1, "vocab.txt", nil),
+            (Self.quick + ["--seeds", "7"], Self.model, 2, "holds another run (this run's value first): seeds: 7, not 42", other),
+            (Self.quick + ["--plan", "slurm"], Self.model, 2, "--plan slurm writes its files into the run's folder: give --out DIR", nil),
+            (Self.quick + ["--plan", "lsf"], Self.model, 2, "--plan takes local, slurm or k8s", nil),
+            (Self.quick + ["--resume", "--force"], Self.model, 2, "give one", nil),
+            (Self.quick + ["--seeds", "4x"], Self.model, 2, "--seeds takes whole numbers", nil),
+            (Self.quick + ["--stage", "MRPC/nothing"], Self.model, 2, "no stage MRPC/nothing in this plan", nil),
+        ]
+        for (index, entry) in cases.enumerated() {
+            let out = entry.out ?? root.appendingPathComponent("out-\(index)")
+            // The scheduler plan asked for without --out gets none.
+            let withoutOut = entry.message.hasPrefix("--plan slurm writes")
+            let result = try Self.reproduce(entry.arguments + (withoutOut ? [] : ["--out", out.path]), model: entry.model)
+            #expect(result.status == entry.status, "\(entry.arguments): exit \(String(describing: result.status)), \(result.stderrText)")
+            let lines = result.stderrText.split(separator: "\n")
+            #expect(lines.count == 1 && result.stderrText.contains(entry.message), "\(entry.arguments): \(result.stderrText)")
+            #expect(result.stdout.isEmpty)
+            if entry.out == nil {
+                #expect(!FileManager.default.fileExists(atPath: out.path), "\(entry.arguments) wrote \(out.path)")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: other.path).sorted() == before, "the other run's folder is left as it was")
+    }
+
+    @Test func stagesRunOneByOneWriteTheReportOfASingleRun() throws {
+        let root = try ReproductionTests.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("run")
+        let single = try Self.reproduce(Self.quick + ["--out", out.path])
+        #expect(single.status == 0, "\(single.stderrText)")
+        #expect(single.stdoutText.contains("§4.6 disabling some single heads improves the score [MRPC]"))
+        #expect(single.stderrText.contains("plan: 8 stages") && single.stderrText.contains("estimate:"))
+        let expected = try ReproductionTests.snapshot(out)
+        try FileManager.default.moveItem(at: out, to: root.appendingPathComponent("single"))
+
+        // As the Slurm jobs do: the plan, each stage with --stage ID --resume, then the report.
+        let planned = try Self.reproduce(Self.quick + ["--plan", "slurm", "--out", out.path])
+        #expect(planned.status == 0 && planned.stdoutText.contains("wrote slurm/submit.sh"), "\(planned.stderrText)")
+        let plan = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("plan.json"))) as? [String: Any]
+        let stages = try #require((plan?["plan"] as? [String: Any])?["stages"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+        #expect(stages.count == 8)
+        // A stage whose dependency is not done is refused.
+        let early = try Self.reproduce(Self.quick + ["--out", out.path, "--stage", "MRPC/ablate", "--resume"])
+        #expect(early.status == 2 && early.stderrText.contains("MRPC/ablate needs MRPC/finetune-pretrained-s42 first"), "\(early.stderrText)")
+        for stage in stages + ["report"] {
+            let result = try Self.reproduce(Self.quick + ["--out", out.path, "--stage", stage, "--resume"])
+            #expect(result.status == 0, "\(stage): \(result.stderrText)")
+        }
+        try FileManager.default.removeItem(at: out.appendingPathComponent("slurm"))
+        #expect(try ReproductionTests.snapshot(out) == expected)
+
+        // --json: reproduce.json's content on one line.
+        let json = try Self.reproduce(Self.quick + ["--out", out.path, "--resume", "--json"])
+        #expect(json.status == 0 && json.stdoutText.split(separator: "\n").count == 1)
+        #expect(Data(json.stdoutText.utf8).count > 0 && json.stdoutText.contains("\"format\":\"bertology-reproduce/1\""))
+    }
+}
