@@ -47,6 +47,11 @@ public struct Reproduction: Sendable {
     ///   not load (no tokenizer: vocab.txt), a GLUE folder or an asked-for task that is absent, a bad relation file.
     public init(options: ReproductionOptions) throws {
         try options.validate()
+        // Paths as one spelling (no `..`, no `.`): the files record them, and a scheduler's jobs name them absolutely.
+        var options = options
+        options.model = options.model.standardizedFileURL
+        options.dataFolder = options.dataFolder.standardizedFileURL
+        options.relations = options.relations?.standardizedFileURL
         self.options = options
         checkpoint = try Checkpoint.load(options.model)
         relations = try options.relations.map { try RelationProbeSet.load($0) }
