@@ -79,7 +79,7 @@ let optionOfSetting: [String: String] = [
     "relations": "--relations FILE", "comparison": "--compare DIR", "resume": "--resume", "force": "--force",
     "keepFirst": "--keep-first", "folder": "--out folder", "epochs": "--epochs", "learningRate": "--lr",
     "warmupRatio": "--warmup-ratio", "weightDecay": "--weight-decay", "saveEvery": "--save-every",
-    "extraSeeds": "--seeds", "initialization": "--init",
+    "extraSeeds": "--seeds", "initialization": "--init", "seeds": "--seeds",
 ]
 
 /// `text` with each setting named in backticks replaced by its option (``optionOfSetting``).

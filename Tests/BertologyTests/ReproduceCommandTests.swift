@@ -91,4 +91,29 @@ import Testing
         #expect(json.status == 0 && json.stdoutText.split(separator: "\n").count == 1)
         #expect(Data(json.stdoutText.utf8).count > 0 && json.stdoutText.contains("\"format\":\"bertology-reproduce/1\""))
     }
+
+    @Test func schedulerPlansRunEachStageAfterTheStagesItReads() throws {
+        let root = try ReproductionTests.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let slurm = root.appendingPathComponent("s")
+        let planned = try Self.reproduce(Self.quick + ["--plan", "slurm", "--out", slurm.path])
+        #expect(planned.status == 0 && planned.stdoutText == "wrote plan.json\nwrote slurm/submit.sh\n", "\(planned.stderrText)")
+        let script = String(decoding: try Data(contentsOf: slurm.appendingPathComponent("slurm/submit.sh")), as: UTF8.self)
+        let lines = script.split(separator: "\n")
+        // Stage 4 (analyze-finetuned) waits for stage 0 (finetune-pretrained-s42); the report for all eight.
+        #expect(lines.contains("job0=$(submit reproduce-mrpc-finetune-pretrained-s42 '' MRPC/finetune-pretrained-s42)"))
+        #expect(lines.contains("job4=$(submit reproduce-mrpc-analyze-finetuned --dependency=afterok:$job0 MRPC/analyze-finetuned)"))
+        #expect(lines.contains("job7=$(submit reproduce-viewer --dependency=afterok:$job0:$job6 viewer)"))
+        #expect(lines.contains("report=$(submit reproduce-report --dependency=afterok:$job0:$job1:$job2:$job3:$job4:$job5:$job6:$job7 report)"))
+        #expect(script.contains("--stage '$3' --resume") && script.contains("--out \(slurm.standardizedFileURL.path)"))
+        #expect(!FileManager.default.fileExists(atPath: slurm.appendingPathComponent("MRPC").path), "nothing runs")
+
+        let k8s = root.appendingPathComponent("k")
+        let manifests = try Self.reproduce(Self.quick + ["--plan", "k8s", "--out", k8s.path])
+        #expect(manifests.status == 0, "\(manifests.stderrText)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: k8s.appendingPathComponent("k8s").path).sorted()
+        #expect(names.count == 9 && names.first == "00-reproduce-mrpc-finetune-pretrained-s42.yaml" && names.last == "08-reproduce-report.yaml")
+        let job = String(decoding: try Data(contentsOf: k8s.appendingPathComponent("k8s/04-reproduce-mrpc-analyze-finetuned.yaml")), as: UTF8.self)
+        #expect(job.contains("kind: Job") && job.contains("MRPC/finetune-pretrained-s42/stage.json") && job.contains("- \"MRPC/analyze-finetuned\""))
+    }
 }

@@ -232,26 +232,4 @@ import Testing
         #expect(throws: BertologyError.self) { try run.run(writingTo: root, stage: "MRPC/ablate") }
         #expect(throws: BertologyError.self) { try run.run(writingTo: root, stage: "MRPC/nothing") }
     }
-
-    // MARK: - Scheduler plans
-
-    @Test func slurmAndKubernetesPlansRunEachStageAfterItsDependencies() throws {
-        let root = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let run = try Reproduction(options: Self.options())
-        let command = ["/opt/bin/bertology", "reproduce", "--tasks", "MRPC", "--out", root.appendingPathComponent("s").path]
-        let slurm = try run.writeSchedulerPlan(.slurm, into: root.appendingPathComponent("s"), command: command, resume: false, force: false)
-        #expect(slurm == ["plan.json", "slurm/submit.sh"])
-        let script = String(decoding: try Data(contentsOf: root.appendingPathComponent("s/slurm/submit.sh")), as: UTF8.self)
-        let lines = script.split(separator: "\n")
-        // Stage 4 (analyze-finetuned) waits for stage 0 (finetune-pretrained-s42); the report for all eight.
-        #expect(lines.contains("job4=$(submit reproduce-mrpc-analyze-finetuned --dependency=afterok:$job0 MRPC/analyze-finetuned)"))
-        #expect(lines.contains("job0=$(submit reproduce-mrpc-finetune-pretrained-s42 '' MRPC/finetune-pretrained-s42)"))
-        #expect(lines.contains("report=$(submit reproduce-report --dependency=afterok:$job0:$job1:$job2:$job3:$job4:$job5:$job6:$job7 report)"))
-        #expect(script.contains("--stage '$3' --resume"))
-        let k8s = try run.writeSchedulerPlan(.k8s, into: root.appendingPathComponent("k"), command: command, resume: false, force: false)
-        #expect(k8s.count == 1 + run.plan.stages.count + 1 && k8s.last == "k8s/08-reproduce-report.yaml")
-        let job = String(decoding: try Data(contentsOf: root.appendingPathComponent("k/k8s/04-reproduce-mrpc-analyze-finetuned.yaml")), as: UTF8.self)
-        #expect(job.contains("kind: Job") && job.contains("MRPC/finetune-pretrained-s42/stage.json") && job.contains("- \"MRPC/analyze-finetuned\""))
-    }
 }

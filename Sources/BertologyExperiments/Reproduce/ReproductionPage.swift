@@ -97,7 +97,7 @@ enum ReproductionPage {
         var table1 = HTMLReport.Section(title: "Table 1: pre-trained, random init, fine-tuned", id: "table1")
         table1.paragraphs = [
             "Dev scores x100. The paper's numbers are bert-base-uncased (12 layers x 12 heads); ours are \(report.model). No fine-tuning: a new classifier on the pre-trained encoder, untrained, scored under seeds \(options.untrainedSeeds.map(String.init).joined(separator: ", ")) (mean [min-max]). Fine-tuned: \(options.epochs) epochs, batch \(options.batchSize), \(options.maxLength) tokens, seed \(options.seeds.map(String.init).joined(separator: ", ")) (the first seed shown\(options.seeds.count > 1 ? "; every seed is in reproduce.json" : "")).",
-        ] + (options.limit.map { ["A seeded sample of \($0) train and \($0) dev examples per task (--limit): a smoke run, not the paper's protocol."] } ?? [])
+        ] + (options.limit.map { ["A seeded sample of \($0) train and \($0) dev examples per task: a quick run, not the paper's protocol."] } ?? [])
         table1.tables = [HTMLReport.Table(
             caption: "Table 1 (paper | ours)", header: ["task", "metric", "no fine-tuning: paper", "ours", "random init + fine-tuned: paper", "ours", "pre-trained + fine-tuned: paper", "ours"],
             rows: report.tasks.filter(\.fineTuned).compactMap { result in

@@ -1,8 +1,10 @@
-import BertologyEngine
+import Bertology
 import Foundation
 
-/// A batch scheduler a reproduction's stages can be handed to, one job per stage.
-public enum ReproductionScheduler: String, Sendable, CaseIterable {
+/// A batch scheduler a reproduction's stages can be handed to, one job per stage (`reproduce --plan`).
+/// The files are command lines of this tool, so the CLI writes them; the library gives the plan
+/// (`Reproduction.plan`: stages and dependencies) and writes plan.json (`Reproduction.writePlan`).
+enum ReproductionScheduler: String, Sendable, CaseIterable {
     /// `slurm/submit.sh`: one `sbatch` per stage, each after the stages it reads (`--dependency=afterok`),
     /// then the report after all of them.
     case slurm
@@ -16,8 +18,8 @@ extension Reproduction {
     /// `bertology reproduce` with its options and `--out`) with `--stage ID --resume`, and the last one
     /// with `--stage report --resume`, so the report is the one a single-machine run writes.
     /// - Returns: the files written, relative to `folder`.
-    /// - Throws: as ``run(writingTo:resume:force:stage:log:progress:)`` for a folder of another run.
-    public func writeSchedulerPlan(_ scheduler: ReproductionScheduler, into folder: URL, command: [String],
+    /// - Throws: as `run(writingTo:...)` for a folder of another run.
+    func writeSchedulerPlan(_ scheduler: ReproductionScheduler, into folder: URL, command: [String],
                                    resume: Bool, force: Bool) throws -> [String] {
         try writePlan(into: folder, resume: resume, force: force)
         switch scheduler {
@@ -27,13 +29,13 @@ extension Reproduction {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try AtomicFile.write(slurmScript(command: command, folder: folder), to: url)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
-            return [Self.planFileName, name]
+            return [Reproduction.planFileName, name]
         case .k8s:
             let manifests = kubernetesJobs(command: command, folder: folder)
             let directory = folder.appendingPathComponent("k8s")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             for (name, text) in manifests { try AtomicFile.write(text, to: directory.appendingPathComponent(name)) }
-            return [Self.planFileName] + manifests.map { "k8s/\($0.name)" }
+            return [Reproduction.planFileName] + manifests.map { "k8s/\($0.name)" }
         }
     }
 
@@ -85,8 +87,8 @@ extension Reproduction {
             words.map { "\(indent)- \"\($0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }.joined(separator: "\n")
         }
         var manifests: [(String, String)] = []
-        for (index, id) in (plan.stages.map(\.id) + [Self.reportStage]).enumerated() {
-            let dependencies = id == Self.reportStage ? plan.stages.map(\.id) : plan.stage(id)!.dependencies
+        for (index, id) in (plan.stages.map(\.id) + [Reproduction.reportStage]).enumerated() {
+            let dependencies = id == Reproduction.reportStage ? plan.stages.map(\.id) : plan.stage(id)!.dependencies
             let name = Self.jobName(id)
             var text = """
             # Stage \(id) of this reproduction (bertology reproduce --plan k8s). Apply every file of this
@@ -107,7 +109,7 @@ extension Reproduction {
 
             """
             if !dependencies.isEmpty {
-                let checks = dependencies.map { "test -f '\(out)/\($0)/\(Self.stageFileName)'" }.joined(separator: " && ")
+                let checks = dependencies.map { "test -f '\(out)/\($0)/\(Reproduction.stageFileName)'" }.joined(separator: " && ")
                 text += """
                       initContainers:
                         - name: wait
