@@ -2,8 +2,9 @@ import BertologyEngine
 import Foundation
 
 /// The one HTML report builder: a single self-contained page (inline CSS, SVG figures inlined, no
-/// scripts, fonts or anything fetched from the network), with the run's parameters and one
-/// section per analysis. Files of the same folder are linked by relative name.
+/// fonts or anything fetched from the network, and no scripts but those a section's own `html`
+/// fragment brings inline), with the run's parameters and one section per analysis. Files of the
+/// same folder are linked by relative name.
 struct HTMLReport: Sendable {
     public struct Figure: Sendable {
         /// A standalone SVG document (as `Heatmap.svg()` writes it); inlined into the page.
