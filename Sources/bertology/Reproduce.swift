@@ -98,10 +98,8 @@ struct Reproduce: AsyncParsableCommand {
             "the finished stages and the interrupted one's checkpoint are kept in \(outURL.path); continue with the same command and --resume"
         })
         let result = try await runCancellable(interruption) {
-            defer { bar.finish() }
-            return try reproduction.run(writingTo: outURL, resume: resume, force: force, stage: stage, log: { line in
-                bar.finish()
-                FileHandle.standardError.write(Data((line.hasPrefix("plan:") ? line : "reproduce: \(namingOptions(line))").appending("\n").utf8))
+            try reproduction.run(writingTo: outURL, resume: resume, force: force, stage: stage, log: { line in
+                bar.message(line.hasPrefix("plan:") ? line : "reproduce: \(namingOptions(line))")
             }, progress: handler)
         }
         guard let report = result.report else { return }

@@ -106,7 +106,9 @@ import Testing
         let root = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: root) }
         let out = root.appendingPathComponent("run")
-        let run = try Reproduction(options: Self.options(tasks: [.mrpc, .qnli]))
+        var options = Self.options(tasks: [.mrpc, .qnli])
+        options.relations = TestPaths.repositoryRoot.appendingPathComponent("docs/examples/relations.jsonl")
+        let run = try Reproduction(options: options)
         let result = try run.run(writingTo: out)
         #expect(result.ran == run.plan.stages.map(\.id) && result.skipped.isEmpty)
         for stage in run.plan.stages {
@@ -126,6 +128,7 @@ import Testing
         #expect(mrpc.ablation?.heads.count == 2 && mrpc.ablation?.layers.count == 2 && mrpc.ablation?.metric == "f1")
         let qnli = try #require(report.tasks.first { $0.task == "QNLI" })
         #expect(!qnli.fineTuned && qnli.patternsPretrained != nil && qnli.ablation == nil)
+        #expect(mrpc.relationHeads?.count == 5 && report.claims.contains { $0.section == "§4.2" && $0.task == "MRPC" })
         // Every claim is one filled line.
         for claim in report.claims { #expect(["yes", "no", "n/a"].contains(claim.holds) && !claim.ours.isEmpty) }
         #expect(report.claims.contains { $0.claim == "disabling some single heads improves the score" && $0.task == "MRPC" })

@@ -317,7 +317,12 @@ public struct Reproduction: Sendable {
             var train = try GLUEDataset.load(task: task, split: .train, folder: options.dataFolder)
             if let limit = options.limit { train = train.sampled(limit: limit, seed: FineTuningOptions.sampleSeed) }
             let run = try FineTuning(checkpoint: checkpoint, train: train, dev: try devSet(task), options: fineTuning)
-            _ = try run.run(writingTo: stageFolder, resume: continuing, force: !continuing, progress: progress)
+            // Training continues from its checkpoint; the untrained scores (and a training stopped
+            // before its first checkpoint) start again.
+            let state = stageFolder.appendingPathComponent(FineTuningCheckpointStore.name)
+                .appendingPathComponent(FineTuningCheckpointStore.stateName)
+            let resume = continuing && stage.kind != .untrained && FileManager.default.fileExists(atPath: state.path)
+            _ = try run.run(writingTo: stageFolder, resume: resume, force: !resume, progress: progress)
             return stage.kind == .untrained ? ["train.json"] : ["train.json", "model.safetensors"]
         case .analyzePretrained, .analyzeFinetuned, .compare:
             let model = stage.kind == .analyzeFinetuned ? try fineTuned(task, in: folder) : checkpoint

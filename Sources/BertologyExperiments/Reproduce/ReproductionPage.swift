@@ -156,6 +156,11 @@ enum ReproductionPage {
                     }
                 }
             }
+            // §4.2 relations.
+            if result.relationHeads != nil, let figure = svg(folder, "\(name)/analyze-pretrained", "relations-score.svg") {
+                section.figures.append(HTMLReport.Figure(svg: figure, caption: "Relation probe, pre-trained model (§4.2, Fig 3): attention from a word to its related word.",
+                                                         files: ["\(name)/analyze-pretrained/relations.json"]))
+            }
             // §4.6 ablation.
             if let ablation = result.ablation {
                 for file in ["heads-\(ablation.metric).svg", "layers-\(ablation.metric).svg"] {

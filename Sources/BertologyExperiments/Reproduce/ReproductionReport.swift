@@ -74,10 +74,14 @@ public struct ReproductionReport: Codable, Sendable, Equatable {
         public let layersChangingMost: [Int]?
         public let specialTokensPretrained: SpecialTokens?
         public let specialTokensFineTuned: SpecialTokens?
+        /// With a relation file (§4.2): the five heads of the pre-trained model that attend most from a
+        /// word to its related word, best first, with their scores.
+        public let relationHeads: [HeadScore]?
         public let ablation: Ablation?
 
         enum CodingKeys: String, CodingKey {
             case task, ablation, cosine
+            case relationHeads = "relation_heads"
             case headlineMetric = "headline_metric", fineTuned = "fine_tuned"
             case pretrainedFineTuned = "pretrained_fine_tuned", randomFineTuned = "random_fine_tuned"
             case untrained, untrainedRange = "untrained_range"
@@ -85,6 +89,12 @@ public struct ReproductionReport: Codable, Sendable, Equatable {
             case cosinePerLayer = "cosine_per_layer", layersChangingMost = "layers_changing_most"
             case specialTokensPretrained = "special_tokens_pretrained", specialTokensFineTuned = "special_tokens_fine_tuned"
         }
+    }
+
+    /// A head (1-based, as the paper names it: L7-H6) and its score.
+    public struct HeadScore: Codable, Sendable, Equatable {
+        public let head: String
+        public let score: Double
     }
 
     /// One of the paper's claims, checked on this model.
@@ -162,7 +172,9 @@ extension ReproductionReport {
                 patternsPretrained: try Self.distribution(base.appendingPathComponent("analyze-pretrained/patterns.json")),
                 patternsFineTuned: patternsFT, cosine: cosine, cosinePerLayer: perLayer, layersChangingMost: changing,
                 specialTokensPretrained: try Self.special(base.appendingPathComponent("analyze-pretrained/special-tokens.json")),
-                specialTokensFineTuned: specialFT, ablation: ablation))
+                specialTokensFineTuned: specialFT,
+                relationHeads: options.relations == nil ? nil : try Self.topHeads(base.appendingPathComponent("analyze-pretrained/relations.json"), "score"),
+                ablation: ablation))
         }
         var hashes = FileHashes()
         let files = Dictionary(uniqueKeysWithValues: try hashes.model(checkpoint.folder))
@@ -211,6 +223,15 @@ extension ReproductionReport {
             throw BertologyError.badInput(url.path, "no grid \"\(name)\"")
         }
         return rows.map { $0.map(number) }
+    }
+
+    /// The five highest cells of a grid, best first (ties in layer, head order).
+    static func topHeads(_ url: URL, _ name: String) throws -> [HeadScore] {
+        let rows = try grid(url, name)
+        let cells = rows.enumerated().flatMap { layer, row in
+            row.enumerated().map { HeadScore(head: HeadID(layer: layer, head: $0.offset).description, score: $0.element) }
+        }.filter(\.score.isFinite)
+        return Array(cells.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.prefix(5).map(\.element))
     }
 
     static func distribution(_ url: URL) throws -> [String: Double] {
@@ -297,6 +318,13 @@ enum ReproductionClaims {
                                     paper: paper.map { "heterogeneous \(percent($0.heterogeneous)) (Fig 2); 32-61% in the text" } ?? "32-61%",
                                     ours: "heterogeneous \(percent(heterogeneous)) (\(which))",
                                     holds: yes(heterogeneous.isFinite ? (32...61).contains(heterogeneous) : nil)))
+            }
+            // §4.2: relation heads.
+            if let heads = result.relationHeads, let best = heads.first {
+                claims.append(Claim(section: "§4.2", claim: "single heads attend from a word to its related word (FrameNet: L7-H6 .209, L1-H2 .201)", task: name,
+                                    paper: "L7-H6 0.209, L1-H2 0.201 (473 FrameNet sentences)",
+                                    ours: "best \(best.head) \(value(best.score)); next " + heads.dropFirst().map { "\($0.head) \(value($0.score))" }.joined(separator: ", ") + " (pre-trained, the relation file given)",
+                                    holds: "n/a"))
             }
             // §4.3: which layers change.
             if let perLayer = result.cosinePerLayer, let changing = result.layersChangingMost, perLayer.count >= 2 {

@@ -23,6 +23,8 @@ final class TerminalProgressBar: @unchecked Sendable {
     /// and the time left count only the units done since).
     private var phaseStart = Date()
     private var phaseStartCompleted = 0
+    /// Whether the bar is drawn on the current line (a message clears it first).
+    private var barShown = false
 
     /// The style `BERTOLOGY_PROGRESS` asks for, else a bar when stderr is a terminal.
     static var environmentStyle: Style {
@@ -76,11 +78,24 @@ final class TerminalProgressBar: @unchecked Sendable {
         let line = "\r\(progress.phase) [\(bar)] \(progress.completed)/\(progress.total)\(detail)  "
             + "\(Int(elapsed))s elapsed, ~\(Int(remaining))s left \u{1B}[K"  // erase what a longer line left
         FileHandle.standardError.write(Data(line.utf8))
+        barShown = true
+    }
+
+    /// Writes one line of text on stderr (a command's own messages between phases): over the bar
+    /// when one is drawn, which the next update draws again below it.
+    func message(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardError.write(Data(((barShown ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+        barShown = false
     }
 
     /// Ends the bar's line (call once when the operation is over).
     func finish() {
         guard style == .bar else { return }
+        lock.lock()
+        barShown = false
+        lock.unlock()
         FileHandle.standardError.write(Data("\n".utf8))
     }
 }
