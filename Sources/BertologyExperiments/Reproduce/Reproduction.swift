@@ -142,7 +142,6 @@ public struct Reproduction: Sendable {
                     redone.append((stage.id, "stage.json is unreadable"))
                     log?("\(stage.id): redone, its stage.json is unreadable")
                 }
-                try? FileManager.default.removeItem(at: recordURL)
             } else if !force, let data = try? Data(contentsOf: marker),
                       let started = try? JSONDecoder().decode(ReproductionStageRecord.self, from: data),
                       inputs.differences(from: started).isEmpty {
@@ -151,6 +150,9 @@ public struct Reproduction: Sendable {
             } else {
                 log?("\(stage.id): started")
             }
+            // From here until its end the stage is not done: no stage.json (a forced run stopped half-way
+            // must not look finished), and its start marker says what it was started with.
+            try? FileManager.default.removeItem(at: recordURL)
             try FileManager.default.createDirectory(at: stageFolder.deletingLastPathComponent(), withIntermediateDirectories: true)
             try AtomicFile.write(JSONOutput.encode(inputs, pretty: true), to: marker)
             let start = DispatchTime.now().uptimeNanoseconds

@@ -91,6 +91,20 @@ enum ReproductionPage {
         }.sorted().map { "\(stage)/\($0)" }
     }
 
+    /// Per stage, one line: its id (linked to its own report when it has one) and every file it wrote.
+    static func fileList(_ folder: URL, _ stages: [ReproductionStage]) -> String {
+        var lines = ["<ul class=\"stage-files\">"]
+        for stage in stages {
+            let names = files(folder, stage.id).map { String($0.dropFirst(stage.id.count + 1)) }
+            let id = XMLText.escape(stage.id)
+            let title = names.contains("index.html") ? "<a href=\"\(id)/index.html\">\(id)</a>" : id
+            let links = names.map { "<a href=\"\(id)/\(XMLText.escape($0))\">\(XMLText.escape($0))</a>" }.joined(separator: " ")
+            lines.append("<li><b>\(title)</b>: \(links)</li>")
+        }
+        lines.append("</ul>")
+        return lines.joined(separator: "\n")
+    }
+
     static func html(_ report: ReproductionReport, plan: ReproductionPlan, options: ReproductionOptions, folder: URL) -> String {
         var sections: [HTMLReport.Section] = []
         // Table 1.
@@ -172,16 +186,14 @@ enum ReproductionPage {
                     }
                 }
             }
-            let stages = plan.stages.filter { $0.task == task && $0.kind != .viewer }
-            section.files = stages.flatMap { files(folder, $0.id) }
+            section.html = [fileList(folder, plan.stages.filter { $0.task == task && $0.kind != .viewer })]
             sections.append(section)
         }
 
         if let viewer = plan.stages.first(where: { $0.kind == .viewer }),
            let data = try? JSONDecoder().decode(AttentionViewerData.self, from: Data(contentsOf: folder.appendingPathComponent(viewer.id).appendingPathComponent("viewer.json"))) {
             var section = HTMLReport.Section(title: "Attention viewer (\(viewer.task.name))", id: "viewer")
-            section.html = [AttentionViewer.fragment(data)]
-            section.files = files(folder, viewer.id)
+            section.html = [AttentionViewer.fragment(data), fileList(folder, [viewer])]
             sections.append(section)
         }
 
