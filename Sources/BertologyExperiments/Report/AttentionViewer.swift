@@ -359,6 +359,7 @@ public enum AttentionViewer {
         var change = {}, number = function (key) { var x = parseInt(params[key], 10); return isFinite(x) ? x - 1 : undefined; };
         change.ex = number("ex"); change.layer = number("layer"); change.head = number("head"); change.view = params.view;
         set(change, true);
+        writeHash();  // the whole state, in the order this page writes it
       }
 
       exampleSelect.addEventListener("change", function () { set({ ex: +exampleSelect.value }); });
