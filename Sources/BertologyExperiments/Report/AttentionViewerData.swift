@@ -68,7 +68,7 @@ public struct AttentionViewerData: Codable, Sendable, Equatable {
     /// Inputs are cut to this many tokens by default (maps of 64 x 64 bytes at most).
     public static let defaultMaxTokens = 64
     /// The sample size `bertology analyze --viewer` uses by default.
-    public static let defaultExamples = 12
+    public static let defaultExamples = 8
     /// The seed of the sample by default.
     public static let defaultSeed: UInt64 = 42
 
