@@ -259,6 +259,32 @@ def drive(browser, url, data):
     return check
 
 
+def drive_two(browser, html, folder):
+    """Two viewers on one page (as in a report with several tasks): keys go to the one last clicked, and
+    the address names it (v=<id>)."""
+    check = Checker(browser, None)
+    start, end = html.index('<section class="bv-viewer"'), html.index("</section>") + len("</section>")
+    section = html[start:end]
+    first = section.split('id="', 1)[1].split('"', 1)[0]
+    second = section.replace(f'id="{first}"', f'id="{first}-b"', 1)
+    page = pathlib.Path(folder) / "two-viewers.html"
+    page.write_text(html[:end] + "\n" + second + html[end:], encoding="utf-8")
+    browser.open(page.as_uri(), 1400, 1000)
+    browser.wait("[...document.querySelectorAll('section.bv-viewer')].every(s => s.dataset.ready === 'true')")
+    states = "[...document.querySelectorAll('section.bv-viewer')].map(s => [s.id, +s.dataset.layer, +s.dataset.head])"
+    browser.key("ArrowRight")
+    check.expect(browser.evaluate(states) == [[first, 1, 2], [f"{first}-b", 1, 1]], f"two viewers, first active: {browser.evaluate(states)}")
+    browser.click(f"#{first}-b table.bv-grid td[data-layer='2'][data-head='1']")
+    browser.key("ArrowRight")
+    check.expect(browser.evaluate(states) == [[first, 1, 2], [f"{first}-b", 2, 2]], f"two viewers, second clicked: {browser.evaluate(states)}")
+    hash_ = browser.evaluate("location.hash")
+    check.expect(hash_.startswith(f"#v={first}-b&ex=1&layer=2&head=2"), f"two viewers: hash {hash_}")
+    browser.evaluate(f"location.hash = '#v={first}&ex=2&layer=2&head=3&view=head'")
+    browser.wait(f"document.getElementById('{first}').dataset.example === '2'")
+    check.expect(browser.evaluate(states) == [[first, 2, 3], [f"{first}-b", 2, 2]], f"two viewers, hash for the first: {browser.evaluate(states)}")
+    return check
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("page")
@@ -281,6 +307,10 @@ def main():
             print(f"viewer-check: wrote {arguments.screenshot}")
             return 0
         check = drive(browser, page.as_uri(), data)
+        with tempfile.TemporaryDirectory(prefix="viewer-check-pages-") as folder:
+            two = drive_two(browser, html, folder)
+        check.checks += two.checks
+        check.failures += two.failures
     finally:
         browser.close()
     if check.failures:
