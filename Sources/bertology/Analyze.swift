@@ -10,6 +10,8 @@ struct Analyze: AsyncParsableCommand {
         Writes <analysis>.json, per-head grids as .csv/.npy/.svg, and index.html (self-contained) into --out.
         --compare DIR adds the cosine between the two models' maps; --relations FILE (JSON Lines:
         {"words": [...], "pairs": [[from, to]]}) adds the relation probe. Definitions: docs/ANALYSES.md.
+        --viewer also writes viewer.html, the interactive attention viewer (--compare DIR's maps beside
+        the model's; --viewer-scores an ablate run's ablation.json): docs/VIEWER.md.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -43,6 +45,15 @@ struct Analyze: AsyncParsableCommand {
     @Option(help: "Sample maps per pattern type on the thumbnail sheet.")
     var samplesPerType = 12
 
+    @Flag(help: "Also write viewer.html: the interactive attention viewer on a seeded sample of the task's examples.")
+    var viewer = false
+
+    @Option(help: "Examples in the viewer's sample (inputs cut to 64 tokens).")
+    var viewerExamples = AttentionViewerData.defaultExamples
+
+    @Option(help: ArgumentHelp("A `bertology ablate` run's ablation.json: the viewer shows each head's score without it.", valueName: "FILE"))
+    var viewerScores: String?
+
     @Flag(help: "Print all results as one JSON object on stdout.")
     var json = false
 
@@ -58,10 +69,14 @@ struct Analyze: AsyncParsableCommand {
         let batching = try dataset.batcher()
         guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
 
+        if viewer && task == nil { throw BertologyError.usage("--viewer needs --task") }
+        if !viewer && viewerScores != nil { throw BertologyError.usage("--viewer-scores needs --viewer") }
+        guard viewerExamples >= 1 else { throw BertologyError.usage("--viewer-examples must be at least 1") }
         let data = try task.map { try dataset.load(dataset.source(task: $0)) }
         let checkpoint = try modelOptions.load()
         let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
         let relationSet = try relations.map { try RelationProbeSet.load(URL(fileURLWithPath: $0)) }
+        let headScores = try viewerScores.map { try AttentionViewerData.HeadScores.load(ablationFile: URL(fileURLWithPath: $0)) }
         let options = AnalysisOptions(analyses: analyses, maxLength: dataset.maxLength,
                                       batcher: batching,
                                       cosineVariants: variants, paddedLength: paddedLength,
@@ -85,7 +100,20 @@ struct Analyze: AsyncParsableCommand {
                     results = try analysis.run(progress: handler)
                 }
                 try checkNotCancelled("the analysis")
-                return (results, try AnalysisReport.write(results, to: folder, commandLine: commandLine))
+                var viewerPage: String?
+                if viewer, let data {
+                    let viewerData = try AttentionViewerData.build(
+                        pretrained: checkpoint, finetuned: comparison, dataset: data, examples: viewerExamples,
+                        headScores: headScores, seed: dataset.seed)
+                    try checkNotCancelled("the attention viewer")
+                    viewerPage = AttentionViewer.page(viewerData, title: "Attention viewer: \(checkpoint.name), \(data.task) \(data.split)")
+                }
+                var files = try AnalysisReport.write(results, to: folder, commandLine: commandLine)
+                if let viewerPage {
+                    try folder.write(viewerPage, to: "viewer.html")
+                    files.append("viewer.html")
+                }
+                return (results, files)
             }
         }
         let parameters = results.parameters
@@ -95,7 +123,7 @@ struct Analyze: AsyncParsableCommand {
         }
         if json { emit(try JSONOutput.line(results)) }
         let folder = URL(fileURLWithPath: out)
-        FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.path); open \(folder.appendingPathComponent("index.html").path)\n".utf8))
+        FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.path); open \(folder.appendingPathComponent("index.html").path)\(viewer ? " and viewer.html" : "")\n".utf8))
     }
 }
 
