@@ -193,7 +193,7 @@ enum ReproductionPage {
         if let viewer = plan.stages.first(where: { $0.kind == .viewer }),
            let data = try? JSONDecoder().decode(AttentionViewerData.self, from: Data(contentsOf: folder.appendingPathComponent(viewer.id).appendingPathComponent("viewer.json"))) {
             var section = HTMLReport.Section(title: "Attention viewer (\(viewer.task.name))", id: "viewer")
-            section.html = [AttentionViewer.fragment(data), fileList(folder, [viewer])]
+            section.html = [AttentionViewer.fragment(data, id: "attention-viewer"), fileList(folder, [viewer])]
             sections.append(section)
         }
 
