@@ -25,6 +25,7 @@
 // - activations, per block (the workspace): 12-row panels, word (r, q) at panel * 12 * pairs + q * 12 + r
 //   (terms 3: the hi panels, then the lo panels, rows rounded up to 12).
 #include "internal.h"
+#include "bf16.h"
 #include "microkernel.h"
 
 #include <float.h>
@@ -33,29 +34,9 @@
 
 // MARK: - bf16 numbers
 
-// fp32 -> bf16 bits: round to nearest even, denormals to a signed zero, NaN kept a (quiet) NaN.
-static inline uint16_t bf16_from_float(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static inline float float_from_bf16(uint32_t bits) {
-    const uint32_t u = bits << 16;
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 static inline uint32_t bf16_pair(float even, float odd) {
     return (uint32_t)bf16_from_float(even) | (uint32_t)bf16_from_float(odd) << 16;
 }
-
-// The low half of bf16x3's split: bf16 of what bf16(x) leaves (x - hi is exact in fp32).
-static inline uint16_t bf16_low(float x) { return bf16_from_float(x - float_from_bf16(bf16_from_float(x))); }
 
 static inline uint32_t bf16_pair_part(float even, float odd, int low) {
     return low ? (uint32_t)bf16_low(even) | (uint32_t)bf16_low(odd) << 16 : bf16_pair(even, odd);

@@ -13,6 +13,7 @@ struct Analyze: AsyncParsableCommand {
         """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOption
 
     @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case). Optional with --only relations.")
     var task: String?
@@ -59,8 +60,9 @@ struct Analyze: AsyncParsableCommand {
         guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
 
         let data = try task.map { try dataset.load(dataset.source(task: $0)) }
-        let checkpoint = try modelOptions.load()
-        let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
+        let chosen = precision.resolved()
+        let checkpoint = try modelOptions.load(precision: chosen)
+        let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0), precision: chosen) }
         let relationSet = try relations.map { try RelationProbeSet.load(URL(fileURLWithPath: $0)) }
         let options = AnalysisOptions(analyses: analyses, maxLength: dataset.maxLength,
                                       batcher: batching,
