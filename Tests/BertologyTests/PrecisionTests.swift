@@ -179,6 +179,29 @@ import CKernels
         }
     }
 
+    // MARK: - Detection
+
+    /// CPUID and XCR0 as read by CKernels/precision.c against the kernel's own view (/proc/cpuinfo
+    /// flags amx_tile, amx_bf16, avx512_bf16); without AMX nothing is asked and the answer is 0.
+    @Test func detectionAgreesWithTheOperatingSystem() throws {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
+            print("skipped: no /proc/cpuinfo (not Linux)")
+            return
+        }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        let features = ck_cpu_bf16_features()
+        func has(_ feature: ck_cpu_bf16_feature) -> Bool { features & Int32(feature.rawValue) != 0 }
+        #expect(has(CK_CPU_AMX_TILE) == flags.contains("amx_tile"))
+        #expect(has(CK_CPU_AMX_BF16) == flags.contains("amx_bf16"))
+        #expect(has(CK_CPU_AVX512_BF16) == flags.contains("avx512_bf16"))
+        let hardware = BF16Hardware.detected
+        if !(flags.contains("amx_tile") && flags.contains("amx_bf16")) {
+            #expect(ck_amx_request_permission() == 0 && !hardware.amxUsable)
+        }
+        print("bf16 hardware: \(hardware)")
+    }
+
     // MARK: - Choice and fallback
 
     @Test func explicitPrecisionFallsBackToFP32WithOneNoticeWhereTheCPUCannotRunIt() {
