@@ -142,7 +142,9 @@ if let threads = options.threads { Kernels.setThreads(threads) }
 if let isa = options.isa { Kernels.setISA(isa) }
 
 let precision = Precision.choose(options.precision)
-if let notice = precision.notice { FileHandle.standardError.write(Data("model-bench: notice: \(notice)\n".utf8)) }
+if let notice = precision.notice {
+    FileHandle.standardError.write(Data("model-bench: notice: \(notice.replacingOccurrences(of: "`precision`", with: "--precision"))\n".utf8))
+}
 let model = BertModel.random(config: config, seed: 42).with(precision: precision.precision)
 var generator = SeededGenerator(seed: 7)
 let rows: [[Int32]] = (0..<options.batch).map { _ in
