@@ -101,14 +101,16 @@ def classifier_table(args, work):
         results[p] = eval_json(args, work, f"eval-mrpc-{p}", ["--model", args.classifier, "--task", "MRPC", "--data",
                                                               args.data, "--precision", p, "--predictions", str(file),
                                                               "--force"])
-        predictions[p] = [json.loads(line)["prediction"] for line in file.read_text().splitlines()]
+        predictions[p] = [json.loads(line) for line in file.read_text().splitlines()]
     print(f"\n#### {Path(args.classifier).name} on MRPC dev, {results['fp32']['n']} pairs\n")
-    print("| precision | F1 | accuracy | predictions equal to fp32's |")
-    print("|---|---|---|---|")
+    print("| precision | F1 | accuracy | predictions equal to fp32's | max abs change of a logit vs fp32 |")
+    print("|---|---|---|---|---|")
+    base = predictions["fp32"]
     for p in PRECISIONS:
         m = results[p]["metrics"]
-        same = sum(a == b for a, b in zip(predictions[p], predictions["fp32"])) / len(predictions["fp32"])
-        print(f"| {p} | {m['f1']:.4f} | {m['accuracy']:.4f} | {100 * same:.2f}% |")
+        same = sum(a["prediction"] == b["prediction"] for a, b in zip(predictions[p], base)) / len(base)
+        logits = max(abs(x - y) for a, b in zip(predictions[p], base) for x, y in zip(a["logits"], b["logits"]))
+        print(f"| {p} | {m['f1']:.4f} | {m['accuracy']:.4f} | {100 * same:.2f}% | {logits:.1e} |")
 
 
 def sweep_scores(args, work, precision):
