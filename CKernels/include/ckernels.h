@@ -146,6 +146,14 @@ int ck_amx_request_permission(void);
 /// denormals to zero); terms 3, to hi + lo with hi = bf16(x), lo = bf16(x - hi) (about 16 bits).
 void ck_round_bf16(float *x, size_t n, int terms);
 
+/// ck_linear_bf16_forward on AMX tiles (TDPBF16PS; the same packed weight, workspace and epilogue).
+/// Compiled but not used by the model yet (not run on AMX hardware so far); equal to the emulation
+/// within a bound from K, not bit for bit. Without AMX or the OS's tile permission
+/// (ck_amx_request_permission) it runs ck_linear_bf16_forward.
+void ck_linear_amx_forward(float *out, const float *inp, const uint32_t *packed_weight, int terms,
+                           const ck_linear_epilogue *epilogue, int M, int N, int K,
+                           float *workspace, size_t workspace_floats);
+
 // MARK: - Attention
 
 /// How one head's attention probabilities are changed after softmax, before they multiply V.
