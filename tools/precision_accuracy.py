@@ -15,8 +15,8 @@ stdout as Markdown. Runs are long on a loaded machine: run it with `nice -n 19`.
 
 Usage (from the repository root; numpy and scipy, e.g. the .venv of tools/reference/make-venv):
     .venv/bin/python tools/precision_accuracy.py --bin .build/release/bertology --data GLUE_DIR \
-        --ref models/all-MiniLM-L6-v2=/tmp/ref-minilm --ref CLS_DIR=/tmp/ref-mrpc --classifier CLS_DIR \
-        --work /tmp/precision-work [--sweep-limit N] [--steps inputs,sts-b,classifier,sweep]
+        --ref models/all-MiniLM-L6-v2=out/ref-minilm --ref CLS_DIR=out/ref-mrpc --classifier CLS_DIR \
+        --work out/precision-work [--sweep-limit N] [--steps inputs,sts-b,classifier,sweep]
 """
 
 import argparse

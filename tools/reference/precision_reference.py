@@ -8,8 +8,8 @@ a sequence classifier, `logits_i`; plus OUT/inputs.json (the texts, in order). t
 `bertology inspect --precision ...` with it.
 
 Usage (from the repository root):
-    .venv/bin/python tools/reference/precision_reference.py --model models/all-MiniLM-L6-v2 --out /tmp/ref-minilm
-    .venv/bin/python tools/reference/precision_reference.py --model DIR --classifier --out /tmp/ref-mrpc
+    .venv/bin/python tools/reference/precision_reference.py --model models/all-MiniLM-L6-v2 --out out/ref-minilm
+    .venv/bin/python tools/reference/precision_reference.py --model DIR --classifier --out out/ref-mrpc
 """
 
 import argparse
