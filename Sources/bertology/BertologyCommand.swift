@@ -82,7 +82,7 @@ struct PrecisionOption: ParsableArguments {
     /// on stderr when the CPU (or BERTOLOGY_ISA) cannot run it (`Precision.choose`).
     func resolved() -> Precision {
         let choice = Precision.choose(precision)
-        if let notice = choice.notice { BertologyCommand.notice(namingOptions(notice)) }
+        if let text = choice.notice { notice(namingOptions(text)) }
         return choice.precision
     }
 }
@@ -120,11 +120,9 @@ func emit(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
-extension BertologyCommand {
-    /// Writes one notice line to stderr: the run does something other than asked, and says so.
-    static func notice(_ text: String) {
-        FileHandle.standardError.write(Data("bertology: notice: \(text)\n".utf8))
-    }
+/// Writes one notice line to stderr: the run does something other than asked (a fallback), and says so.
+func notice(_ text: String) {
+    FileHandle.standardError.write(Data("bertology: notice: \(text)\n".utf8))
 }
 
 /// Writes one warning line to stderr: the run goes on, but the user should know.
