@@ -10,6 +10,7 @@
 // computed. The scalar path below is the per-row reference (dot products, softmax, axpy).
 #include "internal.h"
 #include "attention_panels.h"
+#include "bf16.h"
 #include "microkernel.h"
 #include "vecmath.h"
 
@@ -25,7 +26,22 @@ typedef struct ck_attention_args {
     float scale;
     float *workspace;   // per thread: workspace_per_thread floats
     size_t workspace_per_thread;
+    int bf16_terms;     // 0: fp32; 1 or 3: kept heads' probabilities rounded for the product with V
 } attention_args;
+
+// The probabilities of mr rows (stride lds, len real keys) as the product with V takes them: in fp32
+// s itself; in a bf16 mode a rounded copy in scratch (stride ldr) when s is the caller's (which keep
+// fp32), else s rounded in place.
+static inline const float *probabilities_for_values(const attention_args *a, float *s, long lds, int mr, int len,
+                                                    float *scratch, long ldr, long *ld_out) {
+    *ld_out = lds;
+    if (a->bf16_terms == 0) return s;
+    float *dst = a->probs ? scratch : s;
+    if (a->probs) *ld_out = ldr;
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < len; j++) dst[r * *ld_out + j] = bf16_operand(s[r * lds + j], a->bf16_terms);
+    return dst;
+}
 
 // The scalar reference's vector primitives.
 typedef float (*dot_fn)(const float *a, const float *b, int n);
@@ -74,7 +90,10 @@ static void attention_head_scalar(const attention_args *a, int b, int h, float *
             for (int j = 0; j < len; j++) p[j] = dot(q + (size_t)i * C3, k + (size_t)j * C3, HS);
             softmax_row(p, T, len, a->scale);
         }
-        for (int j = 0; j < len; j++) axpy(out, p[j], v + (size_t)j * C3, HS);
+        long ld;
+        const float *pv = mode == CK_HEAD_KEEP ? probabilities_for_values(a, p, T, 1, len, row_scratch, T, &ld) : p;
+        (void)ld;
+        for (int j = 0; j < len; j++) axpy(out, pv[j], v + (size_t)j * C3, HS);
     }
 }
 
@@ -146,8 +165,10 @@ CK_TARGET_AVX512 static void attention_head_avx512(const attention_args *a, int 
             rows_times_panel512(mr, HS, q + (size_t)i0 * C3, C3, keys + (size_t)p * HS * CK_NR, CK_NR,
                                 CK_MIN(CK_NR, len - p * CK_NR), s + p * CK_NR, lds);
         for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
+        long ldp;
+        const float *pv = probabilities_for_values(a, s, lds, mr, len, rows, (long)panels * CK_NR, &ldp);
         for (int d = 0; d < HS; d += CK_NR)
-            rows_times_panel512(mr, len, s, lds, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
+            rows_times_panel512(mr, len, pv, ldp, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
                                 CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C);
     }
 }
@@ -192,8 +213,10 @@ CK_TARGET_AVX2 static void attention_head_avx2(const attention_args *a, int b, i
             rows_times_panel256(mr, HS, q + (size_t)i0 * C3, C3, keys + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR,
                                 CK_NR, CK_MIN(16, len - j), s + j, lds);
         for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
+        long ldp;
+        const float *pv = probabilities_for_values(a, s, lds, mr, len, rows, (long)panels * CK_NR, &ldp);
         for (int d = 0; d < HS; d += 16)
-            rows_times_panel256(mr, len, s, lds, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
+            rows_times_panel256(mr, len, pv, ldp, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
                                 CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C);
     }
 }
@@ -243,9 +266,17 @@ static void attention_item(void *context, int pair, int thread) {
 void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
                           const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
                           float *workspace, size_t workspace_floats) {
+    ck_attention_forward_bf16(context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace,
+                              workspace_floats, 0);
+}
+
+void ck_attention_forward_bf16(float *context, float *probs, const float *qkv, const int32_t *lengths,
+                               const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
+                               float *workspace, size_t workspace_floats, int terms) {
     const size_t per_thread = ck_attention_workspace_size(T, HS, 1);
     int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
-    attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace, per_thread};
+    attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace, per_thread,
+                           terms == 3 ? 3 : terms == 1 ? 1 : 0};
     const ck_dispatch_table *table = ck_dispatch();
     attention_job job = {&args, table->attention_head, table->softmax_row};
     ck_parallel_for(B * NH, threads, 1, attention_item, &job);

@@ -25,6 +25,7 @@
 // - activations, per block (the workspace): 12-row panels, word (r, q) at panel * 12 * pairs + q * 12 + r
 //   (terms 3: the hi panels, then the lo panels, rows rounded up to 12).
 #include "internal.h"
+#include "bf16.h"
 #include "microkernel.h"
 
 #include <float.h>
@@ -33,29 +34,9 @@
 
 // MARK: - bf16 numbers
 
-// fp32 -> bf16 bits: round to nearest even, denormals to a signed zero, NaN kept a (quiet) NaN.
-static inline uint16_t bf16_from_float(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static inline float float_from_bf16(uint32_t bits) {
-    const uint32_t u = bits << 16;
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 static inline uint32_t bf16_pair(float even, float odd) {
     return (uint32_t)bf16_from_float(even) | (uint32_t)bf16_from_float(odd) << 16;
 }
-
-// The low half of bf16x3's split: bf16 of what bf16(x) leaves (x - hi is exact in fp32).
-static inline uint16_t bf16_low(float x) { return bf16_from_float(x - float_from_bf16(bf16_from_float(x))); }
 
 static inline uint32_t bf16_pair_part(float even, float odd, int low) {
     return low ? (uint32_t)bf16_low(even) | (uint32_t)bf16_low(odd) << 16 : bf16_pair(even, odd);
@@ -294,6 +275,135 @@ CK_TARGET_AVX512BF16 static void linear_block_bf16_avx512(const struct ck_linear
         }
     }
 }
+
+// MARK: - AMX (compiled, not yet run: written from Intel's documentation on a guest without AMX)
+
+// TDPBF16PS on 16 x 16 fp32 tiles: per 32-row chunk of the block, 2 A tiles (16 rows x 16 pair words
+// each) x 2 B tiles (16 pair rows x 16 columns of a 32-column weight panel) -> 4 C tiles, so each loaded
+// tile serves two products. B is the bf16 weight pack as it is (a pair row of a panel is 32 words: a
+// B tile is 16 of them at a stride of 128 bytes); A is converted per chunk into the workspace as
+// row-major pair words, rows and pairs zero-padded to 32 and 16. TDPBF16PS's sum of a pair is not
+// VDPBF16PS's two rounded steps, so the results equal the emulation only within a bound from K
+// (AMX tests: skipped on CPUs without AMX), not bit for bit.
+#define CK_TARGET_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,avx2,amx-tile,amx-bf16")))
+
+typedef struct {
+    uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_tile_config;
+
+// Rows r0..r0+31 of the K block [p0, p0 + kc) as row-major pair words, padded_pairs per row (zeros
+// past kc and past `rows`); `low`: bf16x3's low halves.
+static void pack_activation_chunk_amx(uint32_t *dst, int low, const float *inp, int K, int r0, int rows, int p0,
+                                      int kc, int padded_pairs) {
+    for (int r = 0; r < 32; r++)
+        for (int q = 0; q < padded_pairs; q++) {
+            uint32_t word = 0;
+            if (r < rows && 2 * q < kc) {
+                const float *x = inp + (size_t)(r0 + r) * K + p0;
+                word = bf16_pair_part(x[2 * q], 2 * q + 1 < kc ? x[2 * q + 1] : 0.0f, low);
+            }
+            dst[(size_t)r * padded_pairs + q] = word;
+        }
+}
+
+#define CK_AMX_DP4() \
+    do { \
+        _tile_dpbf16ps(0, 4, 6); \
+        _tile_dpbf16ps(1, 4, 7); \
+        _tile_dpbf16ps(2, 5, 6); \
+        _tile_dpbf16ps(3, 5, 7); \
+    } while (0)
+
+CK_TARGET_AMX static void linear_block_bf16_amx(const struct ck_linear_args *g, float *pack, int i0, int i1, int p0,
+                                                int p1) {
+    const int K = g->K, N = g->N, kb = ck_linear_k_block(K), pairs = pairs_of(K), x3 = g->bf16_terms == 3;
+    const size_t half = ck_pack_weight_bf16_size(N, K, 1);
+    const ck_linear_epilogue *ep = g->epilogue;
+    const ck_tile_epilogue tile_ep = {ep->bias, ep->residual, N, ep->activation == CK_ACTIVATION_GELU};
+    amx_tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.colsb[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    uint32_t *apack = (uint32_t *)pack;
+    float cbuf[32 * 32] __attribute__((aligned(64)));
+    uint32_t tail[2][16 * CK_NR] __attribute__((aligned(64)));
+    for (int pc = 0; pc < K; pc += kb) {
+        const int kc = CK_MIN(kb, K - pc), block_pairs = (kc + 1) / 2, padded_pairs = (block_pairs + 15) / 16 * 16;
+        const int last = pc + kc == K;
+        const long lda = (long)padded_pairs * 4;
+        uint32_t *apack_lo = apack + (size_t)32 * padded_pairs;
+        for (int i = i0; i < i1; i += 32) {
+            const int rows = CK_MIN(32, i1 - i);
+            pack_activation_chunk_amx(apack, 0, g->inp, K, i, rows, pc, kc, padded_pairs);
+            if (x3) pack_activation_chunk_amx(apack_lo, 1, g->inp, K, i, rows, pc, kc, padded_pairs);
+            for (int p = p0; p < p1; p++) {
+                const int col = p * CK_NR, n = CK_MIN(CK_NR, N - col);
+                const uint32_t *b = g->packed_bf16 + ((size_t)p * pairs + pc / 2) * CK_NR;
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_zero(2);
+                _tile_zero(3);
+                for (int q = 0; q < block_pairs; q += 16) {
+                    const uint32_t *bh = b + (size_t)q * CK_NR, *bl = bh + half;
+                    // Past the panel's last pair row (the K tail of the last panel) a zero-padded copy:
+                    // the A words there are zero, but the memory need not exist.
+                    if (pc / 2 + q + 16 > pairs) {
+                        const int valid = pairs - pc / 2 - q;
+                        memset(tail, 0, sizeof tail);
+                        memcpy(tail[0], bh, sizeof(uint32_t) * (size_t)valid * CK_NR);
+                        if (x3) memcpy(tail[1], bl, sizeof(uint32_t) * (size_t)valid * CK_NR);
+                        bh = tail[0];
+                        bl = tail[1];
+                    }
+                    const uint32_t *a = apack + q, *al = apack_lo + q;
+                    const long ldb = CK_NR * 4;
+                    // bf16x3 in the AVX512-BF16 form's order: hi·lo, lo·hi, then hi·hi.
+                    _tile_loadd(4, a, lda);
+                    _tile_loadd(5, a + (size_t)16 * padded_pairs, lda);
+                    if (x3) {
+                        _tile_loadd(6, bl, ldb);
+                        _tile_loadd(7, bl + 16, ldb);
+                        CK_AMX_DP4();
+                        _tile_loadd(4, al, lda);
+                        _tile_loadd(5, al + (size_t)16 * padded_pairs, lda);
+                    }
+                    _tile_loadd(6, bh, ldb);
+                    _tile_loadd(7, bh + 16, ldb);
+                    CK_AMX_DP4();
+                    if (x3) {
+                        _tile_loadd(4, a, lda);
+                        _tile_loadd(5, a + (size_t)16 * padded_pairs, lda);
+                        CK_AMX_DP4();
+                    }
+                }
+                _tile_stored(0, cbuf, 128);
+                _tile_stored(1, cbuf + 16, 128);
+                _tile_stored(2, cbuf + 16 * 32, 128);
+                _tile_stored(3, cbuf + 16 * 32 + 16, 128);
+                // The AVX-512 forms' finish (accumulate, bias, GELU, residual), 12 rows at a time.
+                for (int r0 = 0; r0 < rows; r0 += CK_MR512) {
+                    const int mr = CK_MIN(CK_MR512, rows - r0);
+                    __m512 acc[CK_MR512][2];
+                    for (int r = 0; r < CK_MR512; r++) {
+                        acc[r][0] = r < mr ? _mm512_load_ps(cbuf + (r0 + r) * 32) : _mm512_setzero_ps();
+                        acc[r][1] = r < mr ? _mm512_load_ps(cbuf + (r0 + r) * 32 + 16) : _mm512_setzero_ps();
+                    }
+                    float *c = g->out + (size_t)(i + r0) * N + col;
+                    const float *res = last && ep->residual ? ep->residual + (size_t)(i + r0) * N + col : NULL;
+                    ck_tile_finish512(acc, mr, n, c, N, pc > 0, last ? &tile_ep : NULL, res, col);
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+#undef CK_AMX_DP4
 #endif  // CK_X86
 
 // MARK: - Driver
@@ -305,6 +415,21 @@ void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed
     static const ck_linear_epilogue none = {0};
     struct ck_linear_args g = {out, inp, NULL, packed_weight, terms_valid(terms), epilogue ? epilogue : &none, M, N, K};
     ck_linear_run(&g, ck_dispatch()->linear_block_bf16, workspace, workspace_floats);
+}
+
+void ck_linear_amx_forward(float *out, const float *inp, const uint32_t *packed_weight, int terms,
+                           const ck_linear_epilogue *epilogue, int M, int N, int K,
+                           float *workspace, size_t workspace_floats) {
+#if CK_X86
+    // Kernels never fail: without AMX (or the OS's permission) the bf16 form computes it.
+    if (M > 0 && N > 0 && ck_amx_request_permission()) {
+        static const ck_linear_epilogue none = {0};
+        struct ck_linear_args g = {out, inp, NULL, packed_weight, terms_valid(terms), epilogue ? epilogue : &none, M, N, K};
+        ck_linear_run(&g, linear_block_bf16_amx, workspace, workspace_floats);
+        return;
+    }
+#endif
+    ck_linear_bf16_forward(out, inp, packed_weight, terms, epilogue, M, N, K, workspace, workspace_floats);
 }
 
 void ck_register_gemm_bf16(ck_dispatch_table *table, ck_isa isa) {

@@ -9,7 +9,7 @@ import Foundation
 
 let usage = """
     usage: kernel-bench [--kernel linear,linear-bf16,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
-                        [--threads 1,2] [--shapes bert|small|MxNxK,...] [--repeats N] [--json]
+                        [--threads 1,2] [--shapes bert|small|MxNxK,...] [--precision fp32,bf16,bf16x3] [--repeats N] [--json]
       linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
       linear-bf16 the same with bf16 operands and fp32 accumulation, and bf16x3 (hi + lo split, 3 products) (AVX512-BF16 where the CPU has it,
                   else the scalar emulation: not measured then), weights packed once in bf16 pairs
@@ -20,6 +20,9 @@ let usage = """
                   peak; packing 384 activation rows (the forward's block) against memcpy, in GB/s
       attention   B=32, 12 heads of 64, T=128, probabilities kept (QKᵀ and PV flops)
       layernorm   (M, 768) rows;  gelu  M x 3072 values
+      --precision the linear layer's forms that linear and linear-bf16 measure (fp32: linear; bf16 and
+                  bf16x3: linear-bf16's two forms); default all three. The bf16 hardware found (AMX,
+                  AVX512-BF16) is printed first.
     defaults: every kernel, the SIMD paths this CPU runs, 1 and all threads, BERT shapes, 7 repeats.
     """
 
@@ -30,6 +33,7 @@ struct Options {
     var isas = KernelISA.allCases.filter { $0 != .scalar && $0.isSupported }
     var threads = Array(Set([1, Kernels.maxThreads])).sorted()
     var shapes: String? = nil
+    var precisions = Precision.allCases
     var repeats = 7
     var json = false
 }
@@ -66,6 +70,11 @@ func parseOptions() -> Options {
                 return n
             }
         case "--shapes": options.shapes = value(argument)
+        case "--precision":
+            options.precisions = value(argument).split(separator: ",").map { name in
+                guard let precision = Precision(rawValue: String(name)) else { fail("unknown precision \(name) (fp32, bf16 or bf16x3)") }
+                return precision
+            }
         case "--repeats":
             guard let n = Int(value(argument)), n >= 1 else { fail("--repeats needs a positive integer") }
             options.repeats = n
@@ -309,6 +318,7 @@ do {
     var rows: Int32 = 0, group: Int32 = 0
     ck_cache_sizes(&l1d, &l2, &l3)
     ck_gemm_blocking(&rows, &group)
+    log("bf16 hardware: \(BF16Hardware.detected) (AMX kernels: not written yet)")
     log("caches (sysconf): L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB; GEMM blocking: \(rows) rows per activation block, \(group) weight panels per L2 group")
 }
 for isa in options.isas {
@@ -335,6 +345,7 @@ for isa in options.isas {
             for kernel in options.kernels {
                 switch kernel {
                 case "linear":
+                    guard options.precisions.contains(.fp32) else { break }
                     for (m, n, k) in linearShapes(options.shapes) {
                         record("linear", "\(m)x\(n)x\(k)", benchLinear(m, n, k, repeats: repeats))
                     }
@@ -347,7 +358,8 @@ for isa in options.isas {
                     let bf16Peak = measure(flops: bench_bf16_probe(iterations), repeats: 5) { _ = bench_bf16_probe(iterations) }.max()!
                     log(String(format: "  bf16 dot-product peak (VDPBF16PS loop, best of 5): %.1f GFLOP/s", bf16Peak))
                     for (m, n, k) in linearShapes(options.shapes) {
-                        for (name, terms) in [("linear-bf16", 1), ("linear-bf16x3", 3)] {
+                        for (name, terms) in [("linear-bf16", 1), ("linear-bf16x3", 3)]
+                        where options.precisions.contains(terms == 1 ? .bf16 : .bf16x3) {
                             // bf16x3 does three dot products per pair: its useful flops are a third of the work.
                             let samples = benchLinearBF16(m, n, k, terms: terms, repeats: repeats)
                             record(name, "\(m)x\(n)x\(k)", samples)

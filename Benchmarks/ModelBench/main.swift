@@ -9,10 +9,12 @@ import Glibc
 
 let usage = """
     usage: model-bench [--config bert-base|minilm-l6|FILE] [--batch B] [--seq T] [--attentions]
-                       [--threads N] [--isa avx512|avx2|scalar] [--iterations N] [--warmup N] [--json]
+                       [--threads N] [--isa avx512|avx2|scalar] [--precision fp32|bf16|bf16x3]
+                       [--iterations N] [--warmup N] [--json]
       --config      a shape (bert-base: 12 x 12, hidden 768; minilm-l6: 6 x 12, hidden 384) or a config.json
       --attentions  deliver every layer's (B,NH,T,T) probabilities to an observer that reads one
                     value per query row (as an analysis would start to)
+      --precision   the model's precision (docs/PRECISION.md); without bf16 hardware, fp32 with a notice
     defaults: minilm-l6, batch 32, seq 128, all threads, best ISA, 1 warm-up, 10 timed iterations.
     """
 
@@ -28,6 +30,7 @@ struct Options {
     var attentions = false
     var threads: Int? = nil
     var isa: KernelISA? = nil
+    var precision = Precision.fp32
     var iterations = 10
     var warmup = 1
     var json = false
@@ -56,6 +59,10 @@ func parseOptions() -> Options {
             guard let isa = KernelISA(rawValue: name) else { fail("unknown ISA \(name)") }
             guard isa.isSupported else { fail("this CPU cannot run \(name)") }
             options.isa = isa
+        case "--precision":
+            let name = value(argument)
+            guard let precision = Precision(rawValue: name) else { fail("unknown precision \(name) (fp32, bf16 or bf16x3)") }
+            options.precision = precision
         case "--iterations": options.iterations = positive(argument)
         case "--warmup":
             guard let n = Int(value(argument)), n >= 0 else { fail("--warmup needs a count") }
@@ -115,6 +122,8 @@ struct Report: Codable {
     let attentions: Bool
     let threads: Int
     let isa: String
+    let precision: String
+    let precisionBackend: String
     let sequencesPerSecond: Statistics
     let gflops: Statistics
     let secondsPerBatch: [Double]
@@ -132,7 +141,11 @@ guard options.seq <= config.maxPositionEmbeddings else { fail("--seq exceeds max
 if let threads = options.threads { Kernels.setThreads(threads) }
 if let isa = options.isa { Kernels.setISA(isa) }
 
-let model = BertModel.random(config: config, seed: 42)
+let precision = Precision.choose(options.precision)
+if let notice = precision.notice {
+    FileHandle.standardError.write(Data("model-bench: notice: \(notice.replacingOccurrences(of: "`precision`", with: "--precision"))\n".utf8))
+}
+let model = BertModel.random(config: config, seed: 42).with(precision: precision.precision)
 var generator = SeededGenerator(seed: 7)
 let rows: [[Int32]] = (0..<options.batch).map { _ in
     (0..<options.seq).map { _ in Int32(generator.next() % UInt64(config.vocabSize)) }
@@ -158,7 +171,8 @@ do {
     let report = Report(
         config: options.config, layers: config.numHiddenLayers, hiddenSize: config.hiddenSize,
         batch: options.batch, seq: options.seq, attentions: options.attentions, threads: Kernels.maxThreads,
-        isa: KernelISA.active.rawValue, sequencesPerSecond: Statistics(seconds.map { b / $0 }),
+        isa: KernelISA.active.rawValue, precision: precision.precision.rawValue,
+        precisionBackend: precision.backend.rawValue, sequencesPerSecond: Statistics(seconds.map { b / $0 }),
         gflops: Statistics(seconds.map { flops / $0 / 1e9 }), secondsPerBatch: seconds)
     if options.json {
         let encoder = JSONEncoder()
@@ -167,9 +181,10 @@ do {
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
     } else {
         let s = report.sequencesPerSecond, g = report.gflops
-        print(String(format: "%@ (%d layers, hidden %d), batch %d x seq %d%@, %d threads, %@:",
+        print(String(format: "%@ (%d layers, hidden %d), batch %d x seq %d%@, %d threads, %@, %@ (%@):",
                      options.config, config.numHiddenLayers, config.hiddenSize, options.batch, options.seq,
-                     options.attentions ? ", attentions to an observer" : "", report.threads, report.isa))
+                     options.attentions ? ", attentions to an observer" : "", report.threads, report.isa,
+                     report.precision, report.precisionBackend))
         print(String(format: "  %.2f seq/s median (min %.2f, max %.2f), %.1f GFLOP/s median (min %.1f, max %.1f)",
                      s.median, s.min, s.max, g.median, g.min, g.max))
     }

@@ -128,6 +128,32 @@ void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed
                             const ck_linear_epilogue *epilogue, int M, int N, int K,
                             float *workspace, size_t workspace_floats);
 
+/// What the reduced-precision modes can use on this CPU (CKernels/precision.c): CPUID leaf 7
+/// (AMX-TILE, AMX-BF16; subleaf 1: AVX512-BF16) and XCR0 (the OS enabling the tile and AVX-512
+/// states). Bits of ck_cpu_bf16_feature.
+typedef enum {
+    CK_CPU_AVX512_BF16 = 1,  // VDPBF16PS and VCVTNE2PS2BF16, with the OS's AVX-512 state
+    CK_CPU_AMX_TILE = 2,
+    CK_CPU_AMX_BF16 = 4,
+    CK_CPU_AMX_OS = 8,  // XCR0 bits 17-18: the OS saves the tile state
+} ck_cpu_bf16_feature;
+int ck_cpu_bf16_features(void);
+/// Asks the OS once per process for the tile data state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM,
+/// XFEATURE_XTILEDATA), as every tile instruction needs first; later calls return the first
+/// answer. 1 when granted; 0 when refused or when the CPU or OS lacks AMX (nothing is asked then).
+int ck_amx_request_permission(void);
+/// Rounds n values in place as the bf16 modes round an operand: terms 1, to bf16 (nearest even,
+/// denormals to zero); terms 3, to hi + lo with hi = bf16(x), lo = bf16(x - hi) (about 16 bits).
+void ck_round_bf16(float *x, size_t n, int terms);
+
+/// ck_linear_bf16_forward on AMX tiles (TDPBF16PS; the same packed weight, workspace and epilogue).
+/// Compiled but not used by the model yet (not run on AMX hardware so far); equal to the emulation
+/// within a bound from K, not bit for bit. Without AMX or the OS's tile permission
+/// (ck_amx_request_permission) it runs ck_linear_bf16_forward.
+void ck_linear_amx_forward(float *out, const float *inp, const uint32_t *packed_weight, int terms,
+                           const ck_linear_epilogue *epilogue, int M, int N, int K,
+                           float *workspace, size_t workspace_floats);
+
 // MARK: - Attention
 
 /// How one head's attention probabilities are changed after softmax, before they multiply V.
@@ -149,6 +175,14 @@ typedef enum {
 void ck_attention_forward(float *context, float *probs, const float *qkv, const int32_t *lengths,
                           const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
                           float *workspace, size_t workspace_floats);
+/// ck_attention_forward in a bf16 mode (terms 1 or 3; 0 is ck_attention_forward itself): the caller
+/// has rounded Q, K and V (ck_round_bf16), and the probabilities of each kept head are rounded the
+/// same way for the product with V only; the probabilities written to probs, the softmax and the
+/// changed heads stay fp32. The products then run in fp32 on the rounded operands (an emulation of
+/// a bf16 kernel's operands, not of its summation order).
+void ck_attention_forward_bf16(float *context, float *probs, const float *qkv, const int32_t *lengths,
+                               const int32_t *head_modes, int B, int T, int NH, int HS, float scale,
+                               float *workspace, size_t workspace_floats, int terms);
 /// Floats of workspace ck_attention_forward needs for sequences of T tokens, heads of HS values,
 /// on `threads` threads.
 size_t ck_attention_workspace_size(int T, int HS, int threads);

@@ -14,6 +14,7 @@ struct Ablate: AsyncParsableCommand {
         """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOption
 
     @Option(help: taskHelp)
     var task: String
@@ -59,7 +60,7 @@ struct Ablate: AsyncParsableCommand {
         guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
         let shard = try self.shard.map(AblationShard.init(parsing:)) ?? .whole
 
-        let checkpoint = try modelOptions.load()
+        let checkpoint = try modelOptions.load(precision: precision.resolved())
         let (layerCount, headCount) = (checkpoint.model.layerCount, checkpoint.model.headCount)
         let heads = try AblationSweepOptions.Targets(parsing: self.heads, layerCount: layerCount, headCount: headCount)
         let layers = try AblationSweepOptions.Targets(parsing: self.layers, layerCount: layerCount, headCount: headCount)

@@ -15,6 +15,7 @@ struct Analyze: AsyncParsableCommand {
         """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOption
 
     @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case). Optional with --only relations.")
     var task: String?
@@ -73,8 +74,9 @@ struct Analyze: AsyncParsableCommand {
         if !viewer && viewerScores != nil { throw BertologyError.usage("--viewer-scores needs --viewer") }
         guard viewerExamples >= 1 else { throw BertologyError.usage("--viewer-examples must be at least 1") }
         let data = try task.map { try dataset.load(dataset.source(task: $0)) }
-        let checkpoint = try modelOptions.load()
-        let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
+        let chosen = precision.resolved()
+        let checkpoint = try modelOptions.load(precision: chosen)
+        let comparison = try compare.map { try Checkpoint.load(URL(fileURLWithPath: $0), precision: chosen) }
         let relationSet = try relations.map { try RelationProbeSet.load(URL(fileURLWithPath: $0)) }
         let headScores = try viewerScores.map { try AttentionViewerData.HeadScores.load(ablationFile: URL(fileURLWithPath: $0)) }
         let options = AnalysisOptions(analyses: analyses, maxLength: dataset.maxLength,

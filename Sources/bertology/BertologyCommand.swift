@@ -46,7 +46,8 @@ struct ModelOptions: ParsableArguments {
 
     var modelURL: URL { model.map { URL(fileURLWithPath: $0) } ?? DefaultPaths.model() }
 
-    func load() throws -> Checkpoint { try Checkpoint.load(modelURL) }
+    /// The checkpoint, its model in `precision` (`PrecisionOption.resolved()`).
+    func load(precision: Precision = .fp32) throws -> Checkpoint { try Checkpoint.load(modelURL, precision: precision) }
 }
 
 /// Head interventions from `--ablate SPEC --mode zero|uniform`.
@@ -71,6 +72,23 @@ struct ModeOption: ParsableArguments {
 
 extension HeadIntervention: ExpressibleByArgument {}
 
+/// `--precision fp32|bf16|bf16x3`, how the model's products round their operands (every command
+/// that runs the model; docs/PRECISION.md). An unknown name is a usage error (exit 2).
+struct PrecisionOption: ParsableArguments {
+    @Option(help: "fp32 (default), bf16, or bf16x3 (near fp32): the precision of the linear layers and attention products (docs/PRECISION.md). Falls back to fp32, with a notice, where the CPU has no bf16 unit.")
+    var precision: Precision = .fp32
+
+    /// The precision to load the model in on this CPU: the one asked for, or fp32 with one notice line
+    /// on stderr when the CPU (or BERTOLOGY_ISA) cannot run it (`Precision.choose`).
+    func resolved() -> Precision {
+        let choice = Precision.choose(precision)
+        if let text = choice.notice { notice(namingOptions(text)) }
+        return choice.precision
+    }
+}
+
+extension Precision: ExpressibleByArgument {}
+
 /// The command-line option of each setting the library's messages name in backticks (`` `maxLength` ``):
 /// the library says what is wrong in its words, the CLI names the flag that fixes it.
 let optionOfSetting: [String: String] = [
@@ -79,7 +97,7 @@ let optionOfSetting: [String: String] = [
     "relations": "--relations FILE", "comparison": "--compare DIR", "resume": "--resume", "force": "--force",
     "keepFirst": "--keep-first", "folder": "--out folder", "epochs": "--epochs", "learningRate": "--lr",
     "warmupRatio": "--warmup-ratio", "weightDecay": "--weight-decay", "saveEvery": "--save-every",
-    "extraSeeds": "--seeds", "initialization": "--init", "seeds": "--seeds",
+    "extraSeeds": "--seeds", "initialization": "--init", "seeds": "--seeds", "precision": "--precision",
 ]
 
 /// `text` with each setting named in backticks replaced by its option (``optionOfSetting``).
@@ -100,6 +118,11 @@ extension BertologyError {
 /// Writes one line to stdout (results) without buffering surprises.
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// Writes one notice line to stderr: the run does something other than asked (a fallback), and says so.
+func notice(_ text: String) {
+    FileHandle.standardError.write(Data("bertology: notice: \(text)\n".utf8))
 }
 
 /// Writes one warning line to stderr: the run goes on, but the user should know.

@@ -14,6 +14,7 @@ struct Eval: AsyncParsableCommand {
         """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOption
 
     @Option(help: taskHelp)
     var task: String
@@ -47,7 +48,7 @@ struct Eval: AsyncParsableCommand {
         let predictionsFile = try predictions.map { try OutputFile.check($0, option: "--predictions", force: force) }
         defer { predictionsFile?.close() }
 
-        let checkpoint = try modelOptions.load()
+        let checkpoint = try modelOptions.load(precision: precision.resolved())
         let interventions = try ablation.interventions(for: checkpoint.model)
         let data = try dataset.load(source)
         let bar = TerminalProgressBar()

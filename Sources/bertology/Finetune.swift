@@ -19,6 +19,10 @@ struct Finetune: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    /// Accepted only as fp32: training is fp32, and the dev scores in train.json must be the saved
+    /// checkpoint's fp32 numbers (what transformers reproduces); `eval --precision` scores it in bf16.
+    @OptionGroup var precision: PrecisionOption
+
     @Option(help: taskHelp)
     var task: String
 
@@ -71,6 +75,9 @@ struct Finetune: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        guard precision.precision == .fp32 else {
+            throw BertologyError.usage("--precision \(precision.precision): finetune trains and scores its dev split in fp32 only; score the saved checkpoint with `bertology eval --precision \(precision.precision)`")
+        }
         let source = try GLUESource(task: task, split: "train", data: data)
         guard !(resume && force) else { throw BertologyError.usage("--resume continues the run in --out, --force starts it again: give one") }
         var options = FineTuningOptions(task: source.task, dataFolder: source.folder)

@@ -13,6 +13,7 @@ struct Inspect: ParsableCommand {
         """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOption
     @OptionGroup var ablation: AblationOptions
 
     @Option(help: ArgumentHelp("The second text of a pair.", valueName: "TEXT_B"))
@@ -39,7 +40,7 @@ struct Inspect: ParsableCommand {
         }
         let npyFile = try npy.map { try OutputFile.check($0, option: "--npy", force: force) }
         defer { npyFile?.close() }
-        let checkpoint = try modelOptions.load()
+        let checkpoint = try modelOptions.load(precision: precision.resolved())
         let inspection = try checkpoint.inspect(text, pair: pair, maxLength: maxLength,
                                                 interventions: try ablation.interventions(for: checkpoint.model))
         if inspection.encoding.truncated {
@@ -54,7 +55,7 @@ struct Inspect: ParsableCommand {
             }
         }
         if json {
-            emit(try JSONOutput.line(InspectionJSON(inspection)))
+            emit(try JSONOutput.line(InspectionJSON(inspection, precision: checkpoint.model.precision)))
         } else {
             print(InspectionSummary.text(inspection, checkpoint: checkpoint))
         }
@@ -67,13 +68,16 @@ struct InspectionJSON: Encodable {
     let input_ids: [Int32]
     let token_type_ids: [Int32]
     let interventions: String
+    /// The precision the model ran in (docs/PRECISION.md).
+    let precision: String
     let attentions: [[[[Float]]]]
     let last_hidden_state: [[Float]]
     let logits: [Float]?
     let labels: [String]?
     let sentence_embedding: [Float]?
 
-    init(_ inspection: Inspection) {
+    init(_ inspection: Inspection, precision: Precision) {
+        self.precision = precision.rawValue
         let shape = inspection.attentions.shape
         let values = inspection.attentions.array
         let (layers, heads, t) = (shape[0], shape[1], shape[2])

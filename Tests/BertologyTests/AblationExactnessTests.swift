@@ -14,10 +14,13 @@ import Testing
     }
 
     /// Every head and every layer of the tiny models, both modes, with and without the prefix
-    /// cache, each layer in one pass or in passes of 2 ablations, on every instruction set this CPU runs.
-    @Test(arguments: ["tiny-classifier", "tiny-regression", "tiny-encoder-bf16"])
-    func prefixReuseGivesTheFromScratchBits(model name: String) throws {
-        let checkpoint = try Checkpoint.load(TestPaths.fixture("models/\(name)"))
+    /// cache, each layer in one pass or in passes of 2 ablations, on every instruction set this CPU runs,
+    /// and once in bf16x3 (the bf16 modes round Q, K, V once, so the patched heads see the whole pass's
+    /// operands; bf16 takes the same code paths, with other rounding).
+    @Test(arguments: [("tiny-classifier", Precision.fp32), ("tiny-regression", .fp32), ("tiny-encoder-bf16", .fp32),
+                      ("tiny-regression", .bf16x3)])
+    func prefixReuseGivesTheFromScratchBits(model name: String, precision: Precision) throws {
+        let checkpoint = try Checkpoint.load(TestPaths.fixture("models/\(name)"), precision: precision)
         let task: GLUETask = name == "tiny-classifier" ? .mnli : .stsb
         let dataset = try GLUEDataset.load(task: task, split: .dev, folder: Self.glueFormat)
         // Small batches of mixed lengths.
@@ -50,7 +53,7 @@ import Testing
                         for ablation in plan.ablations {
                             let reference = try Self.fromScratch(prepared, ablation, mode: mode)
                             let result = try #require(fast[ablation])
-                            #expect(result.predictions == reference.predictions, "\(name) \(isa) \(mode) \(ablation) cache \(cacheBytes) passes of \(perPass)")
+                            #expect(result.predictions == reference.predictions, "\(name) \(precision) \(isa) \(mode) \(ablation) cache \(cacheBytes) passes of \(perPass)")
                             #expect(result.metrics == reference.metrics, "\(name) \(isa) \(mode) \(ablation)")
                         }
                     }

@@ -10,8 +10,8 @@ import Testing
     static let glueFormat = TestPaths.fixture("glue-format")
 
     static func sweep(mode: HeadIntervention = .uniform, shard: AblationShard = .whole, limit: Int? = nil,
-                      heads: String = "all") throws -> AblationSweep {
-        let checkpoint = try Checkpoint.load(TestPaths.fixture("models/tiny-regression"))
+                      heads: String = "all", precision: Precision = .fp32) throws -> AblationSweep {
+        let checkpoint = try Checkpoint.load(TestPaths.fixture("models/tiny-regression"), precision: precision)
         var dataset = try GLUEDataset.load(task: .stsb, split: .dev, folder: glueFormat)
         if let limit { dataset = dataset.sampled(limit: limit, seed: 42) }
         // Small batches, so a sweep has several and cancellation lands between them.

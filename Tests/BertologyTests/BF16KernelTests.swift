@@ -123,6 +123,55 @@ import Testing
         }
     }
 
+    /// The AMX form (ck_linear_amx_forward) against the emulation on the same packed weight: the same
+    /// bf16 products summed in another order (TDPBF16PS adds a pair's two products before rounding),
+    /// so within 2 · 3 · 2k · 2^-24 Σ|x w| of it (two fp32 summations of up to 3k terms each), and
+    /// the same bits on 1 and 2 threads. Runs only where AMX and the OS's tile permission are present.
+    @Test func amxIsWithinTheKBoundOfTheEmulation() throws {
+        guard ck_amx_request_permission() == 1 else {
+            print("skipped: no AMX here (\(BF16Hardware.detected)); the AMX kernel is compiled but not run")
+            return
+        }
+        for terms in [1, 3] {
+            for (m, n, k) in Self.shapes + [(33, 32, 32), (64, 96, 1536)] {
+                let input = randomValues(m * k, seed: 14), weight = randomValues(n * k, seed: 15, scale: 0.05)
+                let bias = randomValues(n, seed: 16), residual = randomValues(m * n, seed: 17)
+                let emulated = Kernels.withISA(.scalar) {
+                    linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, terms: terms)
+                }!
+                var packed = [UInt32](repeating: 0, count: ck_pack_weight_bf16_size(Int32(n), Int32(k), Int32(terms)))
+                ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k), Int32(terms))
+                func amx(threads: Int) -> [Float] {
+                    let previous = Kernels.maxThreads
+                    Kernels.setThreads(threads)
+                    defer { Kernels.setThreads(previous) }
+                    var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(threads)))
+                    var out = [Float](repeating: .nan, count: m * n)
+                    bias.withUnsafeBufferPointer { b in
+                        residual.withUnsafeBufferPointer { r in
+                            var epilogue = ck_linear_epilogue()
+                            epilogue.bias = b.baseAddress
+                            epilogue.residual = r.baseAddress
+                            ck_linear_amx_forward(&out, input, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k),
+                                                  &workspace, workspace.count)
+                        }
+                    }
+                    return out
+                }
+                let one = amx(threads: 1), two = amx(threads: 2)
+                #expect(one.map(\.bitPattern) == two.map(\.bitPattern), "AMX \(m)x\(n)x\(k) terms \(terms): threads differ")
+                for i in 0..<m {
+                    for j in 0..<n {
+                        let magnitude = exactProduct(input, weight, i: i, j: j, k: k).magnitude
+                        let bound = 12 * Double(k) * 0x1p-24 * magnitude * 1.01 + 1e-6 * abs(Double(bias[j]) + Double(residual[i * n + j]))
+                        #expect(abs(Double(one[i * n + j]) - Double(emulated[i * n + j])) <= bound,
+                                "AMX \(m)x\(n)x\(k) terms \(terms) at [\(i), \(j)]")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func packedWeightPadsOddKAndColumnsWithZeros() {
         let (n, k) = (33, 7)
         let weight = randomValues(n * k, seed: 11)

@@ -228,7 +228,7 @@ import Bertology
         #expect(result.seconds >= result.preparationSeconds)
 
         let json = try JSONSerialization.jsonObject(with: JSONOutput.encode(result)) as! [String: Any]
-        #expect(Set(json.keys) == ["task", "split", "n", "metrics", "headline_metric", "model", "scorer", "label_mapping", "ablation",
+        #expect(Set(json.keys) == ["task", "split", "n", "metrics", "headline_metric", "model", "precision", "scorer", "label_mapping", "ablation",
                                    "max_length", "truncated", "sampling", "file", "seconds", "preparation_seconds"])
         #expect(json["task"] as? String == "MNLI" && json["split"] as? String == "dev" && json["headline_metric"] as? String == "accuracy")
         #expect((json["sampling"] as? [String: Any])?["population"] as? Int == 20)

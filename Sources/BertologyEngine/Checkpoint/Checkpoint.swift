@@ -29,11 +29,23 @@ public struct Checkpoint: Sendable {
     }
 
     /// Loads the folder; errors name the file and what is wrong with it.
-    public static func load(_ folder: URL) throws -> Checkpoint {
+    /// - Parameter precision: the model's precision (`BertModel.load(folder:precision:)`).
+    public static func load(_ folder: URL, precision: Precision = .fp32) throws -> Checkpoint {
         _ = try BertModel.requireFile(folder, "vocab.txt")
-        let model = try BertModel.load(folder: folder)
+        let model = try BertModel.load(folder: folder, precision: precision)
         let tokenizer = try BertTokenizer.load(folder: folder)
         return try Checkpoint(model: model, tokenizer: tokenizer, folder: folder)
+    }
+
+    /// This checkpoint with its model in `precision` (`BertModel.with(precision:)`).
+    public func with(precision: Precision) -> Checkpoint {
+        Checkpoint(folder: folder, model: model.with(precision: precision), tokenizer: tokenizer)
+    }
+
+    private init(folder: URL, model: BertModel, tokenizer: BertTokenizer) {
+        self.folder = folder
+        self.model = model
+        self.tokenizer = tokenizer
     }
 
     /// The folder's name, for reports.

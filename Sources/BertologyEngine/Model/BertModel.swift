@@ -7,20 +7,36 @@ public final class BertModel: Sendable {
     public let config: BertConfig
     /// The folder or file the weights came from, for reports.
     public let source: String
+    /// How the linear layers and attention's products round their operands (docs/PRECISION.md).
+    /// Every session of this model runs in it.
+    public let precision: Precision
     let weights: BertWeights
 
-    init(config: BertConfig, weights: BertWeights, source: String) {
+    init(config: BertConfig, weights: BertWeights, source: String, precision: Precision = .fp32) {
         self.config = config
-        self.weights = weights
+        // Always through with(precision:): weights of a model in another precision carry its bf16
+        // packs, which fp32 must drop (the session picks the kernel by the packs' precision).
+        self.weights = weights.with(precision: precision)
         self.source = source
+        self.precision = precision
     }
 
     /// Loads `config.json` and `model.safetensors` from a checkpoint folder in the Hugging Face layout.
-    public static func load(folder: URL) throws -> BertModel {
+    /// - Parameter precision: the precision every session runs in; a bf16 one packs the linear weights'
+    ///   bf16 forms once, here. On a CPU without AVX512-BF16 a bf16 precision runs the scalar
+    ///   emulation (slowly); `Precision.choose` says what to ask for on this CPU.
+    public static func load(folder: URL, precision: Precision = .fp32) throws -> BertModel {
         let config = try BertConfig.load(from: try requireFile(folder, "config.json"))
         let file = try SafeTensorsFile(url: try requireFile(folder, "model.safetensors"))
         let weights = try BertWeights.load(from: file, config: config)
-        return BertModel(config: config, weights: weights, source: folder.path)
+        return BertModel(config: config, weights: weights, source: folder.path, precision: precision)
+    }
+
+    /// This model in another precision: the same fp32 weights (shared, not copied), with the bf16
+    /// forms packed once for `precision`; `self` when it is already in it.
+    public func with(precision: Precision) -> BertModel {
+        precision == self.precision ? self
+            : BertModel(config: config, weights: weights, source: source, precision: precision)
     }
 
     static func requireFile(_ folder: URL, _ name: String) throws -> URL {

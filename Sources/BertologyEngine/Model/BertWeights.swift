@@ -8,6 +8,10 @@ struct PackedWeight: Sendable {
     let outputs: Int  // N
     let inputs: Int  // K
     let storage: TensorStorage
+    /// The bf16 pair panels of a bf16 precision (`ck_pack_weight_bf16`, 32-bit words), or nil in fp32.
+    private(set) var bf16: TensorStorage?
+    /// The precision `bf16` is packed for (fp32 when there is none).
+    private(set) var precision: Precision = .fp32
 
     /// Packs `weight`, an (N, K) tensor.
     init(packing weight: Tensor) {
@@ -19,6 +23,27 @@ struct PackedWeight: Sendable {
     }
 
     var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
+    /// The bf16 pair panels (only in a bf16 precision).
+    var bf16Pointer: UnsafePointer<UInt32> {
+        UnsafeRawPointer(bf16!.pointer).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// This weight with the pair panels of `precision` (none for fp32); the fp32 panels are shared.
+    func with(precision: Precision) -> PackedWeight {
+        if precision == self.precision { return self }
+        var copy = self
+        copy.precision = precision
+        copy.bf16 = nil
+        guard precision != .fp32 else { return copy }
+        let terms = precision.terms
+        let words = TensorStorage(capacity: ck_pack_weight_bf16_size(Int32(outputs), Int32(inputs), terms))
+        let weight = unpacked()
+        ck_pack_weight_bf16(UnsafeMutableRawPointer(words.pointer).assumingMemoryBound(to: UInt32.self),
+                            weight.pointer, Int32(outputs), Int32(inputs), terms)
+        copy.bf16 = words
+        return copy
+    }
 
     /// The (N, K) weight as the checkpoint stores it.
     func unpacked() -> Tensor {
@@ -61,6 +86,26 @@ struct BertWeights: Sendable {
 }
 
 extension BertWeights {
+    /// These weights with every linear layer packed for `precision` as well (fp32 tensors shared).
+    func with(precision: Precision) -> BertWeights {
+        BertWeights(
+            wordEmbeddings: wordEmbeddings, positionEmbeddings: positionEmbeddings,
+            tokenTypeEmbeddings: tokenTypeEmbeddings, embeddingNormWeight: embeddingNormWeight,
+            embeddingNormBias: embeddingNormBias,
+            layers: layers.map { layer in
+                LayerWeights(qkvWeight: layer.qkvWeight.with(precision: precision), qkvBias: layer.qkvBias,
+                             attentionOutputWeight: layer.attentionOutputWeight.with(precision: precision),
+                             attentionOutputBias: layer.attentionOutputBias,
+                             attentionNormWeight: layer.attentionNormWeight, attentionNormBias: layer.attentionNormBias,
+                             intermediateWeight: layer.intermediateWeight.with(precision: precision),
+                             intermediateBias: layer.intermediateBias,
+                             outputWeight: layer.outputWeight.with(precision: precision), outputBias: layer.outputBias,
+                             outputNormWeight: layer.outputNormWeight, outputNormBias: layer.outputNormBias)
+            },
+            pooler: pooler.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) },
+            classifier: classifier.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) })
+    }
+
     /// Reads the weights named as Hugging Face names them, with or without the `bert.` prefix,
     /// LayerNorm as `weight`/`bias` or the older `gamma`/`beta`. Every shape is checked against
     /// `config`; a missing or misshapen tensor is an error naming it.

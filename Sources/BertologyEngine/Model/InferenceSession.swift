@@ -251,12 +251,17 @@ public final class InferenceSession {
         let (nh, hs) = (config.numAttentionHeads, config.headSize)
         linear(buffers.qkv.pointer, buffers.hidden.pointer, weights.qkvWeight, rows: b * t,
                ck_linear_epilogue(bias: weights.qkvBias.pointer))
+        // In a bf16 precision Q, K and V are attention's operands: rounded once, here, so that the
+        // kept heads (QKᵀ, PV) and the changed ones (the mean of V; ablation sweeps patch them with
+        // ck_attention_fixed_heads from this buffer) see the same values.
+        let terms = model.precision.terms
+        if terms != 0 { ck_round_bf16(buffers.qkv.pointer, b * t * 3 * config.hiddenSize, terms) }
         // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
         let scale = Float(pow(Double(hs), -0.5))
         batch.lengths.withUnsafeBufferPointer { lengths in
-            ck_attention_forward(buffers.context.pointer, probabilities, buffers.qkv.pointer, lengths.baseAddress, modes,
-                                 Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
-                                 buffers.attentionWorkspace.pointer, buffers.attentionWorkspace.capacity)
+            ck_attention_forward_bf16(buffers.context.pointer, probabilities, buffers.qkv.pointer, lengths.baseAddress,
+                                      modes, Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
+                                      buffers.attentionWorkspace.pointer, buffers.attentionWorkspace.capacity, terms)
         }
     }
 
@@ -303,13 +308,19 @@ public final class InferenceSession {
         lastBatch = batch
     }
 
-    /// out (rows, N) = epilogue(inp · weightᵀ) on the packed weight.
+    /// out (rows, N) = epilogue(inp · weightᵀ) on the packed weight, in the model's precision.
     private func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: PackedWeight,
                         rows: Int, _ epilogue: ck_linear_epilogue) {
         withUnsafePointer(to: epilogue) { epiloguePointer in
-            ck_linear_packed_forward(out, inp, weight.pointer, epiloguePointer, Int32(rows),
-                                     Int32(weight.outputs), Int32(weight.inputs),
-                                     buffers.linearWorkspace.pointer, buffers.linearWorkspace.capacity)
+            if weight.precision == .fp32 {
+                ck_linear_packed_forward(out, inp, weight.pointer, epiloguePointer, Int32(rows),
+                                         Int32(weight.outputs), Int32(weight.inputs),
+                                         buffers.linearWorkspace.pointer, buffers.linearWorkspace.capacity)
+            } else {
+                ck_linear_bf16_forward(out, inp, weight.bf16Pointer, weight.precision.terms, epiloguePointer, Int32(rows),
+                                       Int32(weight.outputs), Int32(weight.inputs),
+                                       buffers.linearWorkspace.pointer, buffers.linearWorkspace.capacity)
+            }
         }
     }
 

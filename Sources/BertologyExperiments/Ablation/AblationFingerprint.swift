@@ -11,7 +11,8 @@ import Foundation
 /// size. Hashing costs about 0.3 s for all-MiniLM-L6-v2 (90 MB) and 1.5 s for bert-base, nothing
 /// against a sweep. The instruction set is part of it too: AVX-512, AVX2 and the scalar path round
 /// differently in the last bits, and a merged or resumed sweep must give the numbers of one run
-/// (force one with BERTOLOGY_ISA on mixed machines).
+/// (force one with BERTOLOGY_ISA on mixed machines). So is the precision the model ran in: a bf16
+/// sweep's scores are not fp32's (docs/PRECISION.md).
 public struct AblationFingerprint: Codable, Equatable, Sendable {
     public struct Model: Codable, Equatable, Sendable {
         /// The checkpoint folder's name (reports show it).
@@ -56,6 +57,9 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
     public let bertology: String
     /// The kernels' instruction set (scalar, avx2, avx512).
     public let kernels: String
+    /// The model's precision (fp32, bf16, bf16x3); nil in journals written before it was recorded
+    /// (such a journal differs from every run now, as any other changed field makes it differ).
+    public let precision: String?
     public let model: Model
     public let data: DataFile
     public let evaluation: Evaluation
@@ -80,6 +84,7 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
         let batcher = evaluation.sequences.batcher
         return AblationFingerprint(
             bertology: BertologyVersion.current, kernels: KernelISA.active.rawValue,
+            precision: checkpoint.model.precision.rawValue,
             model: Model(name: checkpoint.name, files: files, layers: plan.layerCount, heads: plan.headCount),
             data: DataFile(task: dataset.task.rawValue, split: dataset.split.rawValue, file: file,
                            sha256: try SHA256.hex(file: dataset.file), examples: dataset.count,

@@ -274,8 +274,8 @@ public struct AttentionAnalysis: Sendable {
 
         timing.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let parameters = AnalysisParameters(
-            model: checkpoint.folder.path, modelName: checkpoint.name, layers: layers, heads: heads,
-            compare: comparison?.folder.path, compareName: comparison?.name,
+            model: checkpoint.folder.path, modelName: checkpoint.name, precision: checkpoint.model.precision,
+            layers: layers, heads: heads, compare: comparison?.folder.path, compareName: comparison?.name,
             task: dataset?.task.name, split: dataset?.split.rawValue, dataFile: dataset?.file.path,
             examples: examples, pairs: dataset?.task.isPair, sampling: dataset?.sampling, maxLength: maxLength,
             truncated: truncated, analyses: analyses.map(\.rawValue),
@@ -374,6 +374,8 @@ public struct AnalysisParameters: Sendable, Encodable {
     public let model: String
     /// The analysed model's folder name, for titles.
     public let modelName: String
+    /// The precision the models ran in (docs/PRECISION.md).
+    public let precision: Precision
     /// Transformer layers of the model.
     public let layers: Int
     /// Attention heads per layer.
@@ -414,7 +416,7 @@ public struct AnalysisParameters: Sendable, Encodable {
     public let maxBatchSize: Int
 
     enum CodingKeys: String, CodingKey {
-        case model, modelName = "model_name", layers, heads, compare, compareName = "compare_name", task, split
+        case model, modelName = "model_name", precision, layers, heads, compare, compareName = "compare_name", task, split
         case dataFile = "data_file", examples, pairs, sampling, maxLength = "max_length", truncated, analyses
         case cosineVariants = "cosine_variants", paddedLength = "padded_length", patternThresholds = "pattern_thresholds"
         case relationsFile = "relations_file", tokenBudget = "token_budget", maxBatchSize = "max_batch_size"

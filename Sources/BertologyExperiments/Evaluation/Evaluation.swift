@@ -241,7 +241,7 @@ public struct PreparedEvaluation: Sendable {
             task: task, split: split, n: examples.count,
             metrics: Dictionary(uniqueKeysWithValues: metrics.map { ($0.key.rawValue, $0.value) }),
             headlineMetric: metrics.isEmpty ? nil : task.headlineMetric.rawValue,
-            model: checkpoint.folder.path, scorer: scorer, labelMapping: labelMapping,
+            model: checkpoint.folder.path, precision: checkpoint.model.precision, scorer: scorer, labelMapping: labelMapping,
             ablation: interventions.flatMap(AblationSummary.init), maxLength: maxLength,
             truncated: truncatedCount, sampling: dataset.sampling, file: dataset.file.path,
             seconds: seconds,

@@ -86,6 +86,8 @@ public struct EvaluationResult: Sendable, Codable {
     public let headlineMetric: String?
     /// The checkpoint folder.
     public let model: String
+    /// The precision the model ran in (docs/PRECISION.md); fp32 in results written before it existed.
+    public let precision: Precision
     /// How predictions were made: the checkpoint's classifier, or the cosine of two mean-pooled embeddings.
     public let scorer: EvaluationScorer
     /// Which task label each classifier output predicts; nil for STS-B and the cosine scorer.
@@ -114,7 +116,7 @@ public struct EvaluationResult: Sendable, Codable {
     public func value(_ metric: GLUEMetric) -> Double? { metrics[metric.rawValue] }
 
     enum CodingKeys: String, CodingKey {
-        case task, split, n, metrics, model, scorer, ablation, truncated, sampling, file, seconds
+        case task, split, n, metrics, model, precision, scorer, ablation, truncated, sampling, file, seconds
         case headlineMetric = "headline_metric"
         case labelMapping = "label_mapping"
         case maxLength = "max_length"
@@ -122,7 +124,7 @@ public struct EvaluationResult: Sendable, Codable {
     }
 
     init(task: GLUETask, split: GLUESplit, n: Int, metrics: [String: Double], headlineMetric: String?, model: String,
-         scorer: EvaluationScorer, labelMapping: LabelMapping?, ablation: AblationSummary?, maxLength: Int,
+         precision: Precision, scorer: EvaluationScorer, labelMapping: LabelMapping?, ablation: AblationSummary?, maxLength: Int,
          truncated: Int, sampling: GLUESampling?, file: String, seconds: Double, preparationSeconds: Double,
          predictions: [ExamplePrediction]) {
         self.task = task
@@ -131,6 +133,7 @@ public struct EvaluationResult: Sendable, Codable {
         self.metrics = metrics
         self.headlineMetric = headlineMetric
         self.model = model
+        self.precision = precision
         self.scorer = scorer
         self.labelMapping = labelMapping
         self.ablation = ablation
@@ -152,6 +155,7 @@ public struct EvaluationResult: Sendable, Codable {
         metrics = try container.decode([String: Double].self, forKey: .metrics)
         headlineMetric = try container.decodeIfPresent(String.self, forKey: .headlineMetric)
         model = try container.decode(String.self, forKey: .model)
+        precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
         scorer = try container.decode(EvaluationScorer.self, forKey: .scorer)
         labelMapping = try container.decodeIfPresent(LabelMapping.self, forKey: .labelMapping)
         ablation = try container.decodeIfPresent(AblationSummary.self, forKey: .ablation)
@@ -174,6 +178,7 @@ public struct EvaluationResult: Sendable, Codable {
         // Keys with no value are written as null, so every result has the same keys.
         try container.encode(headlineMetric, forKey: .headlineMetric)
         try container.encode(model, forKey: .model)
+        try container.encode(precision, forKey: .precision)
         try container.encode(scorer, forKey: .scorer)
         try container.encode(labelMapping, forKey: .labelMapping)
         try container.encode(ablation, forKey: .ablation)

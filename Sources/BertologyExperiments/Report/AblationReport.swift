@@ -209,6 +209,7 @@ public enum AblationReport {
         var examples = "\(f.data.examples)"
         if let limit = f.data.limit { examples += " (seeded sample: --limit \(limit) --seed \(f.data.seed ?? 0))" }
         rows.append(("examples", examples))
+        rows.append(("precision", f.precision ?? "fp32 (not recorded)"))
         rows.append(("scorer", f.evaluation.scorer + (f.evaluation.labels.map { ", labels \($0.joined(separator: ","))" } ?? "")))
         rows.append(("mode", plan.mode == .uniform
                      ? "uniform: every query row gives 1/L to each of the L real tokens (the paper's definition)"

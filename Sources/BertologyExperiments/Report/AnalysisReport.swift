@@ -199,6 +199,7 @@ public enum AnalysisReport {
     static func parameterRows(_ results: AnalysisResults, commandLine: String?, timeInPage: Bool = true) -> [(name: String, value: String)] {
         let p = results.parameters
         var rows: [(name: String, value: String)] = [("model", "\(p.modelName) (\(p.model)), \(p.layers) layers x \(p.heads) heads")]
+        rows.append(("precision", p.precision.rawValue))
         if let compare = p.compare { rows.append(("compared with", "\(p.compareName ?? "") (\(compare))")) }
         if let task = p.task {
             rows.append(("task", "\(task) \(p.split ?? "")" + (p.pairs == true ? " (sentence pairs)" : " (single sentences)")))

@@ -10,8 +10,9 @@ final class Fixture: @unchecked Sendable {
     let batch: Batch
     let observer: SummingObserver?
 
-    init(config: BertConfig, batchSize: Int, sequenceLength: Int, attentions: Bool) throws {
-        session = InferenceSession(model: BertModel.random(config: config, seed: 1))
+    init(config: BertConfig, batchSize: Int, sequenceLength: Int, attentions: Bool, precision: Precision) throws {
+        // A bf16 precision packs its weights when the model is made, before the measurement.
+        session = InferenceSession(model: BertModel.random(config: config, seed: 1).with(precision: precision))
         var generator = SeededGenerator(seed: 2)
         batch = Batch(inputIds: (0..<batchSize).map { example in
             // Lengths differ, so padding and masks are exercised.
@@ -44,11 +45,17 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(5),
         maxIterations: 20
     )
-    let cases: [(name: String, config: BertConfig, batch: Int, seq: Int, attentions: Bool)] = [
-        ("forward minilm-l6 b8 s64", .miniLML6, 8, 64, false),
-        ("forward minilm-l6 b8 s64 +attentions", .miniLML6, 8, 64, true),
-        ("forward minilm-l6 b1 s32", .miniLML6, 1, 32, false),
+    var cases: [(name: String, config: BertConfig, batch: Int, seq: Int, attentions: Bool, precision: Precision)] = [
+        ("forward minilm-l6 b8 s64", .miniLML6, 8, 64, false, .fp32),
+        ("forward minilm-l6 b8 s64 +attentions", .miniLML6, 8, 64, true, .fp32),
+        ("forward minilm-l6 b1 s32", .miniLML6, 1, 32, false, .fp32),
     ]
+    // The bf16 modes (on the AVX512-BF16 kernels where the CPU has them, else the emulation: the
+    // same buffers either way).
+    for precision in [Precision.bf16, .bf16x3] {
+        cases.append(("forward minilm-l6 b8 s64 \(precision)", .miniLML6, 8, 64, false, precision))
+        cases.append(("forward minilm-l6 b8 s64 +attentions \(precision)", .miniLML6, 8, 64, true, precision))
+    }
     for item in cases {
         Benchmark(item.name) { benchmark in
             let fixture = fixtures[item.name]!
@@ -57,7 +64,8 @@ let benchmarks: @Sendable () -> Void = {
             }
         } setup: {
             fixtures[item.name] = try Fixture(config: item.config, batchSize: item.batch,
-                                              sequenceLength: item.seq, attentions: item.attentions)
+                                              sequenceLength: item.seq, attentions: item.attentions,
+                                              precision: item.precision)
         }
     }
 }
