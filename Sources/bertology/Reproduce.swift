@@ -50,8 +50,7 @@ struct Reproduce: AsyncParsableCommand {
 
     @OptionGroup var mode: ModeOption
 
-    // --precision: to be added here when the precision option type is merged (it applies to every stage's
-    // forward passes and goes into each stage.json's inputs).
+    @OptionGroup var precision: PrecisionOption
 
     @Option(help: ArgumentHelp("The run's folder (created; refused when it holds another run or anything else, unless --resume or --force).", valueName: "OUTDIR"))
     var out: String?
@@ -129,6 +128,7 @@ struct Reproduce: AsyncParsableCommand {
         options.analysisExamples = analysisExamples
         options.viewerExamples = viewerExamples
         options.ablationMode = mode.mode
+        options.precision = precision.resolved()
         try options.validate()
         return options
     }
@@ -145,7 +145,7 @@ struct Reproduce: AsyncParsableCommand {
         if let relations { command += ["--relations", absolute(relations)] }
         command += ["--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--max-length", "\(maxLength)",
                     "--analysis-examples", "\(analysisExamples)", "--viewer-examples", "\(viewerExamples)",
-                    "--mode", mode.mode.rawValue]
+                    "--mode", mode.mode.rawValue, "--precision", precision.precision.rawValue]
         if let out { command += ["--out", absolute(out)] }
         return command
     }

@@ -259,14 +259,18 @@ public struct Reproduction: Sendable {
         case .untrained:
             inputs["option.seeds"] = options.untrainedSeeds.map(String.init).joined(separator: ",")
         case .analyzePretrained, .analyzeFinetuned:
+            inputs["option.precision"] = options.precision.rawValue
             inputs["option.analysis_examples"] = "\(options.analysisExamples)"
             inputs["option.relations"] = try options.relations.map { try hashes.hex($0) } ?? "(none)"
         case .compare:
+            inputs["option.precision"] = options.precision.rawValue
             inputs["option.analysis_examples"] = "\(options.analysisExamples)"
         case .ablate:
             inputs["option.mode"] = options.ablationMode.rawValue
+            inputs["option.precision"] = options.precision.rawValue
         case .viewer:
             inputs["option.viewer_examples"] = "\(options.viewerExamples)"
+            inputs["option.precision"] = options.precision.rawValue
         }
         for dependency in stage.dependencies {
             let url = folder.appendingPathComponent(dependency).appendingPathComponent(Self.stageFileName)
@@ -293,9 +297,14 @@ public struct Reproduction: Sendable {
         return dev.count > options.analysisExamples ? dev.sampled(limit: options.analysisExamples, seed: FineTuningOptions.sampleSeed) : dev
     }
 
+    /// The fine-tuned model of `task` (seed S), in the run's precision.
     func fineTuned(_ task: GLUETask, in folder: URL) throws -> Checkpoint {
-        try Checkpoint.load(folder.appendingPathComponent("\(task.name)/finetune-pretrained-s\(options.seeds[0])"))
+        try Checkpoint.load(folder.appendingPathComponent("\(task.name)/finetune-pretrained-s\(options.seeds[0])"),
+                            precision: options.precision)
     }
+
+    /// The pre-trained model in the run's precision (fine-tuning starts from `checkpoint`, always fp32).
+    var inspected: Checkpoint { checkpoint.with(precision: options.precision) }
 
     /// Runs one stage into `stageFolder`; returns the names of its main outputs (digested in stage.json).
     func runStage(_ stage: ReproductionStage, in folder: URL, into stageFolder: URL, continuing: Bool,
@@ -327,7 +336,7 @@ public struct Reproduction: Sendable {
             _ = try run.run(writingTo: stageFolder, resume: resume, force: !resume, progress: progress)
             return stage.kind == .untrained ? ["train.json"] : ["train.json", "model.safetensors"]
         case .analyzePretrained, .analyzeFinetuned, .compare:
-            let model = stage.kind == .analyzeFinetuned ? try fineTuned(task, in: folder) : checkpoint
+            let model = stage.kind == .analyzeFinetuned ? try fineTuned(task, in: folder) : inspected
             let comparison = stage.kind == .compare ? try fineTuned(task, in: folder) : nil
             let analyses: [AnalysisKind] = stage.kind == .compare ? [.cosine]
                 : [.specialTokens, .entropy, .patterns] + (relations != nil ? [.relations] : [])
@@ -356,7 +365,7 @@ public struct Reproduction: Sendable {
             let metric = sweep.primaryMetric
             let scores = AttentionViewerData.HeadScores(metric: metric, baseline: sweep.baseline?.metrics[metric] ?? .nan,
                                                         scores: sweep.headGrid(metric).rows)
-            let data = try AttentionViewerData.build(pretrained: checkpoint, finetuned: try fineTuned(task, in: folder),
+            let data = try AttentionViewerData.build(pretrained: inspected, finetuned: try fineTuned(task, in: folder),
                                                      dataset: try devSet(task), examples: options.viewerExamples, headScores: scores)
             let output = try OutputFolder(stageFolder, force: true)
             defer { output.close() }

@@ -36,6 +36,9 @@ public struct ReproductionOptions: Sendable, Equatable {
     public var ablationMode: HeadIntervention = .uniform
     /// Dev examples the attention viewer embeds.
     public var viewerExamples: Int = 8
+    /// The precision of the analyses', the sweep's and the viewer's forward passes (docs/PRECISION.md);
+    /// fine-tuning and its dev scores are always fp32.
+    public var precision: Precision = .fp32
 
     public init(model: URL, dataFolder: URL) {
         self.model = model
