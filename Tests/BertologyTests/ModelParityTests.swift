@@ -112,14 +112,17 @@ import Testing
         return differences
     }
 
-    static func check(_ manifestName: String, tolerance: Tolerance) throws {
+    /// Runs every case of a manifest through the model loaded in `precision` and checks each output's
+    /// max |diff| against transformers' (fp32) values within `tolerance`.
+    static func check(_ manifestName: String, precision: Precision = .fp32, tolerance: Tolerance) throws {
         let manifest = try loadManifest(manifestName)
         let folder = TestPaths.repositoryRoot.appendingPathComponent(manifest.model_dir)
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("model.safetensors").path) else {
             Issue.record("\(folder.path) is missing: run tools/setup to fetch the default model")
             return
         }
-        let model = try BertModel.load(folder: folder)
+        let model = try BertModel.load(folder: folder, precision: precision)
+        #expect(model.precision == precision)
         var worst: [String: Float] = [:]
         for testCase in manifest.cases {
             let differences = try run(testCase, model: model, modelDirectory: manifest.model_dir)
@@ -131,10 +134,10 @@ import Testing
                 case "last_hidden_state", "last_hidden_state (real tokens)": tolerance.hidden
                 default: tolerance.small
                 }
-                #expect(difference <= limit, "\(manifest.model) \(testCase.name) \(key): max |diff| \(difference) > \(limit)")
+                #expect(difference <= limit, "\(manifest.model) \(precision) \(testCase.name) \(key): max |diff| \(difference) > \(limit)")
             }
         }
-        print("parity \(manifest.model) on \(KernelISA.active) over \(manifest.cases.count) cases, max |diff|:",
+        print("parity \(manifest.model) in \(precision) on \(KernelISA.active) over \(manifest.cases.count) cases, max |diff|:",
               worst.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 

@@ -16,39 +16,12 @@ import CKernels
     static let bf16x3 = ModelParityTests.Tolerance(hidden: 1e-3, attentions: 1e-4, small: 1e-4)
     static let bf16 = ModelParityTests.Tolerance(hidden: 0.25, attentions: 0.05, small: 0.02)
 
-    static func check(_ manifestName: String, precision: Precision, tolerance: ModelParityTests.Tolerance) throws {
-        let manifest = try ModelParityTests.loadManifest(manifestName)
-        let folder = TestPaths.repositoryRoot.appendingPathComponent(manifest.model_dir)
-        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("model.safetensors").path) else {
-            Issue.record("\(folder.path) is missing: run tools/setup to fetch the default model")
-            return
-        }
-        let model = try BertModel.load(folder: folder, precision: precision)
-        #expect(model.precision == precision)
-        var worst: [String: Float] = [:]
-        for testCase in manifest.cases {
-            let differences = try ModelParityTests.run(testCase, model: model, modelDirectory: manifest.model_dir)
-            for (key, difference) in differences {
-                worst[key] = max(worst[key] ?? 0, difference)
-                let limit = switch key {
-                case "attentions": tolerance.attentions
-                case "attentions (padding query rows)": tolerance.paddingAttentions
-                case "last_hidden_state", "last_hidden_state (real tokens)": tolerance.hidden
-                default: tolerance.small
-                }
-                #expect(difference <= limit, "\(manifest.model) \(precision) \(testCase.name) \(key): max |diff| \(difference) > \(limit)")
-            }
-        }
-        print("parity \(manifest.model) in \(precision) on \(KernelISA.active) (\(Precision.choose(precision, allowEmulation: true).backend)) over \(manifest.cases.count) cases, max |diff|:",
-              worst.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-    }
-
     @Test func defaultModelInBF16x3MatchesTransformersFP32WithinTheTargets() throws {
-        try Self.check("all-MiniLM-L6-v2", precision: .bf16x3, tolerance: Self.bf16x3)
+        try ModelParityTests.check("all-MiniLM-L6-v2", precision: .bf16x3, tolerance: Self.bf16x3)
     }
 
     @Test func defaultModelInBF16MatchesTransformersFP32WithinBF16Rounding() throws {
-        try Self.check("all-MiniLM-L6-v2", precision: .bf16, tolerance: Self.bf16)
+        try ModelParityTests.check("all-MiniLM-L6-v2", precision: .bf16, tolerance: Self.bf16)
     }
 
     /// The emulation (scalar and AVX2 kernels) and VDPBF16PS (AVX-512 on a CPU with it) on the tiny
@@ -58,8 +31,8 @@ import CKernels
     func everyKernelPathRunsTheBF16ModesOnTinyModels(isa: KernelISA) throws {
         try Kernels.withISA(isa) {
             for name in ModelParityTests.tinyModels {
-                try Self.check(name, precision: .bf16x3, tolerance: .init(hidden: 2e-4, attentions: 3e-5, small: 1e-4))
-                try Self.check(name, precision: .bf16, tolerance: .init(hidden: 0.1, attentions: 0.02, small: 0.05))
+                try ModelParityTests.check(name, precision: .bf16x3, tolerance: .init(hidden: 2e-4, attentions: 3e-5, small: 1e-4))
+                try ModelParityTests.check(name, precision: .bf16, tolerance: .init(hidden: 0.1, attentions: 0.02, small: 0.05))
             }
         }
     }
