@@ -38,6 +38,9 @@ public struct Reproduction: Sendable {
     public let options: ReproductionOptions
     /// The pre-trained model.
     public let checkpoint: Checkpoint
+    /// The pre-trained model in the run's precision, for the analyses and the viewer (its bf16 weight
+    /// packs made once per run); fine-tuning starts from `checkpoint`, always fp32.
+    let inspected: Checkpoint
     public let plan: ReproductionPlan
     /// The relation file, read.
     public let relations: RelationProbeSet?
@@ -54,6 +57,7 @@ public struct Reproduction: Sendable {
         options.relations = options.relations?.standardizedFileURL
         self.options = options
         checkpoint = try Checkpoint.load(options.model)
+        inspected = checkpoint.with(precision: options.precision)
         relations = try options.relations.map { try RelationProbeSet.load($0) }
         let model = checkpoint.model
         plan = try ReproductionPlan.make(options: options, layers: model.layerCount, heads: model.headCount,
@@ -303,8 +307,6 @@ public struct Reproduction: Sendable {
                             precision: options.precision)
     }
 
-    /// The pre-trained model in the run's precision (fine-tuning starts from `checkpoint`, always fp32).
-    var inspected: Checkpoint { checkpoint.with(precision: options.precision) }
 
     /// Runs one stage into `stageFolder`; returns the names of its main outputs (digested in stage.json).
     func runStage(_ stage: ReproductionStage, in folder: URL, into stageFolder: URL, continuing: Bool,
