@@ -157,6 +157,22 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(OutputFolder.lockFileName).path))
     }
 
+    /// A run killed between a file's bytes and its rename leaves a temporary file; the next writer
+    /// that takes the folder's lock removes it, and keeps those of live processes (its own, pid 1).
+    @Test func openingAFolderRemovesTheTemporaryFilesOfProcessesThatAreGone() throws {
+        let root = try Self.scratch("one-writer-leftovers")
+        defer { try? FileManager.default.removeItem(at: root) }
+        // Above Linux's largest pid (2^22), so never a live process.
+        let gone = "\(AtomicFile.temporaryPrefix)index.html-4194305-12345"
+        let live = ["\(AtomicFile.temporaryPrefix)a.json-1-7", "\(AtomicFile.temporaryPrefix)b.json-\(getpid())-7"]
+        for name in [gone, "result.json"] + live {
+            _ = FileManager.default.createFile(atPath: root.appendingPathComponent(name).path, contents: Data("x".utf8))
+        }
+        let folder = try OutputFolder(root, acceptingContents: true)
+        defer { folder.close() }
+        #expect(Set(try folder.contents()) == Set(["result.json"] + live))
+    }
+
     /// Every writing command refuses a folder (or file) another run holds, at once, with exit 1, the
     /// holder's line, and nothing written: here the holder is this test process.
     @Test func everyWritingCommandRefusesAFolderAnotherRunHolds() throws {

@@ -10,7 +10,8 @@ import Glibc
 /// before anything in the folder is read or written, and holds it until ``close()`` or until the object
 /// goes away; a second process that opens the same folder meanwhile is refused at once with one line
 /// naming the holder (pid, host, command, start time). The kernel drops the lock when a process dies,
-/// so a killed run leaves no stale lock. By default a folder that is not empty is refused unless
+/// so a killed run leaves no stale lock, and opening removes the temporary files a killed writer left
+/// (``AtomicFile/removeLeftovers(in:)``). By default a folder that is not empty is refused unless
 /// `force` is set (then files of the same names are replaced and other files are left alone). Every
 /// file goes through `AtomicFile`, so a reader never sees half of one.
 /// Used from one thread at a time (the command's, or its cancellable task's).
@@ -56,6 +57,8 @@ public final class OutputFolder: @unchecked Sendable {
         }
         self.url = url
         lock = try WriterLock(url.appendingPathComponent(Self.lockFileName), for: url.path)
+        // The lock is ours: temporary files of earlier writers are leftovers of a killed run.
+        AtomicFile.removeLeftovers(in: url)
     }
 
     /// What the folder holds besides the lock file.

@@ -124,6 +124,12 @@ public struct Reproduction: Sendable {
         }
 
         var ran: [String] = [], skipped: [String] = [], redone: [(String, String)] = []
+        if only == nil {
+            // The whole folder is this run's: the task folders' start markers half-written by a killed run go.
+            for parent in Set(plan.stages.map { folder.appendingPathComponent($0.id).deletingLastPathComponent().path }) {
+                AtomicFile.removeLeftovers(in: URL(fileURLWithPath: parent))
+            }
+        }
         for stage in plan.stages where only == nil || only == stage.id {
             if Task.isCancelled { throw BertologyError(.cancelled, "the run stopped before \(stage.id)") }
             let stageFolder = folder.appendingPathComponent(stage.id)
