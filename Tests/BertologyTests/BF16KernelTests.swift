@@ -12,9 +12,16 @@ import Testing
         return (0..<count).map { _ in scale * generator.nextNormal() }
     }
 
-    /// ck_linear_bf16_forward with bias and residual (and GELU when asked) on the active ISA.
+    /// The bf16 linear layer's two forms, which take the same packed weight, workspace and epilogue.
+    enum Kernel { case bf16, amx }
+
+    /// ck_linear_bf16_forward (on the active ISA) or ck_linear_amx_forward with bias and residual
+    /// (and GELU when asked), on `threads` threads (default: the current setting).
     func linearBF16(_ m: Int, _ n: Int, _ k: Int, input: [Float], weight: [Float], bias: [Float], residual: [Float],
-                    gelu: Bool = false, terms: Int = 1) -> [Float] {
+                    gelu: Bool = false, terms: Int = 1, kernel: Kernel = .bf16, threads: Int? = nil) -> [Float] {
+        let previous = Kernels.maxThreads
+        if let threads { Kernels.setThreads(threads) }
+        defer { Kernels.setThreads(previous) }
         var packed = [UInt32](repeating: 0xdead_beef, count: ck_pack_weight_bf16_size(Int32(n), Int32(k), Int32(terms)))
         ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k), Int32(terms))
         var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(Kernels.maxThreads)))
@@ -25,7 +32,12 @@ import Testing
                 epilogue.bias = biasPointer.baseAddress
                 epilogue.residual = residualPointer.baseAddress
                 epilogue.activation = Int32(gelu ? CK_ACTIVATION_GELU.rawValue : CK_ACTIVATION_NONE.rawValue)
-                ck_linear_bf16_forward(&out, input, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
+                switch kernel {
+                case .bf16:
+                    ck_linear_bf16_forward(&out, input, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
+                case .amx:
+                    ck_linear_amx_forward(&out, input, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k), &workspace, workspace.count)
+                }
             }
         }
         return out
@@ -69,13 +81,9 @@ import Testing
         let (m, n, k) = (200, 96, 769)
         let input = randomValues(m * k, seed: 5), weight = randomValues(n * k, seed: 6, scale: 0.05)
         let bias = randomValues(n, seed: 7), residual = randomValues(m * n, seed: 8)
-        let previous = Kernels.maxThreads
-        defer { Kernels.setThreads(previous) }
         for terms in [1, 3] {
-            Kernels.setThreads(1)
-            let one = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true, terms: terms)
-            Kernels.setThreads(2)
-            let two = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true, terms: terms)
+            let one = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true, terms: terms, threads: 1)
+            let two = linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, gelu: true, terms: terms, threads: 2)
             #expect(zip(one, two).allSatisfy { $0.bitPattern == $1.bitPattern }, "terms \(terms)")
         }
     }
@@ -139,24 +147,9 @@ import Testing
                 let emulated = Kernels.withISA(.scalar) {
                     linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, terms: terms)
                 }!
-                var packed = [UInt32](repeating: 0, count: ck_pack_weight_bf16_size(Int32(n), Int32(k), Int32(terms)))
-                ck_pack_weight_bf16(&packed, weight, Int32(n), Int32(k), Int32(terms))
                 func amx(threads: Int) -> [Float] {
-                    let previous = Kernels.maxThreads
-                    Kernels.setThreads(threads)
-                    defer { Kernels.setThreads(previous) }
-                    var workspace = [Float](repeating: 0, count: ck_linear_workspace_size(Int32(threads)))
-                    var out = [Float](repeating: .nan, count: m * n)
-                    bias.withUnsafeBufferPointer { b in
-                        residual.withUnsafeBufferPointer { r in
-                            var epilogue = ck_linear_epilogue()
-                            epilogue.bias = b.baseAddress
-                            epilogue.residual = r.baseAddress
-                            ck_linear_amx_forward(&out, input, packed, Int32(terms), &epilogue, Int32(m), Int32(n), Int32(k),
-                                                  &workspace, workspace.count)
-                        }
-                    }
-                    return out
+                    linearBF16(m, n, k, input: input, weight: weight, bias: bias, residual: residual, terms: terms,
+                               kernel: .amx, threads: threads)
                 }
                 let one = amx(threads: 1), two = amx(threads: 2)
                 #expect(one.map(\.bitPattern) == two.map(\.bitPattern), "AMX \(m)x\(n)x\(k) terms \(terms): threads differ")
