@@ -82,7 +82,7 @@ import Testing
                 #expect(plan.stages.prefix(index).contains { $0.id == dependency }, "\(stage.id) runs before \(dependency)")
             }
         }
-        #expect(plan.estimatedSeconds > 0 && plan.text.contains("estimate:") && plan.text.contains("not measured"))
+        #expect(plan.estimatedSeconds > 0 && plan.text.contains("estimate:") && plan.text.contains("measured with all-MiniLM-L6-v2"))
     }
 
     @Test func aTaskAskedForAndAbsentIsRefusedNamingItsFile() throws {

@@ -107,9 +107,14 @@ public struct ReproductionMissingTask: Sendable, Codable, Equatable {
 
 /// The ordered stages of a run (dependencies first), the tasks left out, the time estimate.
 public struct ReproductionPlan: Sendable, Codable, Equatable {
-    /// Seconds per forward example of a 110M-parameter model at 128 tokens, the stated constant the
-    /// estimate scales by the model's parameters and the mean example length (not a measurement of this machine).
-    public static let secondsPerBaseExample = 0.12
+    /// Seconds per example pass of a 110M-parameter model on 2 cores, the constant the estimate scales
+    /// by the model's parameters: measured with all-MiniLM-L6-v2 on a 2-core AVX-512 machine (Intel
+    /// model 207) from its MRPC, RTE and STS-B fine-tunings (0.040-0.082 by the tasks' sentence lengths;
+    /// a training example is 3 passes) and its STS-B sweep (an ablation's example: ``ablationPasses``).
+    public static let secondsPerBaseExample = 0.055
+    /// Passes an ablation's example counts: the sweep shares the layers before the ablated one and
+    /// runs no backward (the STS-B sweep measured 0.22; sentence pairs longer than STS-B's cost more).
+    public static let ablationPasses = 0.3
 
     public let stages: [ReproductionStage]
     /// Tasks that get fine-tuning, analyses and the sweep.
@@ -225,7 +230,7 @@ extension ReproductionPlan {
                                                 summary: "per-head cosine of pre-trained and fine-tuned maps, \(analysed) dev"))
                 let ablations = layers * heads + layers + 1
                 stages.append(ReproductionStage(id: "\(name)/ablate", kind: .ablate, task: task, seed: firstSeed,
-                                                dependencies: [model], work: Double(ablations * dev) * 0.6,
+                                                dependencies: [model], work: Double(ablations * dev) * ablationPasses,
                                                 summary: "\(layers * heads) heads and \(layers) layers of the fine-tuned model switched off (\(options.ablationMode.rawValue)), \(dev) dev"))
             }
         }
@@ -238,7 +243,7 @@ extension ReproductionPlan {
         }
         let rate = secondsPerBaseExample * Double(parameters) / 110e6
         let estimate = stages.reduce(0) { $0 + $1.work } * rate
-        let basis = "a stated constant of \(secondsPerBaseExample) s per 128-token example through a 110M-parameter model on 2 cores, scaled to this model's \(String(format: "%.1f", Double(parameters) / 1e6))M parameters; training examples count 3, ablations 0.6 (shared prefixes); not measured"
+        let basis = "\(secondsPerBaseExample) s per example pass of a 110M-parameter model on 2 cores, scaled to this model's \(String(format: "%.1f", Double(parameters) / 1e6))M parameters; a training example counts 3 passes, an ablation's \(ablationPasses); measured with all-MiniLM-L6-v2 on a 2-core AVX-512 machine, within about 50% by the tasks' sentence lengths; another machine differs"
         return ReproductionPlan(stages: stages, tasks: tasks, devOnly: devOnly, missing: missing,
                                 estimatedSeconds: estimate, estimateBasis: basis)
     }
