@@ -289,7 +289,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("page")
     parser.add_argument("--chromium", default="chromium")
-    parser.add_argument("--screenshot", help="write a PNG of the viewer at --hash instead of checking")
+    parser.add_argument("--screenshot", help="write a PNG of the viewer (scrolled to the top of the window) at --hash "
+                        "instead of checking")
     parser.add_argument("--hash", default="#ex=1&layer=1&head=1")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=900)
@@ -303,6 +304,8 @@ def main():
         if arguments.screenshot:
             browser.open(page.as_uri() + arguments.hash, arguments.width, arguments.height)
             browser.evaluate("document.activeElement && document.activeElement.blur()")
+            # A report page holds the viewer below its tables: bring the viewer to the top of the window.
+            browser.evaluate("document.querySelector('section.bv-viewer').scrollIntoView()")
             browser.screenshot(arguments.screenshot)
             print(f"viewer-check: wrote {arguments.screenshot}")
             return 0
