@@ -16,7 +16,7 @@
 // apart) was slower still, by up to a third: those rows fall into a few L1 sets and evict each
 // other (kernel-bench linear-backward). A per-step packed copy of W for d_inp, shared by every
 // item, would remove one of the three copies.
-// The AVX2 path still reads the operands in place through strides (ck_tile256_strided).
+// The AVX2 path packs the same way into its own tile's shapes (6-row and 16-column panels).
 // The reduction dimension is cut into blocks of LB_KC so a tile's A and B slices stay in L1/L2.
 //
 // Determinism: every output element is owned by one work item, which sums its reduction blocks in
@@ -142,30 +142,77 @@ CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g,
 }
 
 // MARK: - AVX2
+// The same products on AVX2's own tile (6 x 16) and its own panel shapes, so a tile's operands are
+// contiguous: A in 6-row panels (the forward's ck_pack_rows256 for d_inp; 6 consecutive floats of
+// d_out's row m for d_weight), B in 16-column panels (a weight panel of LB_KC x 16 is 8 KB, in L1
+// while every row panel of the item passes over it).
+
+// Copies rows r0..r0+rows-1, columns c0..c0+cols-1 of src (ld) into 16-column panels: panel p holds
+// element (r, j) at dst[p * rows * 16 + r * 16 + j] (columns past cols are zero).
+CK_TARGET_AVX2 static void pack_column_panels256(float *dst, const float *src, long ld, int r0, int rows, int c0,
+                                                 int cols) {
+    for (int p = 0; p < cols; p += 16) {
+        const __m256i m0 = ck_tail_mask256(cols - p), m1 = ck_tail_mask256(cols - p - 8);
+        float *panel = dst + (size_t)p * rows;
+        for (int r = 0; r < rows; r++) {
+            const float *from = src + (size_t)(r0 + r) * ld + c0 + p;
+            _mm256_storeu_ps(panel + (size_t)r * 16, _mm256_maskload_ps(from, m0));
+            _mm256_storeu_ps(panel + (size_t)r * 16 + 8, _mm256_maskload_ps(from + 8, m1));
+        }
+    }
+}
+
+// 6-row panels of the transpose of src's block rows r0..r0+kc-1, columns c0..c0+rows-1: panel q
+// holds element (i, k) = src[(r0 + k) * ld + c0 + q * 6 + i] at dst[q * 6 * kc + k * 6 + i] (rows
+// past `rows` are zero).
+CK_TARGET_AVX2 static void pack_transposed_panels256(float *dst, const float *src, long ld, int r0, int kc, int c0,
+                                                     int rows) {
+    for (int q = 0; q < rows; q += CK_MR256) {
+        const __m256i m = ck_tail_mask256(CK_MIN(CK_MR256, rows - q));
+        float *panel = dst + (size_t)q * kc;
+        for (int k = 0; k < kc; k++) {
+            const __m256 v = _mm256_maskload_ps(src + (size_t)(r0 + k) * ld + c0 + q, m);
+            _mm_storeu_ps(panel + (size_t)k * CK_MR256, _mm256_castps256_ps128(v));
+            _mm_storel_pi((__m64 *)(panel + (size_t)k * CK_MR256 + 4), _mm256_extractf128_ps(v, 1));
+        }
+    }
+}
+
+// Every tile of an item's packed A (rows, 6-row panels) and B (cols, 16-column panels), kc deep.
+CK_TARGET_AVX2 static void packed_tiles256(const float *pa, const float *pb, int rows, int cols, int kc, float *c,
+                                           long ldc, int accumulate) {
+    for (int p = 0; p < cols; p += 16)
+        for (int q = 0; q < rows; q += CK_MR256) {
+            const float *a = pa + (size_t)q * kc, *b = pb + (size_t)p * kc;
+            float *tile = c + (size_t)q * ldc + p;
+            const int n = CK_MIN(16, cols - p);
+            switch (CK_MIN(CK_MR256, rows - q)) {
+#define CK_CASE(R) case R: ck_tile256(R, kc, a, 1, CK_MR256, b, 16, n, tile, ldc, accumulate, NULL, NULL, 0); break;
+            CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
+#undef CK_CASE
+            }
+        }
+}
 
 CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float *pack, int m0, int m1, int k0, int k1) {
-    (void)pack;
     const int N = g->N, K = g->K;
+    float *pa = pack, *pb = pack + LB_PACK_A;
     for (int nb = 0; nb < N; nb += LB_KC) {
         const int kc = CK_MIN(LB_KC, N - nb);
-        for (int k = k0; k < k1; k += 16)
-            for (int m = m0; m < m1; m += CK_MR256)
-                ck_tile256_strided(CK_MIN(CK_MR256, m1 - m), kc, g->d_out + (size_t)m * N + nb, N, 1,
-                                   g->weight + (size_t)nb * K + k, K, CK_MIN(16, k1 - k),
-                                   g->d_inp + (size_t)m * K + k, K, nb > 0);
+        ck_pack_rows256(pa, g->d_out, N, m0, m1 - m0, nb, kc);
+        pack_column_panels256(pb, g->weight, K, nb, kc, k0, k1 - k0);
+        packed_tiles256(pa, pb, m1 - m0, k1 - k0, kc, g->d_inp + (size_t)m0 * K + k0, K, nb > 0);
     }
 }
 
 CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, float *pack, int n0, int n1, int k0, int k1) {
-    (void)pack;
     const int N = g->N, K = g->K;
+    float *pa = pack, *pb = pack + LB_PACK_A;
     for (int mb = 0; mb < g->M; mb += LB_KC) {
         const int kc = CK_MIN(LB_KC, g->M - mb);
-        for (int k = k0; k < k1; k += 16)
-            for (int n = n0; n < n1; n += CK_MR256)
-                ck_tile256_strided(CK_MIN(CK_MR256, n1 - n), kc, g->d_out + (size_t)mb * N + n, 1, N,
-                                   g->inp + (size_t)mb * K + k, K, CK_MIN(16, k1 - k),
-                                   g->d_weight + (size_t)n * K + k, K, 1);
+        pack_transposed_panels256(pa, g->d_out, N, mb, kc, n0, n1 - n0);
+        pack_column_panels256(pb, g->inp, K, mb, kc, k0, k1 - k0);
+        packed_tiles256(pa, pb, n1 - n0, k1 - k0, kc, g->d_weight + (size_t)n0 * K + k0, K, 1);
     }
 }
 #endif  // CK_X86

@@ -256,6 +256,15 @@ void ck_linear_forward(float *out, const float *inp, const float *weight, const 
 // for 2 MB). Rows are a multiple of 12 (the tile) and of 6 (AVX2's), between 96 and CK_MC_MAX.
 static int gemm_rows = 384, gemm_group = 8;
 
+// The AVX2 forward's blocking (linear_block_avx2): each 6-row activation panel (9 KB, in L1) meets a
+// group of weight panels held in L2 (three eighths of it: 4 panels for 512 KB, 16 for 2 MB), so the
+// activation block is read once per group and need not fit in L2; its rows then only set how often
+// the weights are streamed from L3 (once per row block). 576 rows measured best on a 512 KB L2 (Zen 3:
+// 384-768 alike, 96-288 up to a quarter slower, because every new group's first panel waits on L3),
+// and are not halved for a long K (the C block is not kept in L2 on this path either).
+#define CK_ROWS256 576
+static int gemm_group256 = 16;
+
 __attribute__((constructor)) static void derive_blocking(void) {
     size_t l2 = 0;
     ck_cache_sizes(NULL, &l2, NULL);
@@ -264,11 +273,17 @@ __attribute__((constructor)) static void derive_blocking(void) {
     const size_t room = l2 / 4 * 3 - (size_t)gemm_group * panel_bytes;
     const int rows = (int)(room / ((CK_KC + CK_C_COLUMNS) * sizeof(float))) / CK_MR512 * CK_MR512;
     gemm_rows = CK_MAX(96, CK_MIN(CK_MC_MAX, rows));
+    gemm_group256 = CK_MAX(1, CK_MIN(64, (int)(l2 / 8 * 3 / panel_bytes)));
 }
 
 void ck_gemm_blocking(int *rows_per_block, int *panel_group) {
     if (rows_per_block) *rows_per_block = gemm_rows;
     if (panel_group) *panel_group = gemm_group;
+}
+
+void ck_gemm_blocking_avx2(int *rows_per_block, int *panel_group) {
+    if (rows_per_block) *rows_per_block = CK_ROWS256;
+    if (panel_group) *panel_group = gemm_group256;
 }
 
 size_t ck_pack_weight_size(int N, int K) {
@@ -293,8 +308,9 @@ void ck_unpack_weight(float *weight, const float *packed, int N, int K) {
             weight[(size_t)n * K + k] = packed[((size_t)(n / CK_NR) * K + k) * CK_NR + n % CK_NR];
 }
 
-// Each thread's slice of the workspace holds one packed MC x KC activation block.
-#define CK_PACK_A_FLOATS ((size_t)gemm_rows * CK_KC)
+// Each thread's slice of the workspace holds one packed MC x KC activation block, of the larger of
+// the two blockings (the active ISA may change after a workspace was sized).
+#define CK_PACK_A_FLOATS ((size_t)CK_MAX(gemm_rows, CK_ROWS256) * CK_KC)
 
 size_t ck_linear_workspace_size(int threads) {
     return (size_t)(threads < 1 ? 1 : threads) * CK_PACK_A_FLOATS;
@@ -312,20 +328,6 @@ static int k_block_size(int K) {
     const int blocks = (K + CK_KC - 1) / CK_KC;
     const int size = (K + blocks - 1) / blocks;
     return CK_MIN(CK_KC, (size + 3) & ~3);
-}
-
-// Packs rows i0..i0+mc-1, columns p0..p0+kc-1 of inp (ld K) into MR-row panels: panel q holds
-// element (r, k) at dst[q * MR * kc + k * MR + r]. Rows past mc in the last panel are not written
-// (the micro-kernel is specialised to the valid row count and never reads them).
-static void pack_activation_block(float *dst, const float *inp, int K, int i0, int mc, int p0, int kc, int MR) {
-    for (int q = 0; q < mc; q += MR) {
-        const int rows = CK_MIN(MR, mc - q);
-        float *panel = dst + (size_t)q * kc;
-        for (int r = 0; r < rows; r++) {
-            const float *src = inp + (size_t)(i0 + q + r) * K + p0;
-            for (int k = 0; k < kc; k++) panel[(size_t)k * MR + r] = src[k];
-        }
-    }
 }
 
 typedef struct ck_linear_args linear_args;
@@ -384,16 +386,24 @@ CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pa
 
 // MARK: AVX2
 
+// ck_tile256 on packed panels (A: a 6-row panel, element (r, k) at a[k * 6 + r]; B: 16 columns of a
+// 32-column weight panel, row k at b + k * 32), specialised per row count like ck_tile512_packed.
 CK_TARGET_AVX2 static CK_ALWAYS_INLINE void tile256_packed(int mr, int kc, const float *a, const float *b, int n,
                                                            float *c, long ldc, int accumulate,
                                                            const ck_tile_epilogue *ep, const float *res, int col0) {
     switch (mr) {
-#define CK_CASE(R) case R: ck_tile256(R, kc, a, 1, CK_MR512, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
+#define CK_CASE(R) case R: ck_tile256(R, kc, a, 1, CK_MR256, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
     CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
 #undef CK_CASE
     }
 }
 
+// The activation block is packed into 6-row panels (ck_pack_rows256: the tile's own height, so a
+// tile's A is contiguous, 9 KB at kc 384). Each 6-row panel stays in L1 while it meets every weight
+// panel of a group (gemm_group256, in L2), both halves of a panel one after the other. The other
+// order (a weight panel's half in L1, every activation panel passing over it) cannot keep that half
+// in L1: its 384 rows of 64 bytes sit 128 bytes apart, in half of the L1 sets (256 lines on a
+// 32 KB 8-way L1), and it measured a quarter slower on Zen 3.
 CK_TARGET_AVX2 static void linear_block_avx2(const linear_args *g, float *pack, int i0, int i1, int p0, int p1) {
     const int K = g->K, N = g->N, kb = k_block_size(K);
     const ck_linear_epilogue *ep = g->epilogue;
@@ -401,26 +411,33 @@ CK_TARGET_AVX2 static void linear_block_avx2(const linear_args *g, float *pack, 
     for (int pc = 0; pc < K; pc += kb) {
         const int kc = CK_MIN(kb, K - pc);
         const int last = pc + kc == K;
-        pack_activation_block(pack, g->inp, K, i0, i1 - i0, pc, kc, CK_MR512);
-        for (int p = p0; p < p1; p++) {
-            const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
-            for (int half = 0; half < 2; half++) {
-                const int col = p * CK_NR + 16 * half, n = CK_MIN(16, N - col);
-                if (n <= 0) break;
-                for (int i = i0; i < i1; i += CK_MR256) {
-                    const int mr = CK_MIN(CK_MR256, i1 - i);
-                    // Row i sits in packed panel (i - i0) / 12 at row (i - i0) % 12.
-                    const int q = (i - i0) / CK_MR512, r = (i - i0) % CK_MR512;
-                    const float *a = pack + (size_t)q * CK_MR512 * kc + r;
-                    float *c = g->out + (size_t)i * N + col;
-                    const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
-                    tile256_packed(mr, kc, a, b + 16 * half, n, c, N, pc > 0, last ? &tile_ep : NULL, res, col);
+        ck_pack_rows256(pack, g->inp, K, i0, i1 - i0, pc, kc);
+        for (int pg = p0; pg < p1; pg += gemm_group256) {
+            const int pg1 = CK_MIN(p1, pg + gemm_group256);
+            for (int i = i0; i < i1; i += CK_MR256) {
+                const int mr = CK_MIN(CK_MR256, i1 - i);
+                const float *a = pack + (size_t)(i - i0) * kc;
+                for (int p = pg; p < pg1; p++) {
+                    const float *b = g->packed + ((size_t)p * K + pc) * CK_NR;
+                    for (int half = 0; half < 2; half++) {
+                        const int col = p * CK_NR + 16 * half, n = CK_MIN(16, N - col);
+                        if (n <= 0) break;
+                        float *c = g->out + (size_t)i * N + col;
+                        const float *res = last && ep->residual ? ep->residual + (size_t)i * N + col : NULL;
+                        tile256_packed(mr, kc, a, b + 16 * half, n, c, N, pc > 0, last ? &tile_ep : NULL, res, col);
+                    }
                 }
             }
         }
     }
 }
 #endif  // CK_X86
+
+#if CK_X86
+static const linear_block_fn linear_block_avx2_fn = linear_block_avx2;
+#else
+static const linear_block_fn linear_block_avx2_fn = NULL;
+#endif
 
 // MARK: Driver
 
@@ -468,7 +485,7 @@ void ck_linear_run(const linear_args *g, ck_linear_block_fn block, float *worksp
     int threads = ck_threads_max();
     threads = CK_MAX(1, CK_MIN(threads, (int)(workspace_floats / CK_PACK_A_FLOATS)));
     if (2.0 * M * N * (double)K < 2e5) threads = 1;
-    const int rows = rows_per_block(K);
+    const int rows = block == linear_block_avx2_fn ? CK_ROWS256 : rows_per_block(K);
     const int row_blocks = (M + rows - 1) / rows;
     const int panels = (N + CK_NR - 1) / CK_NR;
     // Columns split among the threads, and further when rows are few (batch 1, short sequences) so
@@ -512,28 +529,50 @@ CK_TARGET_AVX512 static void piece_pack_avx512(float *dst, const float *src, int
         ck_pack_rows512(dst + (size_t)pc * padded, src, K, 0, rows, pc, width);
     }
 }
+
+// The AVX2 forward's work on one pair of panels: four 6 x 16 tiles (the 12 x kc A block as two 6-row
+// panels, the two column halves of the 32-column panel), as linear_block_avx2 runs them.
+CK_TARGET_AVX2 static void piece_tiles_avx2(const piece_tiles_job *job, int thread) {
+    const size_t a_size = (size_t)CK_MR512 * job->kc, b_size = (size_t)job->kc * CK_NR;
+    const float *a = job->a + (size_t)thread * job->panels * a_size, *b = job->b + (size_t)thread * job->panels * b_size;
+    float *c = job->c + (size_t)thread * CK_MR512 * CK_NR;
+    for (int r = 0; r < job->reps; r++)
+        for (int p = 0; p < job->panels; p++)
+            for (int half = 0; half < 2; half++)
+                for (int i = 0; i < CK_MR512; i += CK_MR256)
+                    tile256_packed(CK_MR256, job->kc, a + p * a_size + (size_t)i * job->kc, b + p * b_size + 16 * half, 16,
+                                   c + i * CK_NR + 16 * half, CK_NR, 0, NULL, NULL, 0);
+}
 #endif
 
 static void piece_tiles_item(void *context, int item, int thread) {
     (void)thread;
 #if CK_X86
-    piece_tiles_avx512(context, item);
+    if (ck_isa_active() == CK_ISA_AVX512) piece_tiles_avx512(context, item);
+    else piece_tiles_avx2(context, item);
 #else
     (void)context, (void)item;
 #endif
 }
 
+static int piece_isa_ok(void) { return ck_isa_active() == CK_ISA_AVX512 || ck_isa_active() == CK_ISA_AVX2; }
+
 int ck_gemm_piece_tiles(const float *a, const float *b, float *c, int kc, int panels, int reps, int threads) {
-    if (ck_isa_active() != CK_ISA_AVX512 || kc < 1 || panels < 1 || reps < 1 || threads < 1) return 0;
+    if (!piece_isa_ok() || kc < 1 || panels < 1 || reps < 1 || threads < 1) return 0;
     piece_tiles_job job = {a, b, c, kc, panels, reps};
     ck_parallel_for(threads, threads, 0, piece_tiles_item, &job);
     return 1;
 }
 
 int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc) {
-    if (ck_isa_active() != CK_ISA_AVX512 || rows < 1 || K < 1 || kc < 1) return 0;
+    if (!piece_isa_ok() || rows < 1 || K < 1 || kc < 1) return 0;
 #if CK_X86
-    piece_pack_avx512(dst, src, rows, K, kc);
+    if (ck_isa_active() == CK_ISA_AVX512) {
+        piece_pack_avx512(dst, src, rows, K, kc);
+        return 1;
+    }
+    const int padded = (rows + CK_MR256 - 1) / CK_MR256 * CK_MR256;
+    for (int pc = 0; pc < K; pc += kc) ck_pack_rows256(dst + (size_t)pc * padded, src, K, 0, rows, pc, CK_MIN(kc, K - pc));
 #endif
     return 1;
 }

@@ -218,6 +218,56 @@ CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256(
         }
     }
 }
+
+// In-register transpose of 8 rows of 8 floats: on return r[c] holds column c.
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void transpose8x8(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int c = 0; c < 4; c++) {
+        t[c] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x20);
+        t[c + 4] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x31);
+    }
+    for (int c = 0; c < 8; c++) r[c] = t[c];
+}
+
+// Packs rows i0..i0+mc-1, columns p0..p0+kc-1 of inp (ld K) into 6-row panels (AVX2's tile height):
+// panel q holds element (r, k) at dst[q * 6 * kc + k * 6 + r]; rows past mc in the last panel are
+// written as zeros (the tile is specialised to the valid row count and never reads them). 8 columns
+// at a time: 6 row loads, one in-register 8 x 8 transpose (2 rows zero), 8 stores of 4 + 2 floats.
+CK_TARGET_AVX2 __attribute__((unused)) static void ck_pack_rows256(float *dst, const float *inp, int K, int i0, int mc,
+                                                                   int p0, int kc) {
+    for (int q = 0; q < mc; q += CK_MR256) {
+        const int rows = CK_MIN(CK_MR256, mc - q);
+        float *panel = dst + (size_t)q * kc;
+        const float *src = inp + (size_t)(i0 + q) * K + p0;
+        for (int k0 = 0; k0 < kc; k0 += 8) {
+            const int columns = CK_MIN(8, kc - k0);
+            __m256 r[8];
+            if (columns == 8)
+                for (int i = 0; i < 8; i++) r[i] = i < rows ? _mm256_loadu_ps(src + (size_t)i * K + k0) : _mm256_setzero_ps();
+            else {
+                const __m256i m = ck_tail_mask256(columns);
+                for (int i = 0; i < 8; i++)
+                    r[i] = i < rows ? _mm256_maskload_ps(src + (size_t)i * K + k0, m) : _mm256_setzero_ps();
+            }
+            transpose8x8(r);
+            for (int k = 0; k < columns; k++) {
+                float *to = panel + (size_t)(k0 + k) * CK_MR256;
+                _mm_storeu_ps(to, _mm256_castps256_ps128(r[k]));
+                _mm_storel_pi((__m64 *)(to + 4), _mm256_extractf128_ps(r[k], 1));
+            }
+        }
+    }
+}
 #endif  // CK_X86
 
 #endif  // CKERNELS_MICROKERNEL_H

@@ -15,7 +15,7 @@ let usage = """
                   else the scalar emulation: not measured then), weights packed once in bf16 pairs
       linear-backward  the fine-tuning gradients of the same shapes, apart: linear-dx d_inp (M,K) =
                   d_out (M,N) · W (N,K), linear-dw d_weight (N,K) += d_outᵀ · inp (plain weight)
-      pieces      the packed GEMM apart (AVX-512): the 12x32 register kernel alone on packed panels
+      pieces      the packed GEMM apart (AVX-512, AVX2): the 12x32 register work alone on packed panels
                   resident in L1, in L2 and beyond L2 (each thread its own panels), as % of the
                   peak; packing 384 activation rows (the forward's block) against memcpy, in GB/s
       attention   B=32, 12 heads of 64, T=128, probabilities kept (QKᵀ and PV flops)
@@ -315,11 +315,12 @@ func log(_ line: String) {
 
 do {
     var l1d = 0, l2 = 0, l3 = 0
-    var rows: Int32 = 0, group: Int32 = 0
+    var rows: Int32 = 0, group: Int32 = 0, rows256: Int32 = 0, group256: Int32 = 0
     ck_cache_sizes(&l1d, &l2, &l3)
     ck_gemm_blocking(&rows, &group)
-    log("bf16 hardware: \(BF16Hardware.detected) (AMX kernels: not written yet)")
-    log("caches (sysconf): L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB; GEMM blocking: \(rows) rows per activation block, \(group) weight panels per L2 group")
+    ck_gemm_blocking_avx2(&rows256, &group256)
+    log("bf16 hardware: \(BF16Hardware.detected) (AMX kernel: written, never chosen: untested on AMX hardware)")
+    log("caches (sysconf): L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB; GEMM blocking: \(rows) rows per activation block, \(group) weight panels per L2 group (avx2: \(rows256) rows, \(group256) panels)")
 }
 for isa in options.isas {
     for threads in options.threads {

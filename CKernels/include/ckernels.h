@@ -59,6 +59,9 @@ void ck_cache_sizes(size_t *l1d, size_t *l2, size_t *l3);
 /// rows per packed activation block (K <= 1024; half for longer K) and weight panels per L2 group.
 /// Neither changes a result's bits: only the K blocks do, and they are fixed (at most 384 deep).
 void ck_gemm_blocking(int *rows_per_block, int *panel_group);
+/// The AVX2 path's blocking: rows per activation block (fixed, any K) and weight panels per group
+/// (three eighths of L2); ck_linear_workspace_size covers the larger of the two blockings.
+void ck_gemm_blocking_avx2(int *rows_per_block, int *panel_group);
 
 // MARK: - Matrix multiplication
 
@@ -260,8 +263,9 @@ void ck_attention_map_products(double *products, const float *a, const float *b,
 // MARK: - Training
 // The packed GEMM's pieces, apart, for `kernel-bench --kernel pieces` (the model never calls them):
 // where the full GEMM falls short of the FMA peak, these say whether the register kernel, the cache
-// level its operands come from, the packing or the second thread is the cause. AVX-512 only: on
-// another active ISA they do nothing and return 0 (else 1).
+// level its operands come from, the packing or the second thread is the cause. AVX-512 and AVX2 (the
+// active one; AVX2 runs each pair as its forward does, four 6 x 16 tiles); on the scalar path they do
+// nothing and return 0 (else 1).
 //   ck_gemm_piece_tiles: on each of `threads` threads, `reps` passes over that thread's `panels`
 //     pairs of packed panels (A: 12 rows x kc, B: kc x 32 columns, as the forward packs them), each
 //     pair one 12 x 32 register tile written to the thread's C tile (12 x 32 floats). a holds

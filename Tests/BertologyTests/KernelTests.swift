@@ -108,8 +108,13 @@ import Testing
         #expect(Int(group) == max(1, min(64, l2 / 5 / panel)))
         let expectedRows = (l2 / 4 * 3 - Int(group) * panel) / ((384 + 384) * 4) / 12 * 12
         #expect(Int(rows) == max(96, min(768, expectedRows)))
-        #expect(ck_linear_workspace_size(2) == 2 * Int(rows) * 384)
-        print("caches: L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB -> \(rows) rows, \(group) panels per group")
+        // The AVX2 path: a group of three eighths of L2, a fixed 576-row block; the workspace covers both.
+        var rows256: Int32 = 0, group256: Int32 = 0
+        ck_gemm_blocking_avx2(&rows256, &group256)
+        #expect(Int(group256) == max(1, min(64, l2 / 8 * 3 / panel)))
+        #expect(rows256 == 576)
+        #expect(ck_linear_workspace_size(2) == 2 * Int(max(rows, rows256)) * 384)
+        print("caches: L1d \(l1d >> 10) KB, L2 \(l2 >> 10) KB, L3 \(l3 >> 20) MB -> \(rows) rows, \(group) panels per group; avx2 \(rows256) rows, \(group256) panels")
     }
 
     @Test func packedWeightRoundTripsAndPadsWithZeros() {
