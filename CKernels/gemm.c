@@ -388,11 +388,21 @@ CK_TARGET_AVX512 static void linear_block_avx512(const linear_args *g, float *pa
 
 // ck_tile256 on packed panels (A: a 6-row panel, element (r, k) at a[k * 6 + r]; B: 16 columns of a
 // 32-column weight panel, row k at b + k * 32), specialised per row count like ck_tile512_packed.
+// The weight rows stream from L2 (linear_block_avx2's order), so each is prefetched 8 k ahead:
+// +2-10% on Zen 3 in alternating runs (4 ahead less, 16 ahead no better).
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void tile256_packed_rows(int mr, int kc, const float *a, const float *b, int n,
+                                                                float *c, long ldc, int accumulate,
+                                                                const ck_tile_epilogue *ep, const float *res, int col0) {
+    __m256 acc[CK_MR256][2];
+    ck_tile256_sum(acc, mr, kc, a, 1, CK_MR256, b, CK_NR, n, 8);
+    ck_tile_finish256(acc, mr, n, c, ldc, accumulate, ep, res, col0);
+}
+
 CK_TARGET_AVX2 static CK_ALWAYS_INLINE void tile256_packed(int mr, int kc, const float *a, const float *b, int n,
                                                            float *c, long ldc, int accumulate,
                                                            const ck_tile_epilogue *ep, const float *res, int col0) {
     switch (mr) {
-#define CK_CASE(R) case R: ck_tile256(R, kc, a, 1, CK_MR256, b, CK_NR, n, c, ldc, accumulate, ep, res, col0); break;
+#define CK_CASE(R) case R: tile256_packed_rows(R, kc, a, b, n, c, ldc, accumulate, ep, res, col0); break;
     CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6)
 #undef CK_CASE
     }

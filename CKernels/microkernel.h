@@ -170,17 +170,18 @@ CK_TARGET_AVX512 __attribute__((unused)) static void ck_pack_rows512(float *dst,
 
 // MARK: - AVX2
 
-// The same contract for a tile of mr <= 6 rows and n <= 16 columns.
-CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256(
-    const int mr, const int kc, const float *restrict a, const long a_rs, const long a_cs,
-    const float *restrict b, const long ldb, const int n, float *c, const long ldc, const int accumulate,
-    const ck_tile_epilogue *ep, const float *residual, const int col0) {
-    __m256 acc[CK_MR256][2];
+// The k loop of an AVX2 tile of mr <= 6 rows and n <= 16 columns into acc. prefetch (a constant):
+// 0, or how many k ahead to prefetch B's row into L1, for a B streamed from L2 (the forward's weight
+// panels; a prefetch never faults, so the rows past the end cost nothing).
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256_sum(
+    __m256 acc[CK_MR256][2], const int mr, const int kc, const float *restrict a, const long a_rs, const long a_cs,
+    const float *restrict b, const long ldb, const int n, const int prefetch) {
 #pragma clang loop unroll(full)
     for (int r = 0; r < CK_MR256; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     const __m256i m0 = ck_tail_mask256(n), m1 = ck_tail_mask256(n - 8);
     for (int k = 0; k < kc; k++) {
         __m256 b0, b1;
+        if (prefetch) _mm_prefetch((const char *)(b + (long)(k + prefetch) * ldb), _MM_HINT_T0);
         if (n == 16) {
             b0 = _mm256_loadu_ps(b + (long)k * ldb);
             b1 = _mm256_loadu_ps(b + (long)k * ldb + 8);
@@ -197,6 +198,13 @@ CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256(
             }
         }
     }
+}
+
+// Writes a finished AVX2 tile to C, as ck_tile_finish512 does.
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile_finish256(
+    __m256 acc[CK_MR256][2], const int mr, const int n, float *c, const long ldc, const int accumulate,
+    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+    const __m256i m0 = ck_tail_mask256(n), m1 = ck_tail_mask256(n - 8);
 #pragma clang loop unroll(full)
     for (int r = 0; r < CK_MR256; r++) {
         if (r >= mr) continue;
@@ -217,6 +225,16 @@ CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256(
             _mm256_maskstore_ps(crow + 8 * h, m, v);
         }
     }
+}
+
+// The same contract as ck_tile512 for a tile of mr <= 6 rows and n <= 16 columns.
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256(
+    const int mr, const int kc, const float *restrict a, const long a_rs, const long a_cs,
+    const float *restrict b, const long ldb, const int n, float *c, const long ldc, const int accumulate,
+    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+    __m256 acc[CK_MR256][2];
+    ck_tile256_sum(acc, mr, kc, a, a_rs, a_cs, b, ldb, n, 0);
+    ck_tile_finish256(acc, mr, n, c, ldc, accumulate, ep, residual, col0);
 }
 
 // In-register transpose of 8 rows of 8 floats: on return r[c] holds column c.
