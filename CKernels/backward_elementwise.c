@@ -215,7 +215,7 @@ CK_TARGET_AVX2 static void layernorm_train_rows_avx2(float *out, float *mean_out
             __m256i m = ck_tail_mask256(C - i);
             __m256 n = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mean), rstd);
             __m256 o = _mm256_fmadd_ps(n, _mm256_maskload_ps(weight + i, m), _mm256_maskload_ps(bias + i, m));
-            _mm256_maskstore_ps(y + i, m, o);
+            ck_store_tail256(y + i, C - i, m, o);
         }
         mean_out[r] = mean_value;
         rstd_out[r] = rstd_value;
@@ -245,7 +245,7 @@ CK_TARGET_AVX2 static void layernorm_backward_rows_avx2(float *d_inp, const floa
             const __m256 g = _mm256_mul_ps(_mm256_maskload_ps(dy + i, m), _mm256_maskload_ps(weight + i, m));
             const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mu), rs);
             const __m256 d = _mm256_fnmadd_ps(xhat, mean_gx, _mm256_sub_ps(g, mean_g));
-            _mm256_maskstore_ps(dx + i, m, _mm256_mul_ps(d, rs));
+            ck_store_tail256(dx + i, C - i, m, _mm256_mul_ps(d, rs));
         }
     }
 }
@@ -287,7 +287,7 @@ CK_TARGET_AVX2 static void gelu_backward_range_avx2(float *d_inp, const float *d
         const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, ck_erf256(_mm256_mul_ps(x, r2))));
         const __m256 pdf = _mm256_mul_ps(alpha, ck_exp256(_mm256_mul_ps(_mm256_mul_ps(x, x), minus_half)));
         const __m256 d = _mm256_mul_ps(_mm256_maskload_ps(d_out + i, m), _mm256_fmadd_ps(x, pdf, cdf));
-        _mm256_maskstore_ps(d_inp + i, m, d);
+        ck_store_tail256(d_inp + i, (long)(i1 - i), m, d);
     }
 }
 #endif  // CK_X86

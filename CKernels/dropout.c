@@ -84,7 +84,7 @@ CK_TARGET_AVX2 static void dropout_range_avx2(uint8_t *mask, float *out, const f
             const __m256i m = ck_tail_mask256(count);
             const __m256i kept = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(keep), bit), bit);
             const __m256 x = _mm256_mul_ps(_mm256_maskload_ps(inp + i, m), s);
-            _mm256_maskstore_ps(out + i, m, _mm256_and_ps(x, _mm256_castsi256_ps(kept)));
+            ck_store_tail256(out + i, count, m, _mm256_and_ps(x, _mm256_castsi256_ps(kept)));
         }
     }
 }

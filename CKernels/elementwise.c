@@ -44,14 +44,14 @@ CK_TARGET_AVX2 static void gelu_range_avx2(float *out, const float *inp, size_t 
         __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
         __m256 x = _mm256_maskload_ps(inp + i, m);
         __m256 e = _mm256_add_ps(one, ck_erf256(_mm256_mul_ps(x, r2)));
-        _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(_mm256_mul_ps(half, x), e));
+        ck_store_tail256(out + i, (long)(i1 - i), m, _mm256_mul_ps(_mm256_mul_ps(half, x), e));
     }
 }
 
 CK_TARGET_AVX2 static void add_range_avx2(float *out, const float *a, const float *b, size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; i += 8) {
         __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
-        _mm256_maskstore_ps(out + i, m, _mm256_add_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m)));
+        ck_store_tail256(out + i, (long)(i1 - i), m, _mm256_add_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m)));
     }
 }
 #endif

@@ -75,7 +75,7 @@ CK_TARGET_AVX2 static void layernorm_rows_avx2(float *out, const float *inp, con
             __m256i m = ck_tail_mask256(C - i);
             __m256 n = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mean), rstd);
             __m256 o = _mm256_fmadd_ps(n, _mm256_maskload_ps(weight + i, m), _mm256_maskload_ps(bias + i, m));
-            _mm256_maskstore_ps(y + i, m, o);
+            ck_store_tail256(y + i, C - i, m, o);
         }
     }
 }

@@ -200,10 +200,17 @@ CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile256_sum(
     }
 }
 
-// Writes a finished AVX2 tile to C, as ck_tile_finish512 does.
-CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile_finish256(
-    __m256 acc[CK_MR256][2], const int mr, const int n, float *c, const long ldc, const int accumulate,
-    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+// Loads and stores of one 8-float half-row of an AVX2 tile: masked only for a partial tile (full is
+// a constant in every call). VMASKMOVPS stores are slow on AMD's cores (microcoded before Zen 4),
+// and a tile's 12 of them cost a large share of a short tile.
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE __m256 ck_load256(const int full, const float *p, const __m256i m) {
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+
+// Writes a finished AVX2 tile to C, as ck_tile_finish512 does (full: n == 16, as a constant).
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile_finish256_cols(
+    __m256 acc[CK_MR256][2], const int mr, const int full, const int n, float *c, const long ldc,
+    const int accumulate, const ck_tile_epilogue *ep, const float *residual, const int col0) {
     const __m256i m0 = ck_tail_mask256(n), m1 = ck_tail_mask256(n - 8);
 #pragma clang loop unroll(full)
     for (int r = 0; r < CK_MR256; r++) {
@@ -213,18 +220,26 @@ CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile_finish256(
         for (int h = 0; h < 2; h++) {
             const __m256i m = h ? m1 : m0;
             __m256 v = acc[r][h];
-            if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(crow + 8 * h, m));
+            if (accumulate) v = _mm256_add_ps(v, ck_load256(full, crow + 8 * h, m));
             if (ep != NULL) {
-                if (ep->bias) v = _mm256_add_ps(v, _mm256_maskload_ps(ep->bias + col0 + 8 * h, m));
+                if (ep->bias) v = _mm256_add_ps(v, ck_load256(full, ep->bias + col0 + 8 * h, m));
                 if (ep->gelu) {
                     const __m256 e = ck_erf256(_mm256_mul_ps(v, _mm256_set1_ps(CK_INV_SQRT2_F)));
                     v = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
                 }
-                if (residual) v = _mm256_add_ps(v, _mm256_maskload_ps(residual + r * ep->ldr + 8 * h, m));
+                if (residual) v = _mm256_add_ps(v, ck_load256(full, residual + r * ep->ldr + 8 * h, m));
             }
-            _mm256_maskstore_ps(crow + 8 * h, m, v);
+            if (full) _mm256_storeu_ps(crow + 8 * h, v);
+            else _mm256_maskstore_ps(crow + 8 * h, m, v);
         }
     }
+}
+
+CK_TARGET_AVX2 static CK_ALWAYS_INLINE void ck_tile_finish256(
+    __m256 acc[CK_MR256][2], const int mr, const int n, float *c, const long ldc, const int accumulate,
+    const ck_tile_epilogue *ep, const float *residual, const int col0) {
+    if (n == 16) ck_tile_finish256_cols(acc, mr, 1, 16, c, ldc, accumulate, ep, residual, col0);
+    else ck_tile_finish256_cols(acc, mr, 0, n, c, ldc, accumulate, ep, residual, col0);
 }
 
 // The same contract as ck_tile512 for a tile of mr <= 6 rows and n <= 16 columns.

@@ -111,7 +111,7 @@ CK_TARGET_AVX2 static void scale_avx2(float *x, size_t i0, size_t i1, float s) {
     const __m256 sv = _mm256_set1_ps(s);
     for (size_t i = i0; i < i1; i += 8) {
         const __m256i m = ck_tail_mask256((int)CK_MIN(i1 - i, 8));
-        _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), sv));
+        ck_store_tail256(x + i, (long)(i1 - i), m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), sv));
     }
 }
 
@@ -129,9 +129,9 @@ CK_TARGET_AVX2 static void adamw_range_avx2(float *param, const float *grad, flo
         const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(v + i, k), beta2),
                                         _mm256_mul_ps(_mm256_mul_ps(w2, g), g));
         const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
-        _mm256_maskstore_ps(m + i, k, mi);
-        _mm256_maskstore_ps(v + i, k, vi);
-        _mm256_maskstore_ps(param + i, k, _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(step, mi), denom)));
+        ck_store_tail256(m + i, (long)(i1 - i), k, mi);
+        ck_store_tail256(v + i, (long)(i1 - i), k, vi);
+        ck_store_tail256(param + i, (long)(i1 - i), k, _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(step, mi), denom)));
     }
 }
 #endif  // CK_X86

@@ -65,13 +65,13 @@ CK_TARGET_AVX2 static void softmax_row_avx2(float *x, int cols, int valid, float
         __m256 e = ck_exp256(_mm256_fmsub_ps(s, _mm256_maskload_ps(x + j, m), maximum));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
         vsum = _mm256_add_ps(vsum, e);
-        _mm256_maskstore_ps(x + j, m, e);
+        ck_store_tail256(x + j, valid - j, m, e);
     }
     const float sum = ck_hsum256(vsum);
     const __m256 inverse = _mm256_set1_ps(valid > 0 ? 1.0f / sum : 0.0f);
     for (int j = 0; j < valid; j += 8) {
         __m256i m = ck_tail_mask256(valid - j);
-        _mm256_maskstore_ps(x + j, m, _mm256_mul_ps(inverse, _mm256_maskload_ps(x + j, m)));
+        ck_store_tail256(x + j, valid - j, m, _mm256_mul_ps(inverse, _mm256_maskload_ps(x + j, m)));
     }
     for (int j = valid; j < cols; j++) x[j] = 0.0f;
 }

@@ -126,6 +126,14 @@ CK_TARGET_AVX2 static inline __m256i ck_tail_mask256(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// Stores v at p: all 8 lanes when remaining >= 8, else the lanes of m (the tail's mask). VMASKMOVPS
+// stores are slow on AMD's cores (microcoded before Zen 4), so a loop that masks every step stores
+// whole vectors with a plain store and masks only its tail; the values written are the same.
+CK_TARGET_AVX2 static inline void ck_store_tail256(float *p, long remaining, __m256i m, __m256 v) {
+    if (remaining >= 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, m, v);
+}
+
 // Mask of the first n lanes, for AVX-512 tails: none when n <= 0, all 16 when n >= 16.
 static inline __mmask16 ck_tail_mask512(int n) {
     return (__mmask16)(n <= 0 ? 0 : n >= 16 ? 0xFFFF : ((1u << n) - 1u));
