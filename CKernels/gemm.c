@@ -522,14 +522,25 @@ typedef struct {
     int kc, panels, reps;
 } piece_tiles_job;
 
+// A thread's own panels (panels pairs of 12 x kc and kc x 32) and C tile (12 x 32) in a pieces job.
+typedef struct {
+    const float *a, *b;
+    float *c;
+    size_t a_size, b_size;
+} piece_operands;
+
+static piece_operands piece_operands_of(const piece_tiles_job *job, int thread) {
+    const size_t a_size = (size_t)CK_MR512 * job->kc, b_size = (size_t)job->kc * CK_NR;
+    return (piece_operands){job->a + (size_t)thread * job->panels * a_size, job->b + (size_t)thread * job->panels * b_size,
+                            job->c + (size_t)thread * CK_MR512 * CK_NR, a_size, b_size};
+}
+
 #if CK_X86
 CK_TARGET_AVX512 static void piece_tiles_avx512(const piece_tiles_job *job, int thread) {
-    const size_t a_size = (size_t)CK_MR512 * job->kc, b_size = (size_t)job->kc * CK_NR;
-    const float *a = job->a + (size_t)thread * job->panels * a_size, *b = job->b + (size_t)thread * job->panels * b_size;
-    float *c = job->c + (size_t)thread * CK_MR512 * CK_NR;
+    const piece_operands o = piece_operands_of(job, thread);
     for (int r = 0; r < job->reps; r++)
         for (int p = 0; p < job->panels; p++)
-            ck_tile512_packed(CK_MR512, job->kc, a + p * a_size, b + p * b_size, CK_NR, c, CK_NR, 0, NULL, NULL, 0);
+            ck_tile512_packed(CK_MR512, job->kc, o.a + p * o.a_size, o.b + p * o.b_size, CK_NR, o.c, CK_NR, 0, NULL, NULL, 0);
 }
 
 CK_TARGET_AVX512 static void piece_pack_avx512(float *dst, const float *src, int rows, int K, int kc) {
@@ -543,15 +554,13 @@ CK_TARGET_AVX512 static void piece_pack_avx512(float *dst, const float *src, int
 // The AVX2 forward's work on one pair of panels: four 6 x 16 tiles (the 12 x kc A block as two 6-row
 // panels, the two column halves of the 32-column panel), as linear_block_avx2 runs them.
 CK_TARGET_AVX2 static void piece_tiles_avx2(const piece_tiles_job *job, int thread) {
-    const size_t a_size = (size_t)CK_MR512 * job->kc, b_size = (size_t)job->kc * CK_NR;
-    const float *a = job->a + (size_t)thread * job->panels * a_size, *b = job->b + (size_t)thread * job->panels * b_size;
-    float *c = job->c + (size_t)thread * CK_MR512 * CK_NR;
+    const piece_operands o = piece_operands_of(job, thread);
     for (int r = 0; r < job->reps; r++)
         for (int p = 0; p < job->panels; p++)
             for (int half = 0; half < 2; half++)
                 for (int i = 0; i < CK_MR512; i += CK_MR256)
-                    tile256_packed(CK_MR256, job->kc, a + p * a_size + (size_t)i * job->kc, b + p * b_size + 16 * half, 16,
-                                   c + i * CK_NR + 16 * half, CK_NR, 0, NULL, NULL, 0);
+                    tile256_packed(CK_MR256, job->kc, o.a + p * o.a_size + (size_t)i * job->kc,
+                                   o.b + p * o.b_size + 16 * half, 16, o.c + i * CK_NR + 16 * half, CK_NR, 0, NULL, NULL, 0);
 }
 #endif
 
