@@ -272,8 +272,8 @@ CK_TARGET_AVX2 static void layernorm_backward_columns_avx2(float *d_weight, floa
         }
     }
     for (int v = 0; v < vectors; v++) {
-        if (d_weight) _mm256_maskstore_ps(d_weight + c0 + 8 * v, m[v], dw[v]);
-        if (d_bias) _mm256_maskstore_ps(d_bias + c0 + 8 * v, m[v], db[v]);
+        if (d_weight) ck_store_tail256(d_weight + c0 + 8 * v, c1 - c0 - 8 * v, m[v], dw[v]);
+        if (d_bias) ck_store_tail256(d_bias + c0 + 8 * v, c1 - c0 - 8 * v, m[v], db[v]);
     }
 }
 

@@ -170,7 +170,7 @@ CK_TARGET_AVX2 static void gemm_tile_axpy_avx2(const gemm_args *g, int i0, int i
                     __m256 out = _mm256_mul_ps(alpha, acc[r][h]);
                     if (g->beta != 0.0f)
                         out = _mm256_fmadd_ps(beta, _mm256_maskload_ps(crow + 8 * h, m), out);
-                    _mm256_maskstore_ps(crow + 8 * h, m, out);
+                    ck_store_tail256(crow + 8 * h, (long)j1 - j - 8 * h, m, out);
                 }
             }
         }
