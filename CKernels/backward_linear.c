@@ -9,14 +9,13 @@
 //   d_weight (N,K) += d_outᵀ (N,M) · inp (M,K): A element (n, m) = d_out[m*N + n], so a 12-row
 //     panel's column m is 12 consecutive floats of d_out's row m (a copy, no transpose); B = inp's
 //     rows m, copied into 32-column panels.
-// No packed copy of the weight is kept: the weights change at every optimizer step, and the copy
-// made here per work item is read by every row panel of the item. The copies are not free: in a
-// perf profile of MRPC fine-tuning they take about a quarter of the two products' time (10% of the
-// step's samples, against 30% in the tiles). Reading the operands in place instead (rows 1.5-12 KB
-// apart) was slower still, by up to a third: those rows fall into a few L1 sets and evict each
-// other (kernel-bench linear-backward). A per-step packed copy of W for d_inp, shared by every
-// item, would remove one of the three copies.
-// The AVX2 path packs the same way into its own tile's shapes (6-row and 16-column panels).
+// No packed copy of the weight is kept between calls: the weights change at every optimizer step.
+// Copying operands per work item is not free: in a perf profile of MRPC fine-tuning (AVX-512) the
+// copies took about a quarter of the two products' time. Reading the operands in place instead (rows
+// 1.5-12 KB apart) was slower still, by up to a third: those rows fall into a few L1 sets and evict
+// each other (kernel-bench linear-backward). The AVX2 path therefore packs the operands that several
+// items read once per call, into the workspace's shared part, and its items read them from there
+// (see its section); the AVX-512 path still copies per item.
 // The reduction dimension is cut into blocks of LB_KC so a tile's A and B slices stay in L1/L2.
 //
 // Determinism: every output element is owned by one work item, which sums its reduction blocks in
@@ -31,6 +30,7 @@ typedef struct ck_linear_backward_args {
     float *d_inp, *d_weight, *d_bias;
     const float *d_out, *inp, *weight;
     int M, N, K;
+    float *wp, *xp, *dt;  // the operands packed once per call, where the ISA shares them (AVX2)
 } linear_backward_args;
 
 // Tiles of work: LB_ROWS output rows x LB_COLS output columns (multiples of every register block).
@@ -143,47 +143,66 @@ CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g,
 
 // MARK: - AVX2
 // The same products on AVX2's own tile (6 x 16) and its own panel shapes, so a tile's operands are
-// contiguous: A in 6-row panels (the forward's ck_pack_rows256 for d_inp; 6 consecutive floats of
-// d_out's row m for d_weight), B in 16-column panels (a weight panel of LB_KC x 16 is 8 KB, in L1
-// while every row panel of the item passes over it).
+// contiguous: A in 6-row panels, B in 16-column panels. Unlike the AVX-512 items, the AVX2 items
+// do not copy the operands that several items read: those are packed once per call, before any
+// tile, into the workspace's shared part (linear_backward_share, in parallel by row chunks):
+//   wp: the weight W (N, K) in 16-column panels of all N rows (d_inp's B: every row item reads it);
+//   xp: inp (M, K) in 16-column panels of all M rows (d_weight's B: every row item reads it);
+//   dt: d_outᵀ in 6-row panels of all M columns (d_weight's A: every column item reads it).
+// Copied per item, they were copied M / 96 (W), N / 96 (inp) and K / 192 (d_out) times per call,
+// which held the AVX2 products to 41-58% of the FMA peak on Zen 3 (kernel-bench linear-backward).
+// Only d_inp's A (d_out's rows, 6-row panels of one item's rows) is still packed per item. The
+// tiles see the same values in the same order either way: the bits do not change.
 
-// Copies rows r0..r0+rows-1, columns c0..c0+cols-1 of src (ld) into 16-column panels: panel p holds
-// element (r, j) at dst[p * rows * 16 + r * 16 + j] (columns past cols are zero).
-CK_TARGET_AVX2 static void pack_column_panels256(float *dst, const float *src, long ld, int r0, int rows, int c0,
-                                                 int cols) {
-    for (int p = 0; p < cols; p += 16) {
-        const __m256i m0 = ck_tail_mask256(cols - p), m1 = ck_tail_mask256(cols - p - 8);
-        float *panel = dst + (size_t)p * rows;
-        for (int r = 0; r < rows; r++) {
-            const float *from = src + (size_t)(r0 + r) * ld + c0 + p;
-            _mm256_storeu_ps(panel + (size_t)r * 16, _mm256_maskload_ps(from, m0));
-            _mm256_storeu_ps(panel + (size_t)r * 16 + 8, _mm256_maskload_ps(from + 8, m1));
+// Rows r0..r1-1 of src (ld, cols columns) into 16-column panels of `rows` rows: panel P holds element
+// (r, j) = src[r * ld + 16 P + j] at dst[P * rows * 16 + r * 16 + j] (columns past cols are zero).
+CK_TARGET_AVX2 static void pack_column_panels256(float *dst, int rows, const float *src, long ld, int cols, int r0,
+                                                 int r1) {
+    for (int r = r0; r < r1; r++)
+        for (int p = 0; p < cols; p += 16) {
+            const float *from = src + (size_t)r * ld + p;
+            float *to = dst + (size_t)p * rows + (size_t)r * 16;
+            if (cols - p >= 16) {
+                _mm256_storeu_ps(to, _mm256_loadu_ps(from));
+                _mm256_storeu_ps(to + 8, _mm256_loadu_ps(from + 8));
+            } else {
+                _mm256_storeu_ps(to, _mm256_maskload_ps(from, ck_tail_mask256(cols - p)));
+                _mm256_storeu_ps(to + 8, _mm256_maskload_ps(from + 8, ck_tail_mask256(cols - p - 8)));
+            }
         }
-    }
 }
 
-// 6-row panels of the transpose of src's block rows r0..r0+kc-1, columns c0..c0+rows-1: panel q
-// holds element (i, k) = src[(r0 + k) * ld + c0 + q * 6 + i] at dst[q * 6 * kc + k * 6 + i] (rows
-// past `rows` are zero).
-CK_TARGET_AVX2 static void pack_transposed_panels256(float *dst, const float *src, long ld, int r0, int kc, int c0,
-                                                     int rows) {
-    for (int q = 0; q < rows; q += CK_MR256) {
-        const __m256i m = ck_tail_mask256(CK_MIN(CK_MR256, rows - q));
-        float *panel = dst + (size_t)q * kc;
-        for (int k = 0; k < kc; k++) {
-            const __m256 v = _mm256_maskload_ps(src + (size_t)(r0 + k) * ld + c0 + q, m);
-            _mm_storeu_ps(panel + (size_t)k * CK_MR256, _mm256_castps256_ps128(v));
-            _mm_storel_pi((__m64 *)(panel + (size_t)k * CK_MR256 + 4), _mm256_extractf128_ps(v, 1));
+// Rows r0..r1-1 of src (ld, cols columns) transposed into 6-row panels of `rows` columns: panel Q
+// holds element (i, r) = src[r * ld + 6 Q + i] at dst[Q * rows * 6 + r * 6 + i] (i past cols is zero).
+CK_TARGET_AVX2 static void pack_transposed_panels256(float *dst, int rows, const float *src, long ld, int cols,
+                                                     int r0, int r1) {
+    for (int r = r0; r < r1; r++)
+        for (int q = 0; q < cols; q += CK_MR256) {
+            const float *from = src + (size_t)r * ld + q;
+            float *to = dst + (size_t)q * rows + (size_t)r * CK_MR256;
+            if (cols - q >= 8) {  // 6 floats of a full 8-float load (the row goes on past them)
+                const __m256 v = _mm256_loadu_ps(from);
+                _mm_storeu_ps(to, _mm256_castps256_ps128(v));
+                _mm_storel_pi((__m64 *)(to + 4), _mm256_extractf128_ps(v, 1));
+            } else
+                for (int i = 0; i < CK_MR256; i++) to[i] = q + i < cols ? from[i] : 0.0f;
         }
-    }
 }
 
-// Every tile of an item's packed A (rows, 6-row panels) and B (cols, 16-column panels), kc deep.
-CK_TARGET_AVX2 static void packed_tiles256(const float *pa, const float *pb, int rows, int cols, int kc, float *c,
-                                           long ldc, int accumulate) {
+// Rows r0..r1-1 of one shared operand (0: wp, 1: xp, 2: dt).
+CK_TARGET_AVX2 static void share_rows_avx2(const linear_backward_args *g, int operand, int r0, int r1) {
+    if (operand == 0) pack_column_panels256(g->wp, g->N, g->weight, g->K, g->K, r0, r1);
+    else if (operand == 1) pack_column_panels256(g->xp, g->M, g->inp, g->K, g->K, r0, r1);
+    else pack_transposed_panels256(g->dt, g->M, g->d_out, g->N, g->N, r0, r1);
+}
+
+// Every tile of A (rows, 6-row panels a_panel floats apart) times B (cols, 16-column panels
+// b_panel floats apart), kc deep, into c (ld ldc).
+CK_TARGET_AVX2 static void packed_tiles256(const float *pa, size_t a_panel, const float *pb, size_t b_panel,
+                                           int rows, int cols, int kc, float *c, long ldc, int accumulate) {
     for (int p = 0; p < cols; p += 16)
         for (int q = 0; q < rows; q += CK_MR256) {
-            const float *a = pa + (size_t)q * kc, *b = pb + (size_t)p * kc;
+            const float *a = pa + q / CK_MR256 * a_panel, *b = pb + p / 16 * b_panel;
             float *tile = c + (size_t)q * ldc + p;
             const int n = CK_MIN(16, cols - p);
             switch (CK_MIN(CK_MR256, rows - q)) {
@@ -194,25 +213,26 @@ CK_TARGET_AVX2 static void packed_tiles256(const float *pa, const float *pb, int
         }
 }
 
+// d_inp: A = d_out's rows m0..m1-1 packed per item (the forward's ck_pack_rows256), B = wp.
 CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float *pack, int m0, int m1, int k0, int k1) {
     const int N = g->N, K = g->K;
-    float *pa = pack, *pb = pack + LB_PACK_A;
     for (int nb = 0; nb < N; nb += LB_KC) {
         const int kc = CK_MIN(LB_KC, N - nb);
-        ck_pack_rows256(pa, g->d_out, N, m0, m1 - m0, nb, kc);
-        pack_column_panels256(pb, g->weight, K, nb, kc, k0, k1 - k0);
-        packed_tiles256(pa, pb, m1 - m0, k1 - k0, kc, g->d_inp + (size_t)m0 * K + k0, K, nb > 0);
+        ck_pack_rows256(pack, g->d_out, N, m0, m1 - m0, nb, kc);
+        packed_tiles256(pack, (size_t)CK_MR256 * kc, g->wp + (size_t)k0 * N + (size_t)nb * 16, (size_t)N * 16,
+                        m1 - m0, k1 - k0, kc, g->d_inp + (size_t)m0 * K + k0, K, nb > 0);
     }
 }
 
+// d_weight: A = dt, B = xp, both shared: nothing is packed per item.
 CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, float *pack, int n0, int n1, int k0, int k1) {
-    const int N = g->N, K = g->K;
-    float *pa = pack, *pb = pack + LB_PACK_A;
-    for (int mb = 0; mb < g->M; mb += LB_KC) {
-        const int kc = CK_MIN(LB_KC, g->M - mb);
-        pack_transposed_panels256(pa, g->d_out, N, mb, kc, n0, n1 - n0);
-        pack_column_panels256(pb, g->inp, K, mb, kc, k0, k1 - k0);
-        packed_tiles256(pa, pb, n1 - n0, k1 - k0, kc, g->d_weight + (size_t)n0 * K + k0, K, 1);
+    (void)pack;
+    const int M = g->M, K = g->K;
+    for (int mb = 0; mb < M; mb += LB_KC) {
+        const int kc = CK_MIN(LB_KC, M - mb);
+        packed_tiles256(g->dt + (size_t)n0 * M + (size_t)mb * CK_MR256, (size_t)M * CK_MR256,
+                        g->xp + (size_t)k0 * M + (size_t)mb * 16, (size_t)M * 16, n1 - n0, k1 - k0, kc,
+                        g->d_weight + (size_t)n0 * K + k0, K, 1);
     }
 }
 #endif  // CK_X86
@@ -263,6 +283,7 @@ static void linear_backward_item(void *context, int item, int thread) {
 void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa) {
     table->linear_backward_d_inp_tile = d_inp_tile_scalar;
     table->linear_backward_d_weight_tile = d_weight_tile_scalar;
+    table->linear_backward_share = NULL;
 #if CK_X86
     if (isa == CK_ISA_AVX512) {
         table->linear_backward_d_inp_tile = d_inp_tile_avx512;
@@ -271,15 +292,38 @@ void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa) {
     if (isa == CK_ISA_AVX2) {
         table->linear_backward_d_inp_tile = d_inp_tile_avx2;
         table->linear_backward_d_weight_tile = d_weight_tile_avx2;
+        table->linear_backward_share = share_rows_avx2;
     }
 #else
     (void)isa;
 #endif
 }
 
+// The shared part of the workspace (wp, xp, dt; see the AVX2 section), sized for every ISA because the
+// active one may change after a workspace was sized; a multiple of 16 floats.
+#define LB_SHARE_ROWS 64
+static size_t shared_floats(int M, int N, int K) {
+    const size_t k16 = (size_t)(K + 15) / 16 * 16, n6 = (size_t)(N + CK_MR256 - 1) / CK_MR256 * CK_MR256;
+    return (k16 * (size_t)N + k16 * (size_t)M + n6 * (size_t)M + 15) / 16 * 16;
+}
+
 size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads) {
-    (void)M, (void)N, (void)K;
-    return (size_t)(threads < 1 ? 1 : threads) * LB_PACK;
+    return shared_floats(CK_MAX(M, 0), CK_MAX(N, 0), CK_MAX(K, 0)) + (size_t)(threads < 1 ? 1 : threads) * LB_PACK;
+}
+
+typedef struct {
+    const linear_backward_args *g;
+    ck_linear_backward_share_fn share;
+    int chunks[3];  // row chunks of LB_SHARE_ROWS per operand (0: wp, 1: xp, 2: dt)
+} share_job;
+
+static void share_item(void *context, int item, int thread) {
+    (void)thread;
+    const share_job *job = context;
+    int operand = 0;
+    while (item >= job->chunks[operand]) item -= job->chunks[operand++];
+    const int rows = operand == 0 ? job->g->N : job->g->M, r0 = item * LB_SHARE_ROWS;
+    job->share(job->g, operand, r0, CK_MIN(rows, r0 + LB_SHARE_ROWS));
 }
 
 void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
@@ -290,10 +334,24 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
         if (d_inp && M > 0 && K > 0) memset(d_inp, 0, sizeof(float) * (size_t)M * K);
         return;
     }
-    linear_backward_args g = {d_inp, d_weight, d_bias, d_out, inp, weight, M, N, K};
+    const size_t k16 = (size_t)(K + 15) / 16 * 16, shared = shared_floats(M, N, K);
+    linear_backward_args g = {d_inp, d_weight, d_bias, d_out, inp, weight, M, N, K,
+                              workspace, workspace + k16 * N, workspace + k16 * N + k16 * M};
     const ck_dispatch_table *table = ck_dispatch();
-    linear_backward_job job = {&g, workspace, table->linear_backward_d_inp_tile, table->linear_backward_d_weight_tile,
-                               0, 0, 0, 0, 0};
+    const double flops = 2.0 * M * N * (double)K;
+    // As many threads as the workspace has slices for after its shared part (at least one is required).
+    const size_t slices = workspace_floats > shared ? (workspace_floats - shared) / LB_PACK : 0;
+    const int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)CK_MIN(slices, 1024)));
+    const int parallel = flops > 2e5 ? threads : 1;
+    if (table->linear_backward_share && (d_inp || d_weight)) {
+        share_job share = {&g, table->linear_backward_share, {0, 0, 0}};
+        const int n_chunks = (N + LB_SHARE_ROWS - 1) / LB_SHARE_ROWS, m_chunks = (M + LB_SHARE_ROWS - 1) / LB_SHARE_ROWS;
+        if (d_inp) share.chunks[0] = n_chunks;
+        if (d_weight) share.chunks[1] = share.chunks[2] = m_chunks;
+        ck_parallel_for(share.chunks[0] + share.chunks[1] + share.chunks[2], parallel, 1, share_item, &share);
+    }
+    linear_backward_job job = {&g, workspace + shared, table->linear_backward_d_inp_tile,
+                               table->linear_backward_d_weight_tile, 0, 0, 0, 0, 0};
     const int col_tiles = (K + LB_COLS - 1) / LB_COLS;
     if (d_inp) {
         job.tiles_dx_k = col_tiles;
@@ -304,9 +362,5 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
         job.tiles_dw = (N + LB_ROWS - 1) / LB_ROWS * col_tiles;
     }
     if (d_bias) job.bias_blocks = (N + LB_COLS - 1) / LB_COLS;
-    const double flops = 2.0 * M * N * (double)K;
-    // As many threads as the workspace has slices for (at least one slice is required).
-    const int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / LB_PACK)));
-    ck_parallel_for(job.tiles_dx + job.tiles_dw + job.bias_blocks, flops > 2e5 ? threads : 1, 1,
-                    linear_backward_item, &job);
+    ck_parallel_for(job.tiles_dx + job.tiles_dw + job.bias_blocks, parallel, 1, linear_backward_item, &job);
 }

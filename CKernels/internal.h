@@ -102,6 +102,9 @@ typedef void (*ck_pointwise_backward_fn)(float *d_inp, const float *d_out, const
 struct ck_linear_backward_args;
 typedef void (*ck_d_inp_tile_fn)(const struct ck_linear_backward_args *, float *pack, int m0, int m1, int k0, int k1);
 typedef void (*ck_d_weight_tile_fn)(const struct ck_linear_backward_args *, float *pack, int n0, int n1, int k0, int k1);
+// Rows r0..r1-1 of one operand that every item reads, packed once per call (0: the weight, 1: inp,
+// 2: d_out transposed); NULL where the ISA's items pack what they read.
+typedef void (*ck_linear_backward_share_fn)(const struct ck_linear_backward_args *, int operand, int r0, int r1);
 // Dropout of elements i0..i1-1: mask and/or out (either may be NULL) (dropout.c).
 typedef void (*ck_dropout_range_fn)(uint8_t *mask, float *out, const float *inp, size_t i0, size_t i1,
                                     uint64_t key, uint64_t offset, uint64_t threshold, float scale);
@@ -133,6 +136,7 @@ typedef struct {
     ck_pointwise_backward_fn gelu_backward_range;  // tanh's backward has one path: scalar for every ISA
     ck_d_inp_tile_fn linear_backward_d_inp_tile;
     ck_d_weight_tile_fn linear_backward_d_weight_tile;
+    ck_linear_backward_share_fn linear_backward_share;
     ck_dropout_range_fn dropout_range;
     ck_sum_squares_fn sum_squares;
     ck_scale_fn scale;

@@ -287,8 +287,9 @@ int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc);
 //   d_weight (N,K) += d_outᵀ · inp           (accumulated; NULL skips it)
 //   d_bias (N)   += Σ_rows d_out             (accumulated; NULL skips it)
 // `weight` is the plain (N,K) fp32 weight: no packed copy is kept (see backward_linear.c). The
-// workspace holds each thread's packed operand panels: ck_linear_backward_workspace_size floats
-// (one slice per thread; fewer slices run fewer threads, at least one is needed).
+// workspace holds the operands packed once per call and each thread's packed operand panels:
+// ck_linear_backward_workspace_size floats (about (N + M) x K + M x N shared, then one slice per
+// thread; fewer slices run fewer threads, at least one is needed).
 size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads);
 void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
                         const float *d_out, const float *inp, const float *weight,
