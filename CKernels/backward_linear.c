@@ -146,22 +146,29 @@ CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g,
 // contiguous: A in 6-row panels, B in 16-column panels. Unlike the AVX-512 items, the AVX2 items
 // do not copy the operands that several items read: those are packed once per call, before any
 // tile, into the workspace's shared part (linear_backward_share, in parallel by row chunks):
-//   wp: the weight W (N, K) in 16-column panels of all N rows (d_inp's B: every row item reads it);
-//   xp: inp (M, K) in 16-column panels of all M rows (d_weight's B: every row item reads it);
-//   dt: d_outᵀ in 6-row panels of all M columns (d_weight's A: every column item reads it).
+//   wp: the weight W (N, K) in 16-column panels (d_inp's B: every row item reads it);
+//   xp: inp (M, K) in 16-column panels (d_weight's B: every row item reads it);
+//   dt: d_outᵀ in 6-row panels (d_weight's A: every column item reads it).
 // Copied per item, they were copied M / 96 (W), N / 96 (inp) and K / 192 (d_out) times per call,
 // which held the AVX2 products to 41-58% of the FMA peak on Zen 3 (kernel-bench linear-backward).
 // Only d_inp's A (d_out's rows, 6-row panels of one item's rows) is still packed per item. The
 // tiles see the same values in the same order either way: the bits do not change.
 
-// Rows r0..r1-1 of src (ld, cols columns) into 16-column panels of `rows` rows: panel P holds element
-// (r, j) = src[r * ld + 16 P + j] at dst[P * rows * 16 + r * 16 + j] (columns past cols are zero).
+// The shared operands are cut, along their reduction dimension (rows here), into the tiles' LB_KC
+// blocks, each block's panels stored one after the other: a work item's operands for one block are
+// then one contiguous run (48-96 KB read front to back), not a short slice of every panel.
+// Rows r0..r1-1 of src (ld, cols columns) into 16-column panels: in the block of rows b..b+kc-1,
+// panel P holds element (r, j) = src[r * ld + 16 P + j] at dst[b * cols16 + P * kc * 16 + (r - b) * 16 + j]
+// (cols16: cols rounded up to 16; columns past cols are zero).
 CK_TARGET_AVX2 static void pack_column_panels256(float *dst, int rows, const float *src, long ld, int cols, int r0,
                                                  int r1) {
-    for (int r = r0; r < r1; r++)
+    const size_t cols16 = (size_t)(cols + 15) / 16 * 16;
+    for (int r = r0; r < r1; r++) {
+        const int b = r / LB_KC * LB_KC, kc = CK_MIN(LB_KC, rows - b);
+        float *block = dst + (size_t)b * cols16 + (size_t)(r - b) * 16;
         for (int p = 0; p < cols; p += 16) {
             const float *from = src + (size_t)r * ld + p;
-            float *to = dst + (size_t)p * rows + (size_t)r * 16;
+            float *to = block + (size_t)p * kc;
             if (cols - p >= 16) {
                 _mm256_storeu_ps(to, _mm256_loadu_ps(from));
                 _mm256_storeu_ps(to + 8, _mm256_loadu_ps(from + 8));
@@ -170,16 +177,21 @@ CK_TARGET_AVX2 static void pack_column_panels256(float *dst, int rows, const flo
                 _mm256_storeu_ps(to + 8, _mm256_maskload_ps(from + 8, ck_tail_mask256(cols - p - 8)));
             }
         }
+    }
 }
 
-// Rows r0..r1-1 of src (ld, cols columns) transposed into 6-row panels of `rows` columns: panel Q
-// holds element (i, r) = src[r * ld + 6 Q + i] at dst[Q * rows * 6 + r * 6 + i] (i past cols is zero).
+// Rows r0..r1-1 of src (ld, cols columns) transposed into 6-row panels, blocked as above: in the
+// block of rows b..b+kc-1, panel Q holds element (i, r) = src[r * ld + 6 Q + i] at
+// dst[b * cols6 + Q * kc * 6 + (r - b) * 6 + i] (cols6: cols rounded up to 6; i past cols is zero).
 CK_TARGET_AVX2 static void pack_transposed_panels256(float *dst, int rows, const float *src, long ld, int cols,
                                                      int r0, int r1) {
-    for (int r = r0; r < r1; r++)
+    const size_t cols6 = (size_t)(cols + CK_MR256 - 1) / CK_MR256 * CK_MR256;
+    for (int r = r0; r < r1; r++) {
+        const int b = r / LB_KC * LB_KC, kc = CK_MIN(LB_KC, rows - b);
+        float *block = dst + (size_t)b * cols6 + (size_t)(r - b) * CK_MR256;
         for (int q = 0; q < cols; q += CK_MR256) {
             const float *from = src + (size_t)r * ld + q;
-            float *to = dst + (size_t)q * rows + (size_t)r * CK_MR256;
+            float *to = block + (size_t)q * kc;
             if (cols - q >= 8) {  // 6 floats of a full 8-float load (the row goes on past them)
                 const __m256 v = _mm256_loadu_ps(from);
                 _mm_storeu_ps(to, _mm256_castps256_ps128(v));
@@ -187,6 +199,7 @@ CK_TARGET_AVX2 static void pack_transposed_panels256(float *dst, int rows, const
             } else
                 for (int i = 0; i < CK_MR256; i++) to[i] = q + i < cols ? from[i] : 0.0f;
         }
+    }
 }
 
 // Rows r0..r1-1 of one shared operand (0: wp, 1: xp, 2: dt).
@@ -216,10 +229,11 @@ CK_TARGET_AVX2 static void packed_tiles256(const float *pa, size_t a_panel, cons
 // d_inp: A = d_out's rows m0..m1-1 packed per item (the forward's ck_pack_rows256), B = wp.
 CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float *pack, int m0, int m1, int k0, int k1) {
     const int N = g->N, K = g->K;
+    const size_t k16 = (size_t)(K + 15) / 16 * 16;
     for (int nb = 0; nb < N; nb += LB_KC) {
         const int kc = CK_MIN(LB_KC, N - nb);
         ck_pack_rows256(pack, g->d_out, N, m0, m1 - m0, nb, kc);
-        packed_tiles256(pack, (size_t)CK_MR256 * kc, g->wp + (size_t)k0 * N + (size_t)nb * 16, (size_t)N * 16,
+        packed_tiles256(pack, (size_t)CK_MR256 * kc, g->wp + (size_t)nb * k16 + (size_t)k0 * kc, (size_t)16 * kc,
                         m1 - m0, k1 - k0, kc, g->d_inp + (size_t)m0 * K + k0, K, nb > 0);
     }
 }
@@ -228,10 +242,11 @@ CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float 
 CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, float *pack, int n0, int n1, int k0, int k1) {
     (void)pack;
     const int M = g->M, K = g->K;
+    const size_t k16 = (size_t)(K + 15) / 16 * 16, n6 = (size_t)(g->N + CK_MR256 - 1) / CK_MR256 * CK_MR256;
     for (int mb = 0; mb < M; mb += LB_KC) {
         const int kc = CK_MIN(LB_KC, M - mb);
-        packed_tiles256(g->dt + (size_t)n0 * M + (size_t)mb * CK_MR256, (size_t)M * CK_MR256,
-                        g->xp + (size_t)k0 * M + (size_t)mb * 16, (size_t)M * 16, n1 - n0, k1 - k0, kc,
+        packed_tiles256(g->dt + (size_t)mb * n6 + (size_t)n0 * kc, (size_t)CK_MR256 * kc,
+                        g->xp + (size_t)mb * k16 + (size_t)k0 * kc, (size_t)16 * kc, n1 - n0, k1 - k0, kc,
                         g->d_weight + (size_t)n0 * K + k0, K, 1);
     }
 }
@@ -301,7 +316,7 @@ void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa) {
 
 // The shared part of the workspace (wp, xp, dt; see the AVX2 section), sized for every ISA because the
 // active one may change after a workspace was sized; a multiple of 16 floats.
-#define LB_SHARE_ROWS 64
+#define LB_SHARE_ROWS LB_KC
 static size_t shared_floats(int M, int N, int K) {
     const size_t k16 = (size_t)(K + 15) / 16 * 16, n6 = (size_t)(N + CK_MR256 - 1) / CK_MR256 * CK_MR256;
     return (k16 * (size_t)N + k16 * (size_t)M + n6 * (size_t)M + 15) / 16 * 16;
