@@ -495,13 +495,22 @@ void ck_linear_run(const linear_args *g, ck_linear_block_fn block, float *worksp
     int threads = ck_threads_max();
     threads = CK_MAX(1, CK_MIN(threads, (int)(workspace_floats / CK_PACK_A_FLOATS)));
     if (2.0 * M * N * (double)K < 2e5) threads = 1;
-    const int rows = block == linear_block_avx2_fn ? CK_ROWS256 : rows_per_block(K);
-    const int row_blocks = (M + rows - 1) / rows;
+    int rows = block == linear_block_avx2_fn ? CK_ROWS256 : rows_per_block(K);
     const int panels = (N + CK_NR - 1) / CK_NR;
     // Columns split among the threads, and further when rows are few (batch 1, short sequences) so
     // that every thread gets several items.
     int chunks = threads;
-    if (row_blocks < 4 * threads) chunks = CK_MAX(chunks, (4 * threads + row_blocks - 1) / row_blocks);
+    // AVX2, with rows enough: each row block goes whole to one thread (two threads splitting its
+    // columns would both pack the same activation block: on two threads the pack's share of the time
+    // doubles), its rows evened out (a multiple of 6, at most CK_ROWS256, at least 384) so that every
+    // thread gets the same number of rows.
+    if (block == linear_block_avx2_fn && threads > 1) {
+        const int per_thread = (M + threads * CK_ROWS256 - 1) / (threads * CK_ROWS256);
+        const int even = ((M + threads * per_thread - 1) / (threads * per_thread) + CK_MR256 - 1) / CK_MR256 * CK_MR256;
+        if (even >= 384) rows = even, chunks = 1;
+    }
+    const int row_blocks = (M + rows - 1) / rows;
+    if (chunks > 1 && row_blocks < 4 * threads) chunks = CK_MAX(chunks, (4 * threads + row_blocks - 1) / row_blocks);
     chunks = CK_MIN(chunks, panels);
     const int per_chunk = (panels + chunks - 1) / chunks;
     chunks = (panels + per_chunk - 1) / per_chunk;
