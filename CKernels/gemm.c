@@ -261,7 +261,8 @@ static int gemm_rows = 384, gemm_group = 8;
 // activation block is read once per group and need not fit in L2; its rows then only set how often
 // the weights are streamed from L3 (once per row block). 576 rows measured best on a 512 KB L2 (Zen 3:
 // 384-768 alike, 96-288 up to a quarter slower, because every new group's first panel waits on L3),
-// and are not halved for a long K (the C block is not kept in L2 on this path either).
+// and are not halved for a long K (the C block is not kept in L2 on this path either). With several
+// threads and rows enough, ck_linear_run evens the blocks out to between 384 and 576 rows.
 #define CK_ROWS256 576
 static int gemm_group256 = 16;
 
