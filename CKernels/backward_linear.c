@@ -31,7 +31,10 @@ typedef struct ck_linear_backward_args {
     const float *d_out, *inp, *weight;
     int M, N, K;
     float *wp, *xp, *dt;  // the operands packed once per call, where the ISA shares them (AVX2)
+    size_t k16, n6;       // K rounded up to whole 16-column panels, N to whole 6-row panels
 } linear_backward_args;
+
+static size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
 // Tiles of work: LB_ROWS output rows x LB_COLS output columns (multiples of every register block).
 #define LB_ROWS 96
@@ -162,7 +165,7 @@ CK_TARGET_AVX512 static void d_weight_tile_avx512(const linear_backward_args *g,
 // (cols16: cols rounded up to 16; columns past cols are zero).
 CK_TARGET_AVX2 static void pack_column_panels256(float *dst, int rows, const float *src, long ld, int cols, int r0,
                                                  int r1) {
-    const size_t cols16 = (size_t)(cols + 15) / 16 * 16;
+    const size_t cols16 = round_up((size_t)cols, 16);
     for (int r = r0; r < r1; r++) {
         const int b = r / LB_KC * LB_KC, kc = CK_MIN(LB_KC, rows - b);
         float *block = dst + (size_t)b * cols16 + (size_t)(r - b) * 16;
@@ -185,7 +188,7 @@ CK_TARGET_AVX2 static void pack_column_panels256(float *dst, int rows, const flo
 // dst[b * cols6 + Q * kc * 6 + (r - b) * 6 + i] (cols6: cols rounded up to 6; i past cols is zero).
 CK_TARGET_AVX2 static void pack_transposed_panels256(float *dst, int rows, const float *src, long ld, int cols,
                                                      int r0, int r1) {
-    const size_t cols6 = (size_t)(cols + CK_MR256 - 1) / CK_MR256 * CK_MR256;
+    const size_t cols6 = round_up((size_t)cols, CK_MR256);
     for (int r = r0; r < r1; r++) {
         const int b = r / LB_KC * LB_KC, kc = CK_MIN(LB_KC, rows - b);
         float *block = dst + (size_t)b * cols6 + (size_t)(r - b) * CK_MR256;
@@ -229,11 +232,10 @@ CK_TARGET_AVX2 static void packed_tiles256(const float *pa, size_t a_panel, cons
 // d_inp: A = d_out's rows m0..m1-1 packed per item (the forward's ck_pack_rows256), B = wp.
 CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float *pack, int m0, int m1, int k0, int k1) {
     const int N = g->N, K = g->K;
-    const size_t k16 = (size_t)(K + 15) / 16 * 16;
     for (int nb = 0; nb < N; nb += LB_KC) {
         const int kc = CK_MIN(LB_KC, N - nb);
         ck_pack_rows256(pack, g->d_out, N, m0, m1 - m0, nb, kc);
-        packed_tiles256(pack, (size_t)CK_MR256 * kc, g->wp + (size_t)nb * k16 + (size_t)k0 * kc, (size_t)16 * kc,
+        packed_tiles256(pack, (size_t)CK_MR256 * kc, g->wp + (size_t)nb * g->k16 + (size_t)k0 * kc, (size_t)16 * kc,
                         m1 - m0, k1 - k0, kc, g->d_inp + (size_t)m0 * K + k0, K, nb > 0);
     }
 }
@@ -242,11 +244,10 @@ CK_TARGET_AVX2 static void d_inp_tile_avx2(const linear_backward_args *g, float 
 CK_TARGET_AVX2 static void d_weight_tile_avx2(const linear_backward_args *g, float *pack, int n0, int n1, int k0, int k1) {
     (void)pack;
     const int M = g->M, K = g->K;
-    const size_t k16 = (size_t)(K + 15) / 16 * 16, n6 = (size_t)(g->N + CK_MR256 - 1) / CK_MR256 * CK_MR256;
     for (int mb = 0; mb < M; mb += LB_KC) {
         const int kc = CK_MIN(LB_KC, M - mb);
-        packed_tiles256(g->dt + (size_t)mb * n6 + (size_t)n0 * kc, (size_t)CK_MR256 * kc,
-                        g->xp + (size_t)mb * k16 + (size_t)k0 * kc, (size_t)16 * kc, n1 - n0, k1 - k0, kc,
+        packed_tiles256(g->dt + (size_t)mb * g->n6 + (size_t)n0 * kc, (size_t)CK_MR256 * kc,
+                        g->xp + (size_t)mb * g->k16 + (size_t)k0 * kc, (size_t)16 * kc, n1 - n0, k1 - k0, kc,
                         g->d_weight + (size_t)n0 * K + k0, K, 1);
     }
 }
@@ -314,16 +315,22 @@ void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa) {
 #endif
 }
 
-// The shared part of the workspace (wp, xp, dt; see the AVX2 section), sized for every ISA because the
-// active one may change after a workspace was sized; a multiple of 16 floats.
+// The shared part of the workspace (see the AVX2 section): wp (k16 x N floats), then xp (k16 x M),
+// then dt (n6 x M), in floats from its start; sized for every ISA because the active one may change
+// after a workspace was sized; a multiple of 16 floats.
 #define LB_SHARE_ROWS LB_KC
-static size_t shared_floats(int M, int N, int K) {
-    const size_t k16 = (size_t)(K + 15) / 16 * 16, n6 = (size_t)(N + CK_MR256 - 1) / CK_MR256 * CK_MR256;
-    return (k16 * (size_t)N + k16 * (size_t)M + n6 * (size_t)M + 15) / 16 * 16;
+typedef struct {
+    size_t k16, n6, xp, dt, floats;
+} shared_layout;
+
+static shared_layout shared_layout_of(int M, int N, int K) {
+    const size_t k16 = round_up((size_t)K, 16), n6 = round_up((size_t)N, CK_MR256);
+    const size_t xp = k16 * (size_t)N, dt = xp + k16 * (size_t)M;
+    return (shared_layout){k16, n6, xp, dt, round_up(dt + n6 * (size_t)M, 16)};
 }
 
 size_t ck_linear_backward_workspace_size(int M, int N, int K, int threads) {
-    return shared_floats(CK_MAX(M, 0), CK_MAX(N, 0), CK_MAX(K, 0)) + (size_t)(threads < 1 ? 1 : threads) * LB_PACK;
+    return shared_layout_of(CK_MAX(M, 0), CK_MAX(N, 0), CK_MAX(K, 0)).floats + (size_t)(threads < 1 ? 1 : threads) * LB_PACK;
 }
 
 typedef struct {
@@ -349,14 +356,14 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
         if (d_inp && M > 0 && K > 0) memset(d_inp, 0, sizeof(float) * (size_t)M * K);
         return;
     }
-    const size_t k16 = (size_t)(K + 15) / 16 * 16, shared = shared_floats(M, N, K);
+    const shared_layout shared = shared_layout_of(M, N, K);
     linear_backward_args g = {d_inp, d_weight, d_bias, d_out, inp, weight, M, N, K,
-                              workspace, workspace + k16 * N, workspace + k16 * N + k16 * M};
+                              workspace, workspace + shared.xp, workspace + shared.dt, shared.k16, shared.n6};
     const ck_dispatch_table *table = ck_dispatch();
     const double flops = 2.0 * M * N * (double)K;
     // As many threads as the workspace has slices for after its shared part (at least one is required).
-    const size_t slices = workspace_floats > shared ? (workspace_floats - shared) / LB_PACK : 0;
-    const int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)CK_MIN(slices, 1024)));
+    const size_t slices = workspace_floats > shared.floats ? (workspace_floats - shared.floats) / LB_PACK : 0;
+    const int threads = (int)CK_MAX((size_t)1, CK_MIN((size_t)ck_threads_max(), slices));
     const int parallel = flops > 2e5 ? threads : 1;
     if (table->linear_backward_share && (d_inp || d_weight)) {
         share_job share = {&g, table->linear_backward_share, {0, 0, 0}};
@@ -365,7 +372,7 @@ void ck_linear_backward(float *d_inp, float *d_weight, float *d_bias,
         if (d_weight) share.chunks[1] = share.chunks[2] = m_chunks;
         ck_parallel_for(share.chunks[0] + share.chunks[1] + share.chunks[2], parallel, 1, share_item, &share);
     }
-    linear_backward_job job = {&g, workspace + shared, table->linear_backward_d_inp_tile,
+    linear_backward_job job = {&g, workspace + shared.floats, table->linear_backward_d_inp_tile,
                                table->linear_backward_d_weight_tile, 0, 0, 0, 0, 0};
     const int col_tiles = (K + LB_COLS - 1) / LB_COLS;
     if (d_inp) {
