@@ -89,8 +89,9 @@ typedef struct {
     const float *a, *b;
     size_t n;
     int C, T;
-    const int32_t *ids, *types;
+    const int32_t *ids, *types, *positions;
     const float *position, *token_type;
+    int activation;
 } elementwise_job;
 
 static void gelu_item(void *context, int c, int thread) {
@@ -118,8 +119,29 @@ static void embeddings_item(void *context, int bt, int thread) {
     const elementwise_job *j = context;
     const size_t C = (size_t)j->C;
     float *row = j->out + (size_t)bt * C;
-    j->binary(row, j->a + (size_t)j->ids[bt] * C, j->position + (size_t)(bt % j->T) * C, 0, C);
-    j->binary(row, row, j->token_type + (size_t)j->types[bt] * C, 0, C);
+    const size_t p = j->positions ? (size_t)j->positions[bt] : (size_t)(bt % j->T);
+    j->binary(row, j->a + (size_t)j->ids[bt] * C, j->position + p * C, 0, C);
+    if (j->token_type) j->binary(row, row, j->token_type + (size_t)(j->types ? j->types[bt] : 0) * C, 0, C);
+}
+
+// The scalar reference of every activation (one value).
+static inline float activation_scalar(float x, int activation) {
+    switch (activation) {
+    case CK_ACTIVATION_GELU: return 0.5f * x * (1.0f + erff(x * CK_INV_SQRT2));
+    // transformers' NewGELUActivation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch computing
+    // pow(x, 3.0) and the rest in float32.
+    case CK_ACTIVATION_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * (x * x * x))));
+    case CK_ACTIVATION_RELU: return x > 0.0f ? x : 0.0f;
+    case CK_ACTIVATION_TANH: return tanhf(x);
+    default: return x;
+    }
+}
+
+static void activation_item(void *context, int c, int thread) {
+    (void)thread;
+    const elementwise_job *j = context;
+    const size_t i1 = CK_MIN(j->n, (size_t)(c + 1) * CK_CHUNK);
+    for (size_t i = (size_t)c * CK_CHUNK; i < i1; i++) j->out[i] = activation_scalar(j->a[i], j->activation);
 }
 
 static int chunks_of(size_t n) { return (int)((n + CK_CHUNK - 1) / CK_CHUNK); }
@@ -147,11 +169,24 @@ void ck_tanh_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
 }
 
+void ck_activation_forward(float *out, const float *inp, size_t n, int activation) {
+    elementwise_job job = {.out = out, .a = inp, .n = n, .activation = activation};
+    const int chunks = chunks_of(n);
+    ck_parallel_for(chunks, chunks > 4 ? ck_threads_max() : 1, 0, activation_item, &job);
+}
+
 void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
                            const float *word, const float *position, const float *token_type,
                            int B, int T, int C) {
+    ck_embeddings_forward_positions(out, input_ids, token_type_ids, NULL, word, position, token_type, B, T, C);
+}
+
+void ck_embeddings_forward_positions(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
+                                     const int32_t *position_ids, const float *word, const float *position,
+                                     const float *token_type, int B, int T, int C) {
     elementwise_job job = {.binary = ck_dispatch()->add_range, .out = out, .a = word, .C = C, .T = T, .ids = input_ids,
-                           .types = token_type_ids, .position = position, .token_type = token_type};
+                           .types = token_type_ids, .positions = position_ids, .position = position,
+                           .token_type = token_type};
     ck_parallel_for(B * T, (long)B * T * C > 65536 ? ck_threads_max() : 1, 0, embeddings_item, &job);
 }
 

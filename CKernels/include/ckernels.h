@@ -97,14 +97,18 @@ size_t ck_linear_workspace_size(int threads);
 
 typedef enum {
     CK_ACTIVATION_NONE = 0,
-    CK_ACTIVATION_GELU = 1,  // exact (erf) GELU, as BERT's "gelu"
+    CK_ACTIVATION_GELU = 1,       // exact (erf) GELU, as BERT's "gelu"
+    CK_ACTIVATION_GELU_TANH = 2,  // tanh approximation, transformers' "gelu_new" (ALBERT)
+    CK_ACTIVATION_RELU = 3,       // max(x, 0) (DistilBERT's pre-classifier, its "relu" option)
+    CK_ACTIVATION_TANH = 4,       // tanh (the pooler and RoBERTa's classification head)
 } ck_activation;
 
 /// What ck_linear_packed_forward applies to each output row, in this order, before it is stored.
 /// A zeroed struct (or NULL) means none of it.
 typedef struct {
     const float *bias;         // (N) or NULL
-    int activation;            // ck_activation, after the bias
+    int activation;            // CK_ACTIVATION_NONE or CK_ACTIVATION_GELU, after the bias (the
+                               // others run apart: ck_activation_forward)
     const float *residual;     // (M,N) or NULL, added after the activation; must not alias out
     const float *norm_weight;  // (N) or NULL: layernorm of each row after the residual
     const float *norm_bias;    // (N), with norm_weight
@@ -211,6 +215,13 @@ void ck_softmax_forward(float *x, int rows, int cols, int valid, float scale);
 void ck_embeddings_forward(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
                            const float *word, const float *position, const float *token_type,
                            int B, int T, int C);
+/// The input embeddings of every encoder family: out (B,T,C) = word[id] + position[p] (+ token_type[s]),
+/// summed in that order (ck_embeddings_forward's bits when position_ids is NULL and token types are given).
+/// position_ids (B,T) or NULL (positions 0..T-1; RoBERTa passes its padding-offset ids); token_type NULL adds
+/// no token-type row (DistilBERT); token_type_ids NULL with a token_type table adds its row 0 (RoBERTa).
+void ck_embeddings_forward_positions(float *out, const int32_t *input_ids, const int32_t *token_type_ids,
+                                     const int32_t *position_ids, const float *word, const float *position,
+                                     const float *token_type, int B, int T, int C);
 
 
 /// out = (inp - mean) / sqrt(var + eps) * weight + bias, per row; inp and out are (N,C).
@@ -229,6 +240,11 @@ void ck_add(float *out, const float *a, const float *b, size_t n);
 
 /// out (N) = tanh(inp (N)); out may equal inp.
 void ck_tanh_forward(float *out, const float *inp, size_t n);
+
+/// out (n) = activation(inp (n)) for any ck_activation (NONE copies); out may equal inp. Scalar C with
+/// libm (erff, tanhf), parallel over chunks: the layers whose activation is not the GEMM epilogue's GELU
+/// (ALBERT's gelu_new, DistilBERT's relu option) and the classification heads run it.
+void ck_activation_forward(float *out, const float *inp, size_t n, int activation);
 
 /// Mean over the real tokens of each example (sentence-transformers' mean pooling).
 /// hidden is (B,T,C), lengths is (B) with 1 <= lengths[b] <= T, out is (B,C).

@@ -121,7 +121,7 @@ struct Analyze: AsyncParsableCommand {
         let parameters = results.parameters
         if let file = parameters.dataFile {
             dataset.warnIfTruncated(in: file, parameters.truncated, of: parameters.examples, to: parameters.maxLength,
-                                    positions: checkpoint.model.config.maxPositionEmbeddings)
+                                    positions: checkpoint.model.config.maxSequenceLength)
         }
         if json { emit(try JSONOutput.line(results)) }
         let folder = URL(fileURLWithPath: out)

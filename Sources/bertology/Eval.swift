@@ -67,7 +67,7 @@ struct Eval: AsyncParsableCommand {
             return result
         }
         dataset.warnIfTruncated(in: data.file.path, result.truncated, of: result.n, to: result.maxLength,
-                                positions: checkpoint.model.config.maxPositionEmbeddings, hint: "; --predictions marks them")
+                                positions: checkpoint.model.config.maxSequenceLength, hint: "; --predictions marks them")
         emit(json ? try JSONOutput.line(result) : EvaluationSummary.text(result))
     }
 }

@@ -46,7 +46,7 @@ struct Inspect: ParsableCommand {
         if inspection.encoding.truncated {
             // Cut to fit the model, not as asked: said once, so a long text is never silently cut.
             warnTruncation("the input has \(checkpoint.tokenizer.encode(text, pair: pair).count) tokens, more than",
-                           positions: checkpoint.model.config.maxPositionEmbeddings, to: "\(inspection.encoding.count)",
+                           positions: checkpoint.model.config.maxSequenceLength, to: "\(inspection.encoding.count)",
                            maxLength: maxLength)
         }
         if let npyURL = npyFile?.url {

@@ -1,7 +1,17 @@
 import Foundation
 
-/// The architecture of a BERT checkpoint, read from its `config.json` (Hugging Face `BertConfig`).
+/// The architecture of an encoder checkpoint, read from its `config.json`: Hugging Face's `BertConfig` and the
+/// configs of the other families Bertology loads (``ModelFamily``), in BERT's names (DistilBERT's `dim` is
+/// ``hiddenSize``, its `n_layers` ``numHiddenLayers``, and so on).
 public struct BertConfig: Sendable, Equatable, Codable {
+    /// The encoder family (`model_type`); `bert` when config.json does not say.
+    public var family: ModelFamily = .bert
+    /// Width of the input embeddings (`embedding_size`, ELECTRA and ALBERT), projected to ``hiddenSize``
+    /// when the two differ; equal to ``hiddenSize`` for the other families.
+    public var embeddingSize: Int
+    /// ALBERT's `num_hidden_groups`: the layers share one set of weights per group (1 for every other family,
+    /// where each layer is its own group).
+    public var hiddenGroups: Int = 1
     /// Rows of the word-embedding matrix (`vocab_size`): token ids run from 0 to `vocabSize - 1`.
     public var vocabSize: Int
     /// Width C of every token's hidden state (`hidden_size`): 768 for bert-base, 384 for all-MiniLM-L6-v2.
@@ -18,7 +28,8 @@ public struct BertConfig: Sendable, Equatable, Codable {
     public var typeVocabSize: Int
     /// The epsilon added to the variance in every layer normalisation (`layer_norm_eps`).
     public var layerNormEps: Float
-    /// The feed-forward activation (`hidden_act`); only "gelu" (the exact erf form) is supported.
+    /// The feed-forward activation (`hidden_act`, DistilBERT's `activation`): "gelu" (the exact erf form),
+    /// "gelu_new" (the tanh form, ALBERT) or "relu".
     public var hiddenAct: String
     /// The id of the padding token (`pad_token_id`).
     public var padTokenId: Int
@@ -39,6 +50,21 @@ public struct BertConfig: Sendable, Equatable, Codable {
 
     /// The size of one attention head's query, key and value vectors.
     public var headSize: Int { hiddenSize / numAttentionHeads }
+
+    /// The feed-forward activation as a value.
+    public var activation: Activation { Activation(huggingFaceName: hiddenAct) ?? .gelu }
+
+    /// Most tokens per sequence, specials included: ``maxPositionEmbeddings``, less the positions RoBERTa
+    /// and XLM-R reserve below their first real one (the padding index and the ones before it: 514 - 2 = 512).
+    public var maxSequenceLength: Int { maxPositionEmbeddings - (family.positionOffset(padTokenId: padTokenId) ?? 0) }
+
+    /// Whether the embeddings are projected from ``embeddingSize`` to ``hiddenSize`` (ELECTRA, ALBERT).
+    var projectsEmbeddings: Bool { family == .albert || embeddingSize != hiddenSize }
+
+    /// The weight group layer `layer` reads (ALBERT shares weights within a group; elsewhere the layer itself).
+    func weightGroup(ofLayer layer: Int) -> Int {
+        family == .albert ? layer * hiddenGroups / numHiddenLayers : layer
+    }
 
     /// Whether a classifier head of this config predicts one real value (STS-B style).
     public var isRegression: Bool { problemType == "regression" || numLabels == 1 }
@@ -65,6 +91,7 @@ public struct BertConfig: Sendable, Equatable, Codable {
                 numLabels: Int = 2, id2label: [Int: String] = [:], problemType: String? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
+        self.embeddingSize = hiddenSize
         self.numHiddenLayers = numHiddenLayers
         self.numAttentionHeads = numAttentionHeads
         self.intermediateSize = intermediateSize
@@ -104,32 +131,55 @@ public struct BertConfig: Sendable, Equatable, Codable {
             }
             return number
         }
-        if let modelType = fields["model_type"]?.string, !["bert"].contains(modelType) {
-            throw BertologyError.badInput(file, at: "model_type",
-                "\"\(modelType)\" is not supported: Bertology runs BERT checkpoints (model_type \"bert\")")
+        let family: ModelFamily
+        if let field = fields["model_type"], field != .null {
+            guard let name = field.string else { throw BertologyError.badInput(file, at: "model_type", "expected a string") }
+            guard let known = ModelFamily(rawValue: name) else {
+                throw BertologyError.badInput(file, at: "model_type",
+                    "\"\(name)\" is not supported: Bertology loads \(ModelFamily.supportedList)")
+            }
+            family = known
+        } else {
+            family = .bert
         }
         if let kind = fields["position_embedding_type"]?.string, kind != "absolute" {
             throw BertologyError.badInput(file, at: "position_embedding_type",
                 "\"\(kind)\" is not supported (only \"absolute\")")
         }
+        // DistilBERT names the same sizes differently.
+        let distil = family == .distilbert
         var config = BertConfig(
             vocabSize: try integer("vocab_size"),
-            hiddenSize: try integer("hidden_size"),
-            numHiddenLayers: try integer("num_hidden_layers"),
-            numAttentionHeads: try integer("num_attention_heads"),
-            intermediateSize: try integer("intermediate_size"),
+            hiddenSize: try integer(distil ? "dim" : "hidden_size"),
+            numHiddenLayers: try integer(distil ? "n_layers" : "num_hidden_layers"),
+            numAttentionHeads: try integer(distil ? "n_heads" : "num_attention_heads"),
+            intermediateSize: try integer(distil ? "hidden_dim" : "intermediate_size"),
             maxPositionEmbeddings: try integer("max_position_embeddings", default: 512),
-            typeVocabSize: try integer("type_vocab_size", default: 2),
+            typeVocabSize: distil ? 0 : try integer("type_vocab_size", default: 2),
             padTokenId: try integer("pad_token_id", default: 0))
+        config.family = family
+        if family == .electra || family == .albert {
+            config.embeddingSize = try integer("embedding_size", default: family == .albert ? 128 : config.hiddenSize)
+        }
+        if family == .albert {
+            config.hiddenGroups = try integer("num_hidden_groups", default: 1)
+            let inner = try integer("inner_group_num", default: 1)
+            guard inner == 1 else {
+                throw BertologyError.badInput(file, at: "inner_group_num",
+                    "\(inner) is not supported (only 1: each layer one ALBERT layer, as every released ALBERT has)")
+            }
+            config.hiddenAct = "gelu_new"
+        }
         if let eps = fields["layer_norm_eps"] {
             guard let value = eps.double, value > 0, value < 1 else {
                 throw BertologyError.badInput(file, at: "layer_norm_eps", "expected a small positive number")
             }
             config.layerNormEps = Float(value)
         }
-        if let act = fields["hidden_act"] {
+        let activationKey = distil ? "activation" : "hidden_act"
+        if let act = fields[activationKey] {
             guard let name = act.string else {
-                throw BertologyError.badInput(file, at: "hidden_act", "expected a string")
+                throw BertologyError.badInput(file, at: activationKey, "expected a string")
             }
             config.hiddenAct = name
         }
@@ -165,9 +215,16 @@ public struct BertConfig: Sendable, Equatable, Codable {
             }
             return Float(value)
         }
-        if let p = try probability("hidden_dropout_prob") { config.hiddenDropoutProb = p }
-        if let p = try probability("attention_probs_dropout_prob") { config.attentionProbsDropoutProb = p }
-        config.classifierDropout = try probability("classifier_dropout")
+        if let p = try probability(distil ? "dropout" : "hidden_dropout_prob") { config.hiddenDropoutProb = p }
+        if let p = try probability(distil ? "attention_dropout" : "attention_probs_dropout_prob") {
+            config.attentionProbsDropoutProb = p
+        }
+        let classifierDropoutKey = switch family {
+        case .distilbert: "seq_classif_dropout"
+        case .albert: "classifier_dropout_prob"
+        default: "classifier_dropout"
+        }
+        config.classifierDropout = try probability(classifierDropoutKey)
         try config.validate(file: file)
         return config
     }
@@ -191,15 +248,29 @@ public struct BertConfig: Sendable, Equatable, Codable {
         try check(numAttentionHeads, "num_attention_heads", max: limits.heads)
         try check(intermediateSize, "intermediate_size", max: limits.dimension * 4)
         try check(maxPositionEmbeddings, "max_position_embeddings", max: limits.positions)
-        try check(typeVocabSize, "type_vocab_size", max: 1_024)
+        if family.hasTokenTypeEmbeddings { try check(typeVocabSize, "type_vocab_size", max: 1_024) }
+        try check(embeddingSize, "embedding_size", max: limits.dimension)
+        try check(hiddenGroups, "num_hidden_groups", max: numHiddenLayers)
+        guard numHiddenLayers % hiddenGroups == 0 else {
+            throw BertologyError.badInput(file, at: "num_hidden_groups",
+                "\(hiddenGroups) does not divide num_hidden_layers \(numHiddenLayers)")
+        }
+        if let offset = family.positionOffset(padTokenId: padTokenId), offset >= maxPositionEmbeddings {
+            throw BertologyError.badInput(file, at: "max_position_embeddings",
+                "\(maxPositionEmbeddings) leaves no position after the padding index \(padTokenId)")
+        }
         try check(numLabels, "num_labels", max: 100_000)
         guard hiddenSize % numAttentionHeads == 0 else {
             throw BertologyError.badInput(file, at: "hidden_size",
                 "\(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
         }
-        guard hiddenAct == "gelu" else {
+        guard family != .bert || hiddenAct == "gelu" else {
             throw BertologyError.badInput(file, at: "hidden_act",
                 "\"\(hiddenAct)\" is not supported (BERT uses \"gelu\", the exact erf form)")
+        }
+        guard Activation(huggingFaceName: hiddenAct) != nil, hiddenAct != "tanh" else {
+            throw BertologyError.badInput(file, at: family == .distilbert ? "activation" : "hidden_act",
+                "\"\(hiddenAct)\" is not supported (gelu, gelu_new or relu)")
         }
         guard padTokenId >= 0, padTokenId < vocabSize else {
             throw BertologyError.badInput(file, at: "pad_token_id", "\(padTokenId) is outside the vocabulary (\(vocabSize))")
@@ -231,8 +302,9 @@ public struct BertConfig: Sendable, Equatable, Codable {
     /// Parameters of the encoder with embeddings and pooler (classifier excluded).
     public var parameterCount: Int {
         let c = hiddenSize, i = intermediateSize
-        let embeddings = (vocabSize + maxPositionEmbeddings + typeVocabSize) * c + 2 * c
+        let e = embeddingSize
+        let embeddings = (vocabSize + maxPositionEmbeddings + typeVocabSize) * e + 2 * e + (e != c ? e * c + c : 0)
         let layer = 4 * (c * c + c) + 2 * (c * i) + i + c + 4 * c
-        return embeddings + numHiddenLayers * layer + c * c + c
+        return embeddings + (family == .albert ? hiddenGroups : numHiddenLayers) * layer + c * c + c
     }
 }

@@ -48,8 +48,10 @@ extension Batch {
     /// `type_vocab_size`.
     /// - Throws: `BertologyError` `.usage` naming the first thing that does not fit.
     func validate(for config: BertConfig) throws {
-        guard sequenceLength <= config.maxPositionEmbeddings else {
-            throw BertologyError.usage("sequence length \(sequenceLength) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        guard sequenceLength <= config.maxSequenceLength else {
+            let reserved = config.maxPositionEmbeddings - config.maxSequenceLength
+            throw BertologyError.usage("sequence length \(sequenceLength) exceeds max_position_embeddings \(config.maxPositionEmbeddings)"
+                + (reserved > 0 ? " less the \(reserved) positions \(config.family) reserves (\(config.maxSequenceLength) tokens)" : ""))
         }
         guard sequenceLength >= 1 else { throw BertologyError.usage("empty batch: sequence length 0") }
         for (b, length) in lengths.enumerated() where length < 1 || Int(length) > sequenceLength {
@@ -59,7 +61,8 @@ extension Batch {
         if let bad = inputIds.first(where: { $0 < 0 || $0 >= vocabulary }) {
             throw BertologyError.usage("token id \(bad) is outside the model's vocabulary (0..<\(vocabulary))")
         }
-        if let bad = tokenTypeIds.first(where: { $0 < 0 || $0 >= types }) {
+        // Families without token types (RoBERTa, XLM-R, DistilBERT) never read them.
+        if config.family.usesTokenTypes, let bad = tokenTypeIds.first(where: { $0 < 0 || $0 >= types }) {
             throw BertologyError.usage("token type id \(bad) is outside 0..<\(types) (type_vocab_size)")
         }
     }

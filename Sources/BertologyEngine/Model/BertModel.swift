@@ -28,7 +28,8 @@ public final class BertModel: Sendable {
     public static func load(folder: URL, precision: Precision = .fp32) throws -> BertModel {
         let config = try BertConfig.load(from: try requireFile(folder, "config.json"))
         let file = try SafeTensorsFile(url: try requireFile(folder, "model.safetensors"))
-        let weights = try BertWeights.load(from: file, config: config)
+        let weights = config.family == .bert ? try BertWeights.load(from: file, config: config)
+            : try BertWeights.loadFamily(from: file, config: config)
         return BertModel(config: config, weights: weights, source: folder.path, precision: precision)
     }
 

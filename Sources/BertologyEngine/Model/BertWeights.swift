@@ -71,18 +71,27 @@ struct LayerWeights: Sendable {
     let outputNormBias: Tensor
 }
 
-/// Every weight of a BERT model in Float32, immutable once loaded.
+/// Every weight of an encoder in Float32, immutable once loaded. The family's differences are data here:
+/// an optional token-type table and embedding projection, the layers (ALBERT's repeat one group's weights:
+/// the same storage, never copied) and the head's activation.
 struct BertWeights: Sendable {
-    let wordEmbeddings: Tensor  // (V, C)
-    let positionEmbeddings: Tensor  // (P, C)
-    let tokenTypeEmbeddings: Tensor  // (TT, C)
-    let embeddingNormWeight: Tensor
+    let wordEmbeddings: Tensor  // (V, E)
+    let positionEmbeddings: Tensor  // (P, E)
+    /// (TT, E), or nil when the family has no token types (DistilBERT).
+    let tokenTypeEmbeddings: Tensor?
+    let embeddingNormWeight: Tensor  // (E)
     let embeddingNormBias: Tensor
+    /// ELECTRA's `embeddings_project` / ALBERT's `embedding_hidden_mapping_in`: (C, E), when E != C or ALBERT.
+    var embeddingProjection: (weight: PackedWeight, bias: Tensor)? = nil
+    /// One entry per layer (ALBERT: the group's weights, repeated).
     let layers: [LayerWeights]
-    /// tanh(W h[CLS] + b), when the checkpoint has a pooler (packed like every linear weight).
+    /// activation(W h[CLS] + b) on the first token, when the checkpoint has one: BERT's and ALBERT's pooler,
+    /// RoBERTa's and ELECTRA's `classifier.dense`, DistilBERT's `pre_classifier` (packed like every linear weight).
     let pooler: (weight: PackedWeight, bias: Tensor)?
     /// Sequence-classification head on the pooled output, when the checkpoint has one.
     let classifier: (weight: PackedWeight, bias: Tensor)?
+    /// The pooler's activation: tanh (BERT, ALBERT, RoBERTa), GELU (ELECTRA's head), ReLU (DistilBERT's).
+    var poolerActivation: Activation = .tanh
 }
 
 extension BertWeights {
@@ -92,6 +101,7 @@ extension BertWeights {
             wordEmbeddings: wordEmbeddings, positionEmbeddings: positionEmbeddings,
             tokenTypeEmbeddings: tokenTypeEmbeddings, embeddingNormWeight: embeddingNormWeight,
             embeddingNormBias: embeddingNormBias,
+            embeddingProjection: embeddingProjection.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) },
             layers: layers.map { layer in
                 LayerWeights(qkvWeight: layer.qkvWeight.with(precision: precision), qkvBias: layer.qkvBias,
                              attentionOutputWeight: layer.attentionOutputWeight.with(precision: precision),
@@ -103,7 +113,8 @@ extension BertWeights {
                              outputNormWeight: layer.outputNormWeight, outputNormBias: layer.outputNormBias)
             },
             pooler: pooler.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) },
-            classifier: classifier.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) })
+            classifier: classifier.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) },
+            poolerActivation: poolerActivation)
     }
 
     /// Reads the weights named as Hugging Face names them, with or without the `bert.` prefix,
@@ -214,7 +225,7 @@ extension BertWeights {
     }
 
     /// Concatenates tensors along their first dimension.
-    private static func stack(_ parts: [Tensor], shape: [Int]) -> Tensor {
+    static func stack(_ parts: [Tensor], shape: [Int]) -> Tensor {
         let result = Tensor(zeros: shape)
         var offset = 0
         for part in parts {
@@ -232,7 +243,7 @@ extension BertWeights {
         var result: [(name: String, tensor: Tensor)] = [
             ("embeddings.word_embeddings.weight", wordEmbeddings),
             ("embeddings.position_embeddings.weight", positionEmbeddings),
-            ("embeddings.token_type_embeddings.weight", tokenTypeEmbeddings),
+            ("embeddings.token_type_embeddings.weight", tokenTypeEmbeddings!),
             ("embeddings.LayerNorm.weight", embeddingNormWeight),
             ("embeddings.LayerNorm.bias", embeddingNormBias),
         ]

@@ -8,6 +8,8 @@ public final class InferenceSession {
     /// The model this session runs; many sessions may share it.
     public let model: BertModel
     private let buffers = Workspace()
+    /// (B,T) position ids of the current batch, for families that count positions from the padding index.
+    private var positionIds: [Int32] = []
     /// The batch of the last `forward`, whose results the buffers hold.
     public private(set) var lastBatch: Batch?
 
@@ -225,20 +227,37 @@ public final class InferenceSession {
         position = .layerInput(end)
     }
 
-    /// (B,T,C) `hidden` = layernorm(word + position + token type embeddings).
+    /// (B,T,C) `hidden` = layernorm(word + position (+ token type) embeddings), projected to the hidden width
+    /// when the family's embeddings are narrower (ELECTRA, ALBERT). Position ids are 0..T-1, or RoBERTa's: the
+    /// padding index + 1 + t for real tokens and the padding index for padding (as transformers counts them).
     private func embed(_ batch: Batch) {
-        let weights = model.weights
-        let (b, t, c) = (batch.size, batch.sequenceLength, model.config.hiddenSize)
-        let hidden = buffers.hidden.pointer
-        batch.inputIds.withUnsafeBufferPointer { ids in
-            batch.tokenTypeIds.withUnsafeBufferPointer { types in
-                ck_embeddings_forward(hidden, ids.baseAddress, types.baseAddress, weights.wordEmbeddings.pointer,
-                                      weights.positionEmbeddings.pointer, weights.tokenTypeEmbeddings.pointer,
-                                      Int32(b), Int32(t), Int32(c))
+        let weights = model.weights, config = model.config
+        let (b, t, e) = (batch.size, batch.sequenceLength, config.embeddingSize)
+        let projection = weights.embeddingProjection
+        let embedded = projection == nil ? buffers.hidden.pointer : buffers.embeddings.pointer
+        if let offset = config.family.positionOffset(padTokenId: config.padTokenId) {
+            positionIds.removeAll(keepingCapacity: true)
+            for example in 0..<b {
+                let length = Int(batch.lengths[example])
+                for slot in 0..<t { positionIds.append(Int32(slot < length ? offset + slot : config.padTokenId)) }
             }
         }
-        ck_layernorm_forward(hidden, hidden, weights.embeddingNormWeight.pointer, weights.embeddingNormBias.pointer,
-                             Int32(b * t), Int32(c), model.config.layerNormEps)
+        let usesPositionIds = config.family.positionOffset(padTokenId: config.padTokenId) != nil
+        batch.inputIds.withUnsafeBufferPointer { ids in
+            batch.tokenTypeIds.withUnsafeBufferPointer { types in
+                positionIds.withUnsafeBufferPointer { positions in
+                    ck_embeddings_forward_positions(embedded, ids.baseAddress, config.family.usesTokenTypes ? types.baseAddress : nil,
+                                                    usesPositionIds ? positions.baseAddress : nil,
+                                                    weights.wordEmbeddings.pointer, weights.positionEmbeddings.pointer,
+                                                    weights.tokenTypeEmbeddings?.pointer, Int32(b), Int32(t), Int32(e))
+                }
+            }
+        }
+        ck_layernorm_forward(embedded, embedded, weights.embeddingNormWeight.pointer, weights.embeddingNormBias.pointer,
+                             Int32(b * t), Int32(e), config.layerNormEps)
+        if let projection {
+            linear(buffers.hidden.pointer, embedded, projection.weight, rows: b * t, ck_linear_epilogue(bias: projection.bias.pointer))
+        }
         position = .layerInput(0)
     }
 
@@ -277,8 +296,13 @@ public final class InferenceSession {
                ck_linear_epilogue(bias: weights.attentionOutputBias.pointer, residual: residual,
                                   normWeight: weights.attentionNormWeight.pointer,
                                   normBias: weights.attentionNormBias.pointer, eps: eps))
+        // The exact GELU runs in the GEMM's epilogue; another activation (ALBERT's gelu_new, relu) right after it.
+        let activation = model.config.activation
         linear(intermediate, attentionOutput, weights.intermediateWeight, rows: rows,
-               ck_linear_epilogue(bias: weights.intermediateBias.pointer, gelu: true))
+               ck_linear_epilogue(bias: weights.intermediateBias.pointer, gelu: activation == .gelu))
+        if activation != .gelu {
+            ck_activation_forward(intermediate, intermediate, rows * weights.intermediateWeight.outputs, activation.kernelValue)
+        }
         linear(buffers.hidden.pointer, intermediate, weights.outputWeight, rows: rows,
                ck_linear_epilogue(bias: weights.outputBias.pointer, residual: attentionOutput,
                                   normWeight: weights.outputNormWeight.pointer,
@@ -299,7 +323,11 @@ public final class InferenceSession {
             for example in 0..<b { (cls + example * c).update(from: hidden + example * t * c, count: c) }
             // The packed linear kernel, as every other linear layer: one GEMM path.
             linear(buffers.pooled.pointer, cls, pooler.weight, rows: b, ck_linear_epilogue(bias: pooler.bias.pointer))
-            ck_tanh_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c)
+            if weights.poolerActivation == .tanh {
+                ck_tanh_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c)
+            } else {
+                ck_activation_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c, weights.poolerActivation.kernelValue)
+            }
             if let classifier = weights.classifier {
                 linear(buffers.logits.pointer, buffers.pooled.pointer, classifier.weight, rows: b,
                        ck_linear_epilogue(bias: classifier.bias.pointer))
@@ -431,6 +459,8 @@ extension ck_linear_epilogue {
 /// shrunk: once a session has run its largest batch, `forward` allocates nothing.
 final class Workspace {
     var hidden = Buffer(), qkv = Buffer(), context = Buffer(), attentionOutput = Buffer(), intermediate = Buffer()
+    /// (B,T,E) embeddings before their projection to the hidden width (ELECTRA, ALBERT).
+    var embeddings = Buffer()
     var probabilities = Buffer()
     var cls = Buffer(), pooled = Buffer(), sentence = Buffer(), logits = Buffer()
     /// Scratch of the packed GEMM (activation blocks) and of attention (key panels, score rows).
@@ -451,6 +481,7 @@ final class Workspace {
                  probabilities probabilityCount: Int, labels: Int) {
         let c = config.hiddenSize
         hidden.reserve(tokens * c)
+        if config.projectsEmbeddings { embeddings.reserve(tokens * config.embeddingSize) }
         qkv.reserve(tokens * 3 * c)
         context.reserve(tokens * c)
         attentionOutput.reserve(tokens * c)

@@ -42,7 +42,7 @@ extension Checkpoint {
     /// - Throws: `BertologyError` `.usage` when the attention maps would take more than ``Inspection/maximumAttentionBytes``; errors of ``InferenceSession/forward(_:interventions:observer:)``.
     public func inspect(_ text: String, pair: String? = nil, maxLength: Int? = nil,
                         interventions: HeadInterventions? = nil) throws -> Inspection {
-        let limit = min(maxLength ?? model.config.maxPositionEmbeddings, model.config.maxPositionEmbeddings)
+        let limit = min(maxLength ?? model.config.maxSequenceLength, model.config.maxSequenceLength)
         let encoding = tokenizer.encode(text, pair: pair, maxLength: limit)
         let batch = Batch(encodings: [encoding], padId: tokenizer.padId)
         let config = model.config

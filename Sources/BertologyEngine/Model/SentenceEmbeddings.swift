@@ -16,7 +16,7 @@ extension Checkpoint {
                                    session: InferenceSession? = nil) throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
         let session = session ?? InferenceSession(model: model)
-        let maxLength = model.config.maxPositionEmbeddings
+        let maxLength = model.config.maxSequenceLength
         let encodings = texts.map { tokenizer.encode($0, maxLength: maxLength) }
         let sequences = BatchedSequences(encodings: encodings, padId: tokenizer.padId)
         return try sequences.map { prepared in

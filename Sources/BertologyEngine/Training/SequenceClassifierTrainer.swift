@@ -72,6 +72,11 @@ public final class SequenceClassifierTrainer {
     public init(model: BertModel, numLabels: Int, initialization: TrainingInitialization,
                 seed: UInt64, hiddenDropout: Float? = nil, attentionDropout: Float? = nil) throws {
         let source = model.config
+        // The training pass is BERT's (its parameter layout, names and head); the other families run every
+        // inference command but do not fine-tune yet (docs/MODELS.md).
+        guard source.family == .bert else {
+            throw BertologyError.usage("fine-tuning runs BERT checkpoints (model_type bert) so far; this \(source.family) model runs eval, inspect, analyze and ablate")
+        }
         guard (1...100_000).contains(numLabels) else {
             throw BertologyError.usage("numLabels \(numLabels) is outside 1...100000")
         }

@@ -153,10 +153,10 @@ public struct AttentionAnalysis: Sendable {
             throw BertologyError.usage("no examples to analyse in \(dataset.file.path)")
         }
         let config = checkpoint.model.config
-        var positions = config.maxPositionEmbeddings
+        var positions = config.maxSequenceLength
         if let comparison, analyses.contains(.cosine) {
             try Self.checkComparable(checkpoint, comparison)
-            positions = min(positions, comparison.model.config.maxPositionEmbeddings)
+            positions = min(positions, comparison.model.config.maxSequenceLength)
             if options.cosineVariants.contains(.padded) && options.paddedLength > positions {
                 throw BertologyError.usage("the padded cosine variant pads to \(options.paddedLength) tokens, beyond the models' max_position_embeddings \(positions)")
             }

@@ -130,7 +130,7 @@ public struct PreparedEvaluation: Sendable {
             }
             labelMapping = nil
         }
-        let positions = model.config.maxPositionEmbeddings
+        let positions = model.config.maxSequenceLength
         let maxLength = min(options.maxLength ?? positions, positions)
         let specials = scorer == .classifier && dataset.task.isPair ? 3 : 2
         guard maxLength > specials else {

@@ -79,7 +79,7 @@ public struct FineTuning: Sendable {
         }
         var notices: [String] = []
         let model = checkpoint.model
-        let positions = model.config.maxPositionEmbeddings
+        let positions = model.config.maxSequenceLength
         if options.maxLength > positions {
             notices.append("`maxLength` \(options.maxLength) is beyond the model's \(positions) positions (max_position_embeddings): \(positions) is used")
         }

@@ -146,8 +146,8 @@ public struct AttentionViewerData: Codable, Sendable, Equatable {
                 throw BertologyError.usage("the head scores are \(headScores.scores.count) layers x \(headScores.scores.first?.count ?? 0) heads, the model \(layers) x \(heads)")
             }
         }
-        var positions = model.config.maxPositionEmbeddings
-        if let finetuned { positions = min(positions, finetuned.model.config.maxPositionEmbeddings) }
+        var positions = model.config.maxSequenceLength
+        if let finetuned { positions = min(positions, finetuned.model.config.maxSequenceLength) }
         let length = min(maxTokens, positions)
         let specials = dataset.task.isPair ? 3 : 2
         guard length > specials else {
