@@ -18,7 +18,7 @@ import Testing
         do {
             _ = try BertConfig.parse(input, file: "config.json")
         } catch let error as BertologyError {
-            #expect(error.description == #"config.json: model_type: "\n" is not supported: Bertology runs BERT checkpoints (model_type "bert")"#)
+            #expect(error.description == #"config.json: model_type: "\n" is not supported: Bertology loads bert, roberta, xlm-roberta, distilbert, electra, albert"#)
         }
     }
 
