@@ -7,6 +7,7 @@
 // over columns: each column's sum runs over the rows in row order on one thread, so the bits do not
 // depend on the thread count.
 #include "internal.h"
+#include <string.h>
 #include "vecmath.h"
 
 #include <math.h>
@@ -82,6 +83,23 @@ static void gelu_backward_range_scalar(float *d_inp, const float *d_out, const f
 
 static void tanh_backward_range_scalar(float *d_inp, const float *d_out, const float *out, size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; i++) d_inp[i] = d_out[i] * (1.0f - out[i] * out[i]);
+}
+
+// d/dx of 0.5 x (1 + tanh(u)), u = k (x + 0.044715 x^3): 0.5 (1 + th) + 0.5 x (1 - th^2) k (1 + 3 * 0.044715 x^2),
+// as torch's autograd differentiates NewGELUActivation's expression (float32).
+static void gelu_tanh_backward_range_scalar(float *d_inp, const float *d_out, const float *inp, size_t i0, size_t i1) {
+    const float k = 0.7978845608028654f;
+    for (size_t i = i0; i < i1; i++) {
+        const float x = inp[i];
+        const float th = tanhf(k * (x + 0.044715f * (x * x * x)));
+        const float derivative = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * k * (1.0f + 3.0f * 0.044715f * x * x);
+        d_inp[i] = d_out[i] * derivative;
+    }
+}
+
+// ReLU's derivative from its input: 1 where x > 0 (0 at x = 0, as torch's threshold_backward).
+static void relu_backward_range_scalar(float *d_inp, const float *d_out, const float *inp, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) d_inp[i] = inp[i] > 0.0f ? d_out[i] : 0.0f;
 }
 
 #if CK_X86
@@ -401,12 +419,24 @@ void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t
     pointwise_run(tanh_backward_range_scalar, d_inp, d_out, out, n);
 }
 
+void ck_activation_backward(float *d_inp, const float *d_out, const float *inp, size_t n, int activation) {
+    switch (activation) {
+    case CK_ACTIVATION_GELU: ck_gelu_backward(d_inp, d_out, inp, n); break;
+    case CK_ACTIVATION_GELU_TANH: pointwise_run(gelu_tanh_backward_range_scalar, d_inp, d_out, inp, n); break;
+    case CK_ACTIVATION_RELU: pointwise_run(relu_backward_range_scalar, d_inp, d_out, inp, n); break;
+    default:
+        // tanh's derivative is taken from its output: ck_tanh_backward. NONE passes the gradient through.
+        if (d_inp != d_out) memcpy(d_inp, d_out, sizeof(float) * n);
+        break;
+    }
+}
+
 // MARK: - Embeddings
 
 typedef struct {
     float *d_word, *d_position, *d_token_type;
     const float *d_out;
-    const int32_t *ids, *types;
+    const int32_t *ids, *types, *positions;
     int BT, T, C;
 } embeddings_backward_job;
 
@@ -420,8 +450,9 @@ static void embeddings_backward_item(void *context, int t, int thread) {
     for (int bt = 0; bt < j->BT; bt++) {
         const float *g = j->d_out + (size_t)bt * C;
         float *word = j->d_word ? j->d_word + (size_t)j->ids[bt] * C : NULL;
-        float *position = j->d_position ? j->d_position + (size_t)(bt % j->T) * C : NULL;
-        float *type = j->d_token_type ? j->d_token_type + (size_t)j->types[bt] * C : NULL;
+        const size_t p = j->positions ? (size_t)j->positions[bt] : (size_t)(bt % j->T);
+        float *position = j->d_position ? j->d_position + p * C : NULL;
+        float *type = j->d_token_type ? j->d_token_type + (size_t)(j->types ? j->types[bt] : 0) * C : NULL;
         if (word)
             for (int c = c0; c < c1; c++) word[c] += g[c];
         if (position)
@@ -433,7 +464,14 @@ static void embeddings_backward_item(void *context, int t, int thread) {
 
 void ck_embeddings_backward(float *d_word, float *d_position, float *d_token_type, const float *d_out,
                             const int32_t *input_ids, const int32_t *token_type_ids, int B, int T, int C) {
-    embeddings_backward_job job = {d_word, d_position, d_token_type, d_out, input_ids, token_type_ids, B * T, T, C};
+    ck_embeddings_backward_positions(d_word, d_position, d_token_type, d_out, input_ids, token_type_ids, NULL, B, T, C);
+}
+
+void ck_embeddings_backward_positions(float *d_word, float *d_position, float *d_token_type, const float *d_out,
+                                      const int32_t *input_ids, const int32_t *token_type_ids,
+                                      const int32_t *position_ids, int B, int T, int C) {
+    embeddings_backward_job job = {d_word, d_position, d_token_type, d_out, input_ids, token_type_ids, position_ids,
+                                   B * T, T, C};
     ck_parallel_for((C + COLUMN_BLOCK - 1) / COLUMN_BLOCK, (long)B * T * C > 65536 ? ck_threads_max() : 1, 0,
                     embeddings_backward_item, &job);
 }

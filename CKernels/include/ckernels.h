@@ -362,6 +362,10 @@ void ck_layernorm_backward(float *d_inp, float *d_weight, float *d_bias, const f
 void ck_gelu_backward(float *d_inp, const float *d_out, const float *inp, size_t n);
 // d_inp = d_out * (1 - out²); d_inp may equal d_out.
 void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t n);
+// d_inp = d_out * activation'(inp) for CK_ACTIVATION_GELU (ck_gelu_backward), GELU_TANH (as torch differentiates
+// transformers' gelu_new) and RELU (1 where inp > 0); NONE copies. tanh takes its output: ck_tanh_backward.
+// d_inp may equal d_out.
+void ck_activation_backward(float *d_inp, const float *d_out, const float *inp, size_t n, int activation);
 
 // Scatter-add of d_out (B,T,C) into d_word (V,C) at input_ids, d_position (P,C) at rows 0..T-1,
 // d_token_type (TT,C) at token_type_ids. Accumulated (+=); any of the three may be NULL (skipped).
@@ -369,6 +373,11 @@ void ck_tanh_backward(float *d_inp, const float *d_out, const float *out, size_t
 // (the work is partitioned over columns).
 void ck_embeddings_backward(float *d_word, float *d_position, float *d_token_type, const float *d_out,
                             const int32_t *input_ids, const int32_t *token_type_ids, int B, int T, int C);
+// The same with position ids (B,T) (NULL: 0..T-1) and, when token_type_ids is NULL, every token's type row 0
+// (ck_embeddings_forward_positions' backward).
+void ck_embeddings_backward_positions(float *d_word, float *d_position, float *d_token_type, const float *d_out,
+                                      const int32_t *input_ids, const int32_t *token_type_ids,
+                                      const int32_t *position_ids, int B, int T, int C);
 
 // Losses, the mean over the batch as torch's CrossEntropyLoss / MSELoss.
 // logits (B,NL), labels (B) in 0..NL-1. Returns the mean loss (computed in double);

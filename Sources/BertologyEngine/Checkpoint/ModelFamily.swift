@@ -56,8 +56,30 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable, CustomStringCo
         }
     }
 
+    /// Whether the classification head drops out the first token's hidden state before its dense layer
+    /// (RoBERTa's, XLM-R's and ELECTRA's `ClassificationHead`).
+    var dropsHeadInput: Bool {
+        switch self {
+        case .roberta, .xlmRoberta, .electra: true
+        default: false
+        }
+    }
+
     /// Whether the embeddings have a token-type table at all.
     var hasTokenTypeEmbeddings: Bool { self != .distilbert }
+
+    /// transformers' sequence-classification class of the family ("RobertaForSequenceClassification"), which a
+    /// fine-tuned folder's config.json names in `architectures`.
+    public var sequenceClassifierName: String {
+        switch self {
+        case .bert: "BertForSequenceClassification"
+        case .roberta: "RobertaForSequenceClassification"
+        case .xlmRoberta: "XLMRobertaForSequenceClassification"
+        case .distilbert: "DistilBertForSequenceClassification"
+        case .electra: "ElectraForSequenceClassification"
+        case .albert: "AlbertForSequenceClassification"
+        }
+    }
 
     /// The families that load, for error messages: "bert, roberta, xlm-roberta, distilbert, electra, albert".
     static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }

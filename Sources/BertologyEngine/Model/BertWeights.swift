@@ -92,6 +92,9 @@ struct BertWeights: Sendable {
     let classifier: (weight: PackedWeight, bias: Tensor)?
     /// The pooler's activation: tanh (BERT, ALBERT, RoBERTa), GELU (ELECTRA's head), ReLU (DistilBERT's).
     var poolerActivation: Activation = .tanh
+    /// The checkpoint name the pooler was read from, without `.weight` (families other than BERT): the head's
+    /// dense layer ("classifier.dense", "albert.pooler") or a base model's pooler ("roberta.pooler.dense").
+    var poolerName: String? = nil
 }
 
 extension BertWeights {
@@ -114,7 +117,7 @@ extension BertWeights {
             },
             pooler: pooler.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) },
             classifier: classifier.map { (weight: $0.weight.with(precision: precision), bias: $0.bias) },
-            poolerActivation: poolerActivation)
+            poolerActivation: poolerActivation, poolerName: poolerName)
     }
 
     /// Reads the weights named as Hugging Face names them, with or without the `bert.` prefix,
@@ -277,7 +280,7 @@ extension BertWeights {
         return result
     }
 
-    private func slice(_ tensor: Tensor, rows: Range<Int>, columns: Int) -> Tensor {
+    func slice(_ tensor: Tensor, rows: Range<Int>, columns: Int) -> Tensor {
         let shape = columns == 1 ? [rows.count] : [rows.count, columns]
         let result = Tensor(zeros: shape)
         result.mutablePointer.update(from: tensor.pointer + rows.lowerBound * columns, count: rows.count * columns)

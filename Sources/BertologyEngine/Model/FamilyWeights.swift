@@ -177,13 +177,15 @@ extension BertWeights {
         }
         var pooler: (weight: PackedWeight, bias: Tensor)?
         var poolerActivation = head.activation
-        if classifier != nil {
+        var poolerName: String?
+        let poolerUnderEncoder = head.underEncoder ? try has(head.name, underEncoder: true) : false
+        if classifier != nil || poolerUnderEncoder {
             pooler = packed(try linear(head.name, c, c, underEncoder: head.underEncoder))
-        } else if try has(head.name, underEncoder: head.underEncoder) && head.underEncoder {
-            pooler = packed(try linear(head.name, c, c))
+            poolerName = (head.underEncoder ? prefix : "") + head.name
         } else if let base = names.basePooler, try has(base, underEncoder: true) {
             pooler = packed(try linear(base, c, c))
             poolerActivation = .tanh
+            poolerName = prefix + base
         }
 
         let hasTypes = config.family.hasTokenTypeEmbeddings
@@ -194,6 +196,46 @@ extension BertWeights {
             embeddingNormWeight: try tensor(names.embeddingNorm + ".weight", [e]),
             embeddingNormBias: try tensor(names.embeddingNorm + ".bias", [e]),
             embeddingProjection: try (config.projectsEmbeddings ? names.embeddingProjection : nil).map { packed(try linear($0, c, e)) },
-            layers: layers, pooler: pooler, classifier: classifier, poolerActivation: poolerActivation)
+            layers: layers, pooler: pooler, classifier: classifier, poolerActivation: poolerActivation,
+            poolerName: poolerName)
+    }
+
+    /// The encoder's weights (and the head's dense layer) under the names a `*ForSequenceClassification` of the
+    /// family gives them (`roberta.encoder.layer.0.attention.self.query.weight`, ...; each ALBERT group once),
+    /// with the fused QKV split back; the classifier is left out (fine-tuning always starts a new one).
+    func familyNamedTensors(config: BertConfig) -> [(name: String, tensor: Tensor)] {
+        let names = FamilyWeightNames(family: config.family)
+        let prefix = config.family.weightPrefix
+        let c = config.hiddenSize
+        var result: [(name: String, tensor: Tensor)] = [
+            (prefix + names.wordEmbeddings, wordEmbeddings), (prefix + names.positionEmbeddings, positionEmbeddings),
+            (prefix + names.embeddingNorm + ".weight", embeddingNormWeight), (prefix + names.embeddingNorm + ".bias", embeddingNormBias),
+        ]
+        if let tokenTypeEmbeddings { result.append((prefix + names.tokenTypeEmbeddings, tokenTypeEmbeddings)) }
+        if let embeddingProjection, let name = names.embeddingProjection {
+            result += [(prefix + name + ".weight", embeddingProjection.weight.unpacked()), (prefix + name + ".bias", embeddingProjection.bias)]
+        }
+        let groupCount = config.family == .albert ? config.hiddenGroups : config.numHiddenLayers
+        for group in 0..<groupCount {
+            let layer = layers[(0..<config.numHiddenLayers).first { config.weightGroup(ofLayer: $0) == group }!]
+            let n = names.layer(group)
+            let qkv = layer.qkvWeight.unpacked()
+            for (part, name) in [n.query, n.key, n.value].enumerated() {
+                result.append((prefix + name + ".weight", slice(qkv, rows: part * c..<(part + 1) * c, columns: c)))
+                result.append((prefix + name + ".bias", slice(layer.qkvBias, rows: part * c..<(part + 1) * c, columns: 1)))
+            }
+            result += [
+                (prefix + n.attentionOutput + ".weight", layer.attentionOutputWeight.unpacked()),
+                (prefix + n.attentionOutput + ".bias", layer.attentionOutputBias),
+                (prefix + n.attentionNorm + ".weight", layer.attentionNormWeight), (prefix + n.attentionNorm + ".bias", layer.attentionNormBias),
+                (prefix + n.intermediate + ".weight", layer.intermediateWeight.unpacked()), (prefix + n.intermediate + ".bias", layer.intermediateBias),
+                (prefix + n.output + ".weight", layer.outputWeight.unpacked()), (prefix + n.output + ".bias", layer.outputBias),
+                (prefix + n.outputNorm + ".weight", layer.outputNormWeight), (prefix + n.outputNorm + ".bias", layer.outputNormBias),
+            ]
+        }
+        if let pooler, let poolerName {
+            result += [(poolerName + ".weight", pooler.weight.unpacked()), (poolerName + ".bias", pooler.bias)]
+        }
+        return result
     }
 }

@@ -72,11 +72,6 @@ public final class SequenceClassifierTrainer {
     public init(model: BertModel, numLabels: Int, initialization: TrainingInitialization,
                 seed: UInt64, hiddenDropout: Float? = nil, attentionDropout: Float? = nil) throws {
         let source = model.config
-        // The training pass is BERT's (its parameter layout, names and head); the other families run every
-        // inference command but do not fine-tune yet (docs/MODELS.md).
-        guard source.family == .bert else {
-            throw BertologyError.usage("fine-tuning runs BERT checkpoints (model_type bert) so far; this \(source.family) model runs eval, inspect, analyze and ablate")
-        }
         guard (1...100_000).contains(numLabels) else {
             throw BertologyError.usage("numLabels \(numLabels) is outside 1...100000")
         }
@@ -109,9 +104,10 @@ public final class SequenceClassifierTrainer {
 
     private func initialize(from model: BertModel, _ initialization: TrainingInitialization) {
         var generator = SeededGenerator(seed: seed)
+        let named = config.family == .bert ? model.weights.namedTensors().map { ("bert." + $0.name, $0.tensor) }
+            : model.weights.familyNamedTensors(config: config)
         let pretrained: [String: Tensor] = initialization == .pretrained
-            ? Dictionary(model.weights.namedTensors().map { ("bert." + $0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-            : [:]
+            ? Dictionary(named, uniquingKeysWith: { a, _ in a }) : [:]
         let range = Self.initializerRange
         for entry in layout.entries {
             let destination = parameters.pointer + entry.offset
@@ -126,16 +122,24 @@ public final class SequenceClassifierTrainer {
             }
         }
         if initialization == .random {
-            // transformers zeroes the padding_idx row of nn.Embedding(padding_idx = pad_token_id).
-            let c = config.hiddenSize
-            (parameters.pointer + layout.wordEmbeddings + config.padTokenId * c).update(repeating: 0, count: c)
+            // transformers zeroes the padding_idx row of nn.Embedding(padding_idx = pad_token_id): the word
+            // embeddings', and RoBERTa's position embeddings' too.
+            let e = config.embeddingSize
+            (parameters.pointer + layout.wordEmbeddings + config.padTokenId * e).update(repeating: 0, count: e)
+            if config.family.positionOffset(padTokenId: config.padTokenId) != nil {
+                (parameters.pointer + layout.positionEmbeddings + config.padTokenId * e).update(repeating: 0, count: e)
+            }
         }
     }
 
     /// Refreshes the packed projections from the parameters.
     func repack() {
         let (c, i) = (Int32(config.hiddenSize), Int32(config.intermediateSize))
-        for (weights, packedLayer) in zip(layout.layers, packedLayout.layers) {
+        if let projection = layout.embeddingProjection, let packedProjection = packedLayout.embeddingProjection {
+            ck_pack_weight(packed.pointer + packedProjection, parameters.pointer + projection.weight, c,
+                           Int32(config.embeddingSize))
+        }
+        for (weights, packedLayer) in zip(layout.groups, packedLayout.groups) {
             ck_pack_weight(packed.pointer + packedLayer.qkv, parameters.pointer + weights.qkvWeight, 3 * c, c)
             ck_pack_weight(packed.pointer + packedLayer.attentionOutput, parameters.pointer + weights.attentionOutputWeight, c, c)
             ck_pack_weight(packed.pointer + packedLayer.intermediate, parameters.pointer + weights.intermediateWeight, i, c)
@@ -192,7 +196,8 @@ public final class SequenceClassifierTrainer {
             tensor.mutablePointer.update(from: parameters.pointer + offset, count: tensor.count)
             return tensor
         }
-        let layers = layout.layers.map { l in
+        let e = config.embeddingSize
+        let groups = layout.groups.map { l in
             LayerWeights(qkvWeight: PackedWeight(packing: tensor(l.qkvWeight, [3 * c, c])), qkvBias: tensor(l.qkvBias, [3 * c]),
                          attentionOutputWeight: PackedWeight(packing: tensor(l.attentionOutputWeight, [c, c])),
                          attentionOutputBias: tensor(l.attentionOutputBias, [c]),
@@ -202,16 +207,23 @@ public final class SequenceClassifierTrainer {
                          outputWeight: PackedWeight(packing: tensor(l.outputWeight, [c, i])), outputBias: tensor(l.outputBias, [c]),
                          outputNormWeight: tensor(l.outputNormWeight, [c]), outputNormBias: tensor(l.outputNormBias, [c]))
         }
+        // ALBERT's layers share their group's weights here too (one copy per group).
+        let groupOfOffset = Dictionary(layout.groups.enumerated().map { ($0.element.qkvWeight, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        let layers = layout.layers.map { groups[groupOfOffset[$0.qkvWeight]!] }
         let weights = BertWeights(
-            wordEmbeddings: tensor(layout.wordEmbeddings, [config.vocabSize, c]),
-            positionEmbeddings: tensor(layout.positionEmbeddings, [config.maxPositionEmbeddings, c]),
-            tokenTypeEmbeddings: tensor(layout.tokenTypeEmbeddings, [config.typeVocabSize, c]),
-            embeddingNormWeight: tensor(layout.embeddingNormWeight, [c]),
-            embeddingNormBias: tensor(layout.embeddingNormBias, [c]),
+            wordEmbeddings: tensor(layout.wordEmbeddings, [config.vocabSize, e]),
+            positionEmbeddings: tensor(layout.positionEmbeddings, [config.maxPositionEmbeddings, e]),
+            tokenTypeEmbeddings: layout.tokenTypeEmbeddings.map { tensor($0, [config.typeVocabSize, e]) },
+            embeddingNormWeight: tensor(layout.embeddingNormWeight, [e]),
+            embeddingNormBias: tensor(layout.embeddingNormBias, [e]),
+            embeddingProjection: layout.embeddingProjection.map {
+                (PackedWeight(packing: tensor($0.weight, [c, e])), tensor($0.bias, [c]))
+            },
             layers: layers,
             pooler: (PackedWeight(packing: tensor(layout.poolerWeight, [c, c])), tensor(layout.poolerBias, [c])),
             classifier: (PackedWeight(packing: tensor(layout.classifierWeight, [numLabels, c])),
-                         tensor(layout.classifierBias, [numLabels])))
+                         tensor(layout.classifierBias, [numLabels])),
+            poolerActivation: FamilyWeightNames(family: config.family).headDense.activation)
         return BertModel(config: config, weights: weights, source: "fine-tuning (step \(step))")
     }
 

@@ -15,6 +15,9 @@ enum DropoutSite: UInt64 {
     case feedForwardOutput = 3
     /// The pooled output, before the classifier (slot layers + 1).
     case classifierInput = 4
+    /// The first token's hidden state before the head's dense layer (slot layers + 1): RoBERTa's, XLM-R's and
+    /// ELECTRA's classification heads drop it out too.
+    case classifierDenseInput = 5
 
     /// The stream: step in bits 24 and up, slot in bits 8...23, site in bits 0...7.
     static func stream(step: Int, slot: Int, _ site: DropoutSite) -> UInt64 {
@@ -32,8 +35,14 @@ final class TrainingActivations {
     typealias Buffer = Workspace.Buffer
     /// (L+1, M, C): the input of each layer, then the last hidden state.
     var layerInputs = Buffer()
-    /// (M, C) word + position + token type embeddings, before LayerNorm, with its (M) mean and rstd.
+    /// (M, E) word + position (+ token type) embeddings, before LayerNorm, with its (M) mean and rstd.
     var embeddingSum = Buffer(), embeddingMean = Buffer(), embeddingRstd = Buffer()
+    /// (M, E) the embeddings after LayerNorm and dropout, the projection's input (ELECTRA, ALBERT); its gradient.
+    var embeddingNormed = Buffer(), dEmbedding = Buffer()
+    /// (B, T) position ids of the families that count them from the padding index.
+    var positionIds: [Int32] = []
+    /// (B, C): the first token after the head's input dropout; the head's dense output before its activation.
+    var clsDropped = Buffer(), pooledPreActivation = Buffer()
     /// Per layer (L, ...): see the type's comment.
     var qkv = Buffer(), probabilities = Buffer(), context = Buffer()
     var attentionSum = Buffer(), attentionMean = Buffer(), attentionRstd = Buffer(), attentionNormed = Buffer()
@@ -51,9 +60,12 @@ final class TrainingActivations {
     func reserve(batch: Int, sequenceLength: Int, config: BertConfig) {
         let (c, i, l, nh) = (config.hiddenSize, config.intermediateSize, config.numHiddenLayers, config.numAttentionHeads)
         let (b, t) = (batch, sequenceLength)
-        let m = b * t, labels = config.numLabels
+        let m = b * t, labels = config.numLabels, e = config.embeddingSize
         layerInputs.reserve((l + 1) * m * c)
-        embeddingSum.reserve(m * c); embeddingMean.reserve(m); embeddingRstd.reserve(m)
+        embeddingSum.reserve(m * e); embeddingMean.reserve(m); embeddingRstd.reserve(m)
+        if config.projectsEmbeddings { embeddingNormed.reserve(m * e); dEmbedding.reserve(m * e) }
+        positionIds.reserveCapacity(m)
+        if config.family != .bert { clsDropped.reserve(b * c); pooledPreActivation.reserve(b * c) }
         qkv.reserve(l * m * 3 * c)
         probabilities.reserve(l * b * nh * t * t)
         context.reserve(l * m * c)
@@ -68,7 +80,7 @@ final class TrainingActivations {
         // Sized for the threads the kernels use now (a later increase grows them on the next step).
         let threads = Int32(Kernels.maxThreads)
         linearWorkspace.reserve(ck_linear_workspace_size(threads))
-        let shapes = [(m, 3 * c, c), (m, c, c), (m, i, c), (m, c, i), (b, c, c), (b, labels, c)]
+        let shapes = [(m, 3 * c, c), (m, c, c), (m, i, c), (m, c, i), (b, c, c), (b, labels, c), (m, c, e)]
         linearBackwardWorkspace.reserve(shapes.map {
             ck_linear_backward_workspace_size(Int32($0.0), Int32($0.1), Int32($0.2), threads)
         }.max()!)
@@ -150,6 +162,41 @@ extension SequenceClassifierTrainer {
 
     private func dropoutProbability(_ p: Float, _ shape: PassShape) -> Float { shape.dropout ? p : 0 }
 
+    /// The token types the embeddings read (nil: every token's row 0, or no table) and the position ids (nil:
+    /// 0..T-1; RoBERTa's count from the padding index, as `InferenceSession` computes them).
+    private func withEmbeddingInputs(_ shape: PassShape,
+                                     _ body: (UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Void) {
+        let types = config.family.usesTokenTypes ? shape.types : nil
+        guard let offset = config.family.positionOffset(padTokenId: config.padTokenId) else { return body(types, nil) }
+        let a = activations
+        a.positionIds.removeAll(keepingCapacity: true)
+        for example in 0..<shape.batch {
+            let length = Int(shape.lengths[example])
+            for slot in 0..<shape.tokens { a.positionIds.append(Int32(slot < length ? offset + slot : config.padTokenId)) }
+        }
+        a.positionIds.withUnsafeBufferPointer { body(types, $0.baseAddress) }
+    }
+
+    /// The head's activation (the pooler's tanh, ELECTRA's GELU, DistilBERT's ReLU).
+    private var headActivation: Activation { FamilyWeightNames(family: config.family).headDense.activation }
+
+    /// The head's dense layer's input: the first token's hidden state, dropped out first by the families whose
+    /// head does it (`dropoutP`: apply the dropout now; nil: the buffer the forward filled).
+    private func headInput(_ shape: PassShape, _ dropoutP: Float?) -> UnsafeMutablePointer<Float> {
+        let a = activations
+        guard config.family.dropsHeadInput else { return a.cls.pointer }
+        if let p = dropoutP {
+            let n = shape.batch * config.hiddenSize
+            if p > 0 {
+                ck_dropout_forward(a.clsDropped.pointer, a.cls.pointer, n, p, seed,
+                                   DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierDenseInput), 0)
+            } else {
+                a.clsDropped.pointer.update(from: a.cls.pointer, count: n)
+            }
+        }
+        return a.clsDropped.pointer
+    }
+
     /// out (rows, N) = inp · weightᵀ + bias on the packed weight.
     private func packedLinear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, packed offset: Int,
                               bias: Int, rows: Int, outputs: Int, inputs: Int) {
@@ -176,15 +223,25 @@ extension SequenceClassifierTrainer {
         let hiddenP = dropoutProbability(hiddenDropout, shape), attentionP = dropoutProbability(attentionDropout, shape)
         let mc = m * c, mi = m * i
 
-        // Embeddings: sum (saved), LayerNorm (mean, rstd saved), dropout → input of layer 0.
-        ck_embeddings_forward(a.embeddingSum.pointer, shape.ids, shape.types, p + layout.wordEmbeddings,
-                              p + layout.positionEmbeddings, p + layout.tokenTypeEmbeddings, Int32(b), Int32(t), Int32(c))
-        ck_layernorm_forward_train(a.layerInputs.pointer, a.embeddingMean.pointer, a.embeddingRstd.pointer,
+        // Embeddings: sum (saved), LayerNorm (mean, rstd saved), dropout → input of layer 0, through the
+        // projection when the family has one (the projection's input saved).
+        let e = config.embeddingSize
+        let embedded = layout.embeddingProjection == nil ? a.layerInputs.pointer : a.embeddingNormed.pointer
+        withEmbeddingInputs(shape) { types, positions in
+            ck_embeddings_forward_positions(a.embeddingSum.pointer, shape.ids, types, positions, p + layout.wordEmbeddings,
+                                            p + layout.positionEmbeddings, layout.tokenTypeEmbeddings.map { UnsafePointer(p + $0) },
+                                            Int32(b), Int32(t), Int32(e))
+        }
+        ck_layernorm_forward_train(embedded, a.embeddingMean.pointer, a.embeddingRstd.pointer,
                                    a.embeddingSum.pointer, p + layout.embeddingNormWeight, p + layout.embeddingNormBias,
-                                   Int32(m), Int32(c), eps)
+                                   Int32(m), Int32(e), eps)
         if hiddenP > 0 {
-            ck_dropout_forward(a.layerInputs.pointer, a.layerInputs.pointer, mc, hiddenP, seed,
+            ck_dropout_forward(embedded, embedded, m * e, hiddenP, seed,
                                DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
+        }
+        if let projection = layout.embeddingProjection, let packedProjection = packedLayout.embeddingProjection {
+            packedLinear(a.layerInputs.pointer, embedded, packed: packedProjection, bias: projection.bias, rows: m,
+                         outputs: c, inputs: e)
         }
 
         for l in 0..<layout.layers.count {
@@ -214,7 +271,11 @@ extension SequenceClassifierTrainer {
             // BertIntermediate (dense + GELU) and BertOutput: LayerNorm(dropout(dense(.)) + normed).
             packedLinear(preActivation, normed, packed: packedLayer.intermediate, bias: weights.intermediateBias,
                          rows: m, outputs: i, inputs: c)
-            ck_gelu_forward(activation, preActivation, mi)
+            if config.activation == .gelu {
+                ck_gelu_forward(activation, preActivation, mi)
+            } else {
+                ck_activation_forward(activation, preActivation, mi, config.activation.kernelValue)
+            }
             packedLinear(outputSum, activation, packed: packedLayer.output, bias: weights.outputBias, rows: m, outputs: c, inputs: i)
             if hiddenP > 0 {
                 ck_dropout_forward(outputSum, outputSum, mc, hiddenP, seed,
@@ -225,13 +286,21 @@ extension SequenceClassifierTrainer {
                                        p + weights.outputNormWeight, p + weights.outputNormBias, Int32(m), Int32(c), eps)
         }
 
-        // Pooler (tanh of a dense layer on [CLS]), dropout, classifier.
+        // The head on the first token: BERT's and ALBERT's pooler (tanh of a dense layer), dropout, classifier;
+        // RoBERTa's, XLM-R's and ELECTRA's dropout first, then dense + tanh/GELU, dropout, out_proj; DistilBERT's
+        // pre_classifier + ReLU, dropout, classifier.
         let last = a.layerInputs.pointer + layout.layers.count * mc
         for example in 0..<b { (a.cls.pointer + example * c).update(from: last + example * t * c, count: c) }
-        ck_linear_forward(a.pooled.pointer, a.cls.pointer, p + layout.poolerWeight, p + layout.poolerBias,
-                          Int32(b), Int32(c), Int32(c))
-        ck_tanh_forward(a.pooled.pointer, a.pooled.pointer, b * c)
         let classifierP = dropoutProbability(classifierDropout, shape)
+        let headInput = headInput(shape, classifierP)
+        ck_linear_forward(a.pooled.pointer, headInput, p + layout.poolerWeight, p + layout.poolerBias,
+                          Int32(b), Int32(c), Int32(c))
+        switch headActivation {
+        case .tanh: ck_tanh_forward(a.pooled.pointer, a.pooled.pointer, b * c)
+        case let activation:
+            a.pooledPreActivation.pointer.update(from: a.pooled.pointer, count: b * c)
+            ck_activation_forward(a.pooled.pointer, a.pooled.pointer, b * c, activation.kernelValue)
+        }
         if classifierP > 0 {
             ck_dropout_forward(a.pooledDropped.pointer, a.pooled.pointer, b * c, classifierP, seed,
                                DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierInput), 0)
@@ -276,9 +345,18 @@ extension SequenceClassifierTrainer {
             ck_dropout_backward(a.dPooled.pointer, a.dPooled.pointer, b * c, classifierP, seed,
                                 DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierInput), 0)
         }
-        ck_tanh_backward(a.dPooled.pointer, a.dPooled.pointer, a.pooled.pointer, b * c)
+        if headActivation == .tanh {
+            ck_tanh_backward(a.dPooled.pointer, a.dPooled.pointer, a.pooled.pointer, b * c)
+        } else {
+            ck_activation_backward(a.dPooled.pointer, a.dPooled.pointer, a.pooledPreActivation.pointer, b * c,
+                                   headActivation.kernelValue)
+        }
         linearBackward(a.dCls.pointer, weight: layout.poolerWeight, bias: layout.poolerBias, dOutput: a.dPooled.pointer,
-                       input: a.cls.pointer, rows: b, outputs: c, inputs: c)
+                       input: headInput(shape, nil), rows: b, outputs: c, inputs: c)
+        if config.family.dropsHeadInput && classifierP > 0 {
+            ck_dropout_backward(a.dCls.pointer, a.dCls.pointer, b * c, classifierP, seed,
+                                DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierDenseInput), 0)
+        }
         dHidden.update(repeating: 0, count: mc)
         for example in 0..<b { (dHidden + example * t * c).update(from: a.dCls.pointer + example * c, count: c) }
 
@@ -302,7 +380,12 @@ extension SequenceClassifierTrainer {
             }
             linearBackward(a.dIntermediate.pointer, weight: weights.outputWeight, bias: weights.outputBias,
                            dOutput: dScratch, input: activation, rows: m, outputs: c, inputs: i)
-            ck_gelu_backward(a.dIntermediate.pointer, a.dIntermediate.pointer, preActivation, mi)
+            if config.activation == .gelu {
+                ck_gelu_backward(a.dIntermediate.pointer, a.dIntermediate.pointer, preActivation, mi)
+            } else {
+                ck_activation_backward(a.dIntermediate.pointer, a.dIntermediate.pointer, preActivation, mi,
+                                       config.activation.kernelValue)
+            }
             linearBackward(dScratch, weight: weights.intermediateWeight, bias: weights.intermediateBias,
                            dOutput: a.dIntermediate.pointer, input: normed, rows: m, outputs: i, inputs: c)
             ck_add(dResidual, dResidual, dScratch, mc)
@@ -327,15 +410,28 @@ extension SequenceClassifierTrainer {
             ck_add(dHidden, dHidden, dScratch, mc)
         }
 
-        // Embeddings: dropout, LayerNorm, scatter-add into the three tables.
-        if hiddenP > 0 {
-            ck_dropout_backward(dHidden, dHidden, mc, hiddenP, seed, DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
+        // Embeddings: the projection (ELECTRA, ALBERT), dropout, LayerNorm, scatter-add into the tables.
+        let e = config.embeddingSize
+        var dEmbedded = dHidden
+        if let projection = layout.embeddingProjection {
+            dEmbedded = a.dEmbedding.pointer
+            linearBackward(dEmbedded, weight: projection.weight, bias: projection.bias, dOutput: dHidden,
+                           input: a.embeddingNormed.pointer, rows: m, outputs: c, inputs: e)
         }
-        ck_layernorm_backward(dScratch, g + layout.embeddingNormWeight, g + layout.embeddingNormBias, dHidden,
+        if hiddenP > 0 {
+            ck_dropout_backward(dEmbedded, dEmbedded, m * e, hiddenP, seed, DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
+        }
+        // d of the LayerNorm's input: dScratch holds M x C floats, and E <= C in every family that projects.
+        let dSum = e <= c ? dScratch : a.dEmbedding.pointer
+        precondition(e <= c || layout.embeddingProjection == nil, "an embedding wider than the hidden state")
+        ck_layernorm_backward(dSum, g + layout.embeddingNormWeight, g + layout.embeddingNormBias, dEmbedded,
                               a.embeddingSum.pointer, a.embeddingMean.pointer, a.embeddingRstd.pointer,
-                              p + layout.embeddingNormWeight, Int32(m), Int32(c))
-        ck_embeddings_backward(g + layout.wordEmbeddings, g + layout.positionEmbeddings, g + layout.tokenTypeEmbeddings,
-                               dScratch, shape.ids, shape.types, Int32(b), Int32(t), Int32(c))
+                              p + layout.embeddingNormWeight, Int32(m), Int32(e))
+        withEmbeddingInputs(shape) { types, positions in
+            ck_embeddings_backward_positions(g + layout.wordEmbeddings, g + layout.positionEmbeddings,
+                                             layout.tokenTypeEmbeddings.map { g + $0 }, dSum, shape.ids, types, positions,
+                                             Int32(b), Int32(t), Int32(e))
+        }
     }
 
     // MARK: - Clipping and AdamW

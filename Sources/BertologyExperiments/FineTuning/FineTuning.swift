@@ -403,7 +403,7 @@ public struct FineTuning: Sendable {
             throw BertologyError.badInput(url.path, "expected a JSON object")
         }
         let names = labelNames.isEmpty ? ["LABEL_0"] : labelNames
-        fields["architectures"] = ["BertForSequenceClassification"]
+        fields["architectures"] = [checkpoint.model.config.family.sequenceClassifierName]
         fields["id2label"] = Dictionary(uniqueKeysWithValues: names.enumerated().map { (String($0.offset), $0.element) })
         fields["label2id"] = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.element, $0.offset) })
         fields["problem_type"] = task.isRegression ? "regression" : "single_label_classification"
