@@ -60,6 +60,11 @@ def main():
             if not args.all and family not in ("roberta", "albert"):
                 continue
             base, out = work / f"{family}-base", work / f"{family}-mrpc"
+            # transformers' initialisation (std 0.02) gives near-uniform attention and near-constant logits; perturb
+            # every weight so that the heads and the predictions differ from example to example.
+            with torch.no_grad():
+                for _, parameter in sorted(model.named_parameters()):
+                    parameter.add_(0.1 * torch.randn(parameter.shape))
             model.save_pretrained(base)
             (base / "vocab.txt").write_text("\n".join(vocab) + "\n")
             run = lambda *a: subprocess.run([args.bertology, *a], check=True, capture_output=True, text=True)
@@ -75,7 +80,7 @@ def main():
             problems = {k: v for k, v in info.items() if v}
             tokenizer = BertTokenizer(str(out / "vocab.txt"), do_lower_case=True)
             rows = [line.rstrip("\n").split("\t") for line in open(Path(args.data) / "MRPC" / "dev.tsv")]
-            worst, disagreements = 0.0, 0
+            worst, disagreements, largest, predicted = 0.0, 0, 0.0, set()
             for p in ours:
                 row = rows[p["line"] - 1]
                 encoded = tokenizer(row[3], row[4], truncation=True, max_length=128, return_tensors="pt")
@@ -84,11 +89,14 @@ def main():
                 with torch.no_grad():
                     logits = loaded(**encoded).logits[0].tolist()
                 worst = max(worst, max(abs(a - b) for a, b in zip(logits, p["logits"])))
+                largest = max(largest, max(abs(x) for x in logits))
+                predicted.add(p["prediction"])
                 disagreements += int(max(range(2), key=lambda i: logits[i]) != max(range(2), key=lambda i: p["logits"][i]))
             ok = not problems and worst <= 1e-5 and disagreements == 0
             failures += not ok
             print(f"{family}: transformers loaded {type(loaded).__name__} ({problems or 'no missing/unexpected tensors'}); "
-                  f"{len(ours)} MRPC dev examples: {disagreements} different predictions, max |logit diff| {worst:.2e}"
+                  f"{len(ours)} MRPC dev examples ({len(predicted)} classes predicted, logits up to {largest:.3f}): "
+                  f"{disagreements} different predictions, max |logit diff| {worst:.2e}"
                   f" -> {'ok' if ok else 'FAILED'}")
     sys.exit(1 if failures else 0)
 

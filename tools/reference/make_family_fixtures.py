@@ -36,6 +36,7 @@ import transformers.models.roberta.modeling_roberta as modeling_roberta
 import transformers.models.xlm_roberta.modeling_xlm_roberta as modeling_xlm_roberta
 
 from interventions import intervention, mixed, plan_from_intervention
+from make_model_fixtures import tiny_vocabulary
 
 GENERATOR = "tools/reference/make_family_fixtures.py"
 FIXTURES = Path("Tests/BertologyTests/Fixtures")
@@ -129,6 +130,10 @@ def build(name, spec):
     if folder.exists():
         shutil.rmtree(folder)
     model.save_pretrained(folder, safe_serialization=True)
+    if spec["cls_id"] == 2:
+        # The families whose specials sit where BERT's do ([PAD] 0, [CLS] 2, [SEP] 3) get the tiny WordPiece
+        # vocabulary's first tokens as vocab.txt, so the commands' tests can run on them from the command line.
+        (folder / "vocab.txt").write_text("\n".join(tiny_vocabulary()[:config.vocab_size]) + "\n")
     return model, folder
 
 
