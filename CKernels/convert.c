@@ -59,7 +59,7 @@ void ck_register_convert(ck_dispatch_table *table, ck_isa isa) {
     table->f16_range = f16_range_scalar;
 #if CK_X86
     if (isa == CK_ISA_AVX512) table->f16_range = f16_range_avx512;
-    if (isa == CK_ISA_AVX2 && __builtin_cpu_supports("f16c")) table->f16_range = f16_range_avx2;
+    if (isa == CK_ISA_AVX2 && ck_cpu()->f16c) table->f16_range = f16_range_avx2;
 #else
     (void)isa;
 #endif

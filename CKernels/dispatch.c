@@ -1,9 +1,8 @@
-// CPU feature detection, the active instruction set, and threads.
+// The active instruction set (from the CPU probe of cpu.c), the dispatch tables, and threads.
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -11,17 +10,14 @@
 // MARK: - Instruction sets
 
 int ck_isa_is_supported(ck_isa isa) {
+    const ck_cpu_features *cpu = ck_cpu();
     switch (isa) {
     case CK_ISA_SCALAR:
         return 1;
-#if CK_X86
     case CK_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return cpu->avx2 && cpu->fma;
     case CK_ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("fma");
-#endif
+        return cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512dq && cpu->fma;
     default:
         return 0;
     }
@@ -44,8 +40,10 @@ const char *ck_isa_name(ck_isa isa) {
 
 // -1 = not chosen yet. Benign race: every thread computes the same value.
 static volatile int global_isa = -1;
-// Per-thread override (tests and benchmarks); -1 = none. Dispatch reads it on the calling
-// thread, before any parallel region, so OpenMP workers need not see it.
+// Per-thread override (tests and benchmarks); -1 = none. Drivers read the table on the calling thread,
+// before any parallel region, and hand its workers to the threads; ck_parallel_for also carries the
+// caller's override into its threads, so that anything a worker asks (ck_isa_active, ck_dispatch)
+// answers as on the calling thread.
 static _Thread_local int thread_isa = -1;
 
 static ck_isa isa_from_environment(void) {
@@ -104,9 +102,6 @@ static void (*const ck_registrations[])(ck_dispatch_table *, ck_isa) = {
 static ck_dispatch_table ck_tables[CK_ISA_AVX512 + 1];
 
 __attribute__((constructor)) static void fill_tables(void) {
-#if CK_X86
-    __builtin_cpu_init();  // __builtin_cpu_supports in a constructor needs it (run order of constructors)
-#endif
     for (int isa = CK_ISA_SCALAR; isa <= CK_ISA_AVX512; isa++) {
         ck_tables[isa].isa = (ck_isa)isa;
         for (size_t r = 0; r < sizeof ck_registrations / sizeof ck_registrations[0]; r++)
@@ -115,30 +110,6 @@ __attribute__((constructor)) static void fill_tables(void) {
 }
 
 const ck_dispatch_table *ck_dispatch(void) { return &ck_tables[ck_isa_active()]; }
-
-// MARK: - Caches
-
-static size_t cache_l1d = 48 << 10, cache_l2 = 2 << 20, cache_l3 = 0;
-static int cache_read = 0;
-
-// sysconf's cache sizes (glibc reads them from CPUID); 0 or an error keeps the default. Read on the
-// first call, which happens in a load-time constructor (gemm.c's blocking), before any thread exists.
-static void read_cache_sizes(void) {
-#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
-    const long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE), l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (l1d >= (16 << 10)) cache_l1d = (size_t)l1d;
-    if (l2 >= (256 << 10)) cache_l2 = (size_t)l2;
-    if (l3 > 0) cache_l3 = (size_t)l3;
-#endif
-    cache_read = 1;
-}
-
-void ck_cache_sizes(size_t *l1d, size_t *l2, size_t *l3) {
-    if (!cache_read) read_cache_sizes();
-    if (l1d) *l1d = cache_l1d;
-    if (l2) *l2 = cache_l2;
-    if (l3) *l3 = cache_l3;
-}
 
 // MARK: - Threads
 
@@ -172,9 +143,12 @@ void ck_parallel_for(int items, int threads, int dynamic, ck_item_fn body, void 
 #ifdef _OPENMP
     if (threads > 1) {
         int next = 0;
+        const int caller_isa = thread_isa;
 #pragma omp parallel num_threads(threads)
         {
             const int thread = omp_get_thread_num(), count = omp_get_num_threads();
+            const int own_isa = thread_isa;
+            thread_isa = caller_isa;
             if (dynamic) {
                 for (;;) {
                     const int item = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
@@ -185,6 +159,7 @@ void ck_parallel_for(int items, int threads, int dynamic, ck_item_fn body, void 
                 const int begin = (int)((long)items * thread / count), end = (int)((long)items * (thread + 1) / count);
                 for (int item = begin; item < end; item++) body(context, item, thread);
             }
+            thread_isa = own_isa;
         }
         return;
     }

@@ -444,11 +444,6 @@ CK_TARGET_AVX2 static void linear_block_avx2(const linear_args *g, float *pack, 
 }
 #endif  // CK_X86
 
-#if CK_X86
-static const linear_block_fn linear_block_avx2_fn = linear_block_avx2;
-#else
-static const linear_block_fn linear_block_avx2_fn = NULL;
-#endif
 
 // MARK: Driver
 
@@ -486,17 +481,18 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
     if (M <= 0 || N <= 0) return;
     static const ck_linear_epilogue none = {0};
     linear_args g = {out, inp, packed_weight, NULL, 0, epilogue ? epilogue : &none, M, N, K};
-    ck_linear_run(&g, ck_dispatch()->linear_block, workspace, workspace_floats);
+    ck_linear_run(&g, ck_dispatch()->linear, workspace, workspace_floats);
 }
 
-void ck_linear_run(const linear_args *g, ck_linear_block_fn block, float *workspace, size_t workspace_floats) {
+void ck_linear_run(const linear_args *g, ck_linear_kernel kernel, float *workspace, size_t workspace_floats) {
     const ck_linear_epilogue *ep = g->epilogue;
     const int M = g->M, N = g->N, K = g->K;
     const ck_dispatch_table *table = ck_dispatch();
     int threads = ck_threads_max();
     threads = CK_MAX(1, CK_MIN(threads, (int)(workspace_floats / CK_PACK_A_FLOATS)));
     if (2.0 * M * N * (double)K < 2e5) threads = 1;
-    int rows = block == linear_block_avx2_fn ? CK_ROWS256 : rows_per_block(K);
+    const int whole = kernel.rows == CK_LINEAR_ROWS_WHOLE;
+    int rows = whole ? CK_ROWS256 : rows_per_block(K);
     const int panels = (N + CK_NR - 1) / CK_NR;
     // Columns split among the threads, and further when rows are few (batch 1, short sequences) so
     // that every thread gets several items.
@@ -505,7 +501,7 @@ void ck_linear_run(const linear_args *g, ck_linear_block_fn block, float *worksp
     // columns would both pack the same activation block: on two threads the pack's share of the time
     // doubles), its rows evened out (a multiple of 6, at most CK_ROWS256, at least 384) so that every
     // thread gets the same number of rows.
-    if (block == linear_block_avx2_fn && threads > 1) {
+    if (whole && threads > 1) {
         const int per_thread = (M + threads * CK_ROWS256 - 1) / (threads * CK_ROWS256);
         const int even = ((M + threads * per_thread - 1) / (threads * per_thread) + CK_MR256 - 1) / CK_MR256 * CK_MR256;
         if (even >= 384) rows = even, chunks = 1;
@@ -517,7 +513,7 @@ void ck_linear_run(const linear_args *g, ck_linear_block_fn block, float *worksp
     chunks = (panels + per_chunk - 1) / per_chunk;
     int remaining[ep->norm_weight != NULL ? row_blocks : 1];  // on the stack: kernels never allocate
     for (int rb = 0; ep->norm_weight != NULL && rb < row_blocks; rb++) remaining[rb] = chunks;
-    linear_job job = {g, block, table->layernorm_rows, workspace, chunks, per_chunk, panels, rows,
+    linear_job job = {g, kernel.block, table->layernorm_rows, workspace, chunks, per_chunk, panels, rows,
                       ep->norm_weight != NULL ? remaining : NULL};
     ck_parallel_for(row_blocks * chunks, threads, 1, linear_item, &job);
 }
@@ -526,11 +522,20 @@ int ck_linear_k_block(int K) { return k_block_size(K); }
 
 // MARK: - Pieces (benchmarks)
 
-typedef struct {
+typedef struct ck_piece_tiles_job {
     const float *a, *b;
     float *c;
     int kc, panels, reps;
+    ck_piece_tiles_fn tiles;  // the caller's ISA's, from its dispatch table
 } piece_tiles_job;
+
+// Per-thread passes of ck_gemm_piece_tiles run by each ISA's tiles since load (ck_gemm_piece_tile_runs):
+// what shows that the pieces of one call all ran the ISA the caller chose.
+static long piece_tile_runs[CK_ISA_AVX512 + 1];
+
+long ck_gemm_piece_tile_runs(ck_isa isa) {
+    return isa >= CK_ISA_SCALAR && isa <= CK_ISA_AVX512 ? __atomic_load_n(&piece_tile_runs[isa], __ATOMIC_RELAXED) : 0;
+}
 
 // A thread's own panels (panels pairs of 12 x kc and kc x 32) and C tile (12 x 32) in a pieces job.
 typedef struct {
@@ -548,6 +553,7 @@ static piece_operands piece_operands_of(const piece_tiles_job *job, int thread) 
 #if CK_X86
 CK_TARGET_AVX512 static void piece_tiles_avx512(const piece_tiles_job *job, int thread) {
     const piece_operands o = piece_operands_of(job, thread);
+    __atomic_add_fetch(&piece_tile_runs[CK_ISA_AVX512], 1, __ATOMIC_RELAXED);
     for (int r = 0; r < job->reps; r++)
         for (int p = 0; p < job->panels; p++)
             ck_tile512_packed(CK_MR512, job->kc, o.a + p * o.a_size, o.b + p * o.b_size, CK_NR, o.c, CK_NR, 0, NULL, NULL, 0);
@@ -561,10 +567,16 @@ CK_TARGET_AVX512 static void piece_pack_avx512(float *dst, const float *src, int
     }
 }
 
+CK_TARGET_AVX2 static void piece_pack_avx2(float *dst, const float *src, int rows, int K, int kc) {
+    const int padded = (rows + CK_MR256 - 1) / CK_MR256 * CK_MR256;
+    for (int pc = 0; pc < K; pc += kc) ck_pack_rows256(dst + (size_t)pc * padded, src, K, 0, rows, pc, CK_MIN(kc, K - pc));
+}
+
 // The AVX2 forward's work on one pair of panels: four 6 x 16 tiles (the 12 x kc A block as two 6-row
 // panels, the two column halves of the 32-column panel), as linear_block_avx2 runs them.
 CK_TARGET_AVX2 static void piece_tiles_avx2(const piece_tiles_job *job, int thread) {
     const piece_operands o = piece_operands_of(job, thread);
+    __atomic_add_fetch(&piece_tile_runs[CK_ISA_AVX2], 1, __ATOMIC_RELAXED);
     for (int r = 0; r < job->reps; r++)
         for (int p = 0; p < job->panels; p++)
             for (int half = 0; half < 2; half++)
@@ -576,33 +588,22 @@ CK_TARGET_AVX2 static void piece_tiles_avx2(const piece_tiles_job *job, int thre
 
 static void piece_tiles_item(void *context, int item, int thread) {
     (void)thread;
-#if CK_X86
-    if (ck_isa_active() == CK_ISA_AVX512) piece_tiles_avx512(context, item);
-    else piece_tiles_avx2(context, item);
-#else
-    (void)context, (void)item;
-#endif
+    const piece_tiles_job *job = context;
+    job->tiles(job, item);
 }
 
-static int piece_isa_ok(void) { return ck_isa_active() == CK_ISA_AVX512 || ck_isa_active() == CK_ISA_AVX2; }
-
 int ck_gemm_piece_tiles(const float *a, const float *b, float *c, int kc, int panels, int reps, int threads) {
-    if (!piece_isa_ok() || kc < 1 || panels < 1 || reps < 1 || threads < 1) return 0;
-    piece_tiles_job job = {a, b, c, kc, panels, reps};
+    const ck_piece_tiles_fn tiles = ck_dispatch()->piece_tiles;
+    if (tiles == NULL || kc < 1 || panels < 1 || reps < 1 || threads < 1) return 0;
+    piece_tiles_job job = {a, b, c, kc, panels, reps, tiles};
     ck_parallel_for(threads, threads, 0, piece_tiles_item, &job);
     return 1;
 }
 
 int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc) {
-    if (!piece_isa_ok() || rows < 1 || K < 1 || kc < 1) return 0;
-#if CK_X86
-    if (ck_isa_active() == CK_ISA_AVX512) {
-        piece_pack_avx512(dst, src, rows, K, kc);
-        return 1;
-    }
-    const int padded = (rows + CK_MR256 - 1) / CK_MR256 * CK_MR256;
-    for (int pc = 0; pc < K; pc += kc) ck_pack_rows256(dst + (size_t)pc * padded, src, K, 0, rows, pc, CK_MIN(kc, K - pc));
-#endif
+    const ck_piece_pack_fn pack = ck_dispatch()->piece_pack;
+    if (pack == NULL || rows < 1 || K < 1 || kc < 1) return 0;
+    pack(dst, src, rows, K, kc);
     return 1;
 }
 
@@ -610,17 +611,23 @@ int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc) {
 
 void ck_register_gemm(ck_dispatch_table *table, ck_isa isa) {
     table->gemm_tile_dot = table->gemm_tile_axpy = gemm_tile_scalar;
-    table->linear_block = linear_block_scalar;
+    table->linear = (ck_linear_kernel){linear_block_scalar, CK_LINEAR_ROWS_BY_CACHE};
+    table->piece_tiles = NULL;
+    table->piece_pack = NULL;
 #if CK_X86
     if (isa == CK_ISA_AVX512) {
         table->gemm_tile_dot = gemm_tile_dot_avx512;
         table->gemm_tile_axpy = gemm_tile_axpy_avx512;
-        table->linear_block = linear_block_avx512;
+        table->linear = (ck_linear_kernel){linear_block_avx512, CK_LINEAR_ROWS_BY_CACHE};
+        table->piece_tiles = piece_tiles_avx512;
+        table->piece_pack = piece_pack_avx512;
     }
     if (isa == CK_ISA_AVX2) {
         table->gemm_tile_dot = gemm_tile_dot_avx2;
         table->gemm_tile_axpy = gemm_tile_axpy_avx2;
-        table->linear_block = linear_block_avx2;
+        table->linear = (ck_linear_kernel){linear_block_avx2, CK_LINEAR_ROWS_WHOLE};
+        table->piece_tiles = piece_tiles_avx2;
+        table->piece_pack = piece_pack_avx2;
     }
 #else
     (void)isa;

@@ -16,7 +16,7 @@
 //   and is then added to the output, and the epilogue (bias, GELU, residual, layernorm) is the fp32
 //   form's, in fp32.
 // The AVX512-BF16 form (VDPBF16PS) must equal the emulation bit for bit; on a CPU without it the
-// emulation runs (slowly: callers decide whether to fall back to fp32 instead, see ck_bf16_hardware).
+// emulation runs (slowly: callers decide whether to fall back to fp32 instead, see ck_cpu()->avx512_bf16).
 //
 // Layouts (32-bit words, each a pair: the even k in the low half, the odd k in the high half):
 // - weights, packed once (ck_pack_weight_bf16): panels of 32 output columns; panel p holds pair row
@@ -72,14 +72,6 @@ void ck_pack_weight_bf16(uint32_t *packed, const float *weight, int N, int K, in
                     packed[part * half + ((size_t)p * pairs + q) * CK_NR + j] =
                         n < N ? bf16_pair_part(row[2 * q], 2 * q + 1 < K ? row[2 * q + 1] : 0.0f, part) : 0u;
                 }
-}
-
-int ck_bf16_hardware(void) {
-#if CK_X86
-    return ck_isa_is_supported(CK_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
-#else
-    return 0;
-#endif
 }
 
 // MARK: - Scalar emulation (the reference)
@@ -414,7 +406,7 @@ void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed
     if (M <= 0 || N <= 0) return;
     static const ck_linear_epilogue none = {0};
     struct ck_linear_args g = {out, inp, NULL, packed_weight, terms_valid(terms), epilogue ? epilogue : &none, M, N, K};
-    ck_linear_run(&g, ck_dispatch()->linear_block_bf16, workspace, workspace_floats);
+    ck_linear_run(&g, ck_dispatch()->linear_bf16, workspace, workspace_floats);
 }
 
 void ck_linear_amx_forward(float *out, const float *inp, const uint32_t *packed_weight, int terms,
@@ -425,7 +417,7 @@ void ck_linear_amx_forward(float *out, const float *inp, const uint32_t *packed_
     if (M > 0 && N > 0 && ck_amx_request_permission()) {
         static const ck_linear_epilogue none = {0};
         struct ck_linear_args g = {out, inp, NULL, packed_weight, terms_valid(terms), epilogue ? epilogue : &none, M, N, K};
-        ck_linear_run(&g, linear_block_bf16_amx, workspace, workspace_floats);
+        ck_linear_run(&g, (ck_linear_kernel){linear_block_bf16_amx, CK_LINEAR_ROWS_BY_CACHE}, workspace, workspace_floats);
         return;
     }
 #endif
@@ -433,9 +425,9 @@ void ck_linear_amx_forward(float *out, const float *inp, const uint32_t *packed_
 }
 
 void ck_register_gemm_bf16(ck_dispatch_table *table, ck_isa isa) {
-    table->linear_block_bf16 = linear_block_bf16_scalar;
+    table->linear_bf16 = (ck_linear_kernel){linear_block_bf16_scalar, CK_LINEAR_ROWS_BY_CACHE};
 #if CK_X86
-    if (isa == CK_ISA_AVX512 && ck_bf16_hardware()) table->linear_block_bf16 = linear_block_bf16_avx512;
+    if (isa == CK_ISA_AVX512 && ck_cpu()->avx512_bf16) table->linear_bf16.block = linear_block_bf16_avx512;
 #else
     (void)isa;
 #endif

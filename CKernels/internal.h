@@ -68,13 +68,29 @@ struct ck_linear_args {
     int M, N, K;
 };
 typedef void (*ck_linear_block_fn)(const struct ck_linear_args *, float *pack, int i0, int i1, int p0, int p1);
+// How ck_linear_run cuts the rows for a block function: by the cache blocking (ck_gemm_blocking's
+// rows, a row block's panels split among the threads when rows are few), or in the AVX2 forward's
+// whole blocks (at most 576 rows, evened out, each given whole to one thread: two threads splitting
+// a block's columns would both pack the same activation block). The table says which, beside the
+// function: no driver compares function pointers or switches on the ISA.
+typedef enum { CK_LINEAR_ROWS_BY_CACHE = 0, CK_LINEAR_ROWS_WHOLE = 1 } ck_linear_rows;
+typedef struct {
+    ck_linear_block_fn block;
+    ck_linear_rows rows;
+} ck_linear_kernel;
 // The driver both forms share (gemm.c): row blocks x column chunks over the threads, each item one
 // `block` call on its thread's workspace slice, then the layernorm epilogue per finished row block.
-void ck_linear_run(const struct ck_linear_args *g, ck_linear_block_fn block, float *workspace,
+void ck_linear_run(const struct ck_linear_args *g, ck_linear_kernel kernel, float *workspace,
                    size_t workspace_floats);
 // The reduction blocks of the packed linear layer: K cut into equal blocks (multiples of 4) of at
 // most 384 (gemm.c). Each output sums its products within a block from zero, then adds the block.
 int ck_linear_k_block(int K);
+
+// The packed GEMM's pieces for kernel-bench (gemm.c): one thread's register tiles over its own
+// panels (the job is private to that file), and the activation packing.
+struct ck_piece_tiles_job;
+typedef void (*ck_piece_tiles_fn)(const struct ck_piece_tiles_job *, int thread);
+typedef void (*ck_piece_pack_fn)(float *dst, const float *src, int rows, int K, int kc);
 
 // Training (fine-tuning) kernels.
 // One (example, head) of attention with dropout, forward and backward (backward_attention.c); the
@@ -125,8 +141,11 @@ typedef struct {
     ck_f16_range_fn f16_range;
     ck_attention_head_fn attention_head;  // kept heads; changed heads take the shared scalar path
     ck_gemm_tile_fn gemm_tile_dot, gemm_tile_axpy;
-    ck_linear_block_fn linear_block;
-    ck_linear_block_fn linear_block_bf16;  // the AVX512-BF16 form where the CPU has it, else the emulation
+    ck_linear_kernel linear;
+    ck_linear_kernel linear_bf16;  // the AVX512-BF16 form where the CPU has it, else the emulation
+    // kernel-bench's pieces of the packed GEMM (gemm.c); NULL where the ISA has none (scalar).
+    ck_piece_tiles_fn piece_tiles;
+    ck_piece_pack_fn piece_pack;
     // Training.
     ck_attention_train_forward_head_fn attention_train_forward_head;
     ck_attention_train_backward_head_fn attention_train_backward_head;

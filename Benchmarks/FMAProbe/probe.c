@@ -107,7 +107,7 @@ static double bf16_chains(long iterations) {
 
 double bench_bf16_probe(long iterations) {
 #if CK_X86
-    if (!ck_bf16_hardware()) return 0;
+    if (!ck_cpu()->avx512_bf16) return 0;
     double sink = 0.0;
     int threads = 1;
 #pragma omp parallel reduction(+ : sink)

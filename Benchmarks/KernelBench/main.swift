@@ -351,7 +351,7 @@ for isa in options.isas {
                         record("linear", "\(m)x\(n)x\(k)", benchLinear(m, n, k, repeats: repeats))
                     }
                 case "linear-bf16":
-                    guard isa == .avx512, ck_bf16_hardware() == 1 else {
+                    guard isa == .avx512, ck_cpu().pointee.avx512_bf16 == 1 else {
                         log("  linear-bf16: skipped (no AVX512-BF16 on this CPU, or not the AVX-512 path)")
                         break
                     }

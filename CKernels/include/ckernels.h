@@ -52,8 +52,26 @@ void ck_threads_set(int n);
 /// actually executed it (proves OpenMP is live, not just compiled in).
 int ck_threads_observed(void);
 
-/// The data cache sizes the blocking is derived from, in bytes (read once at load from the C
-/// library's sysconf; 48 KB / 2 MB / 0 when it does not say): L1d, L2 per core, L3 shared.
+/// What this CPU and its OS can run, probed once when the library is loaded (CKernels/cpu.c, the
+/// only code that executes CPUID or XGETBV); the dispatch table, the precision modes, the blocking
+/// and Swift all read this one struct. Each flag is 1 or 0. An instruction-set flag means the CPU
+/// has the extension and the OS saves the registers it uses (XCR0: the AVX state for avx..avx_vnni,
+/// the AVX-512 states for avx512*). The AMX flags are the CPU's alone: os_amx says whether the OS
+/// saves the tile state, and Linux also wants a per-process permission (ck_amx_request_permission).
+typedef struct {
+    int os_avx, os_avx512, os_amx;  // XCR0 bits 1-2, 5-7, 17-18 (with CPUID.1:ECX.OSXSAVE)
+    int avx, avx2, fma, f16c;
+    int avx512f, avx512bw, avx512vl, avx512dq;
+    int avx512_bf16;  // VDPBF16PS, VCVTNE2PS2BF16 (CPUID.(7,1):EAX bit 5)
+    int avx512_vnni;  // VPDPBUSD on 512 bits (CPUID.(7,0):ECX bit 11)
+    int avx_vnni;     // VPDPBUSD, VEX-encoded (CPUID.(7,1):EAX bit 4)
+    int amx_tile, amx_bf16, amx_int8;  // CPUID.(7,0):EDX bits 24, 22, 25
+    // The data caches, in bytes, from the C library's sysconf (48 KB / 2 MB / 0 when it does not
+    // say): L1d and L2 per core, L3 shared.
+    size_t l1d, l2, l3;
+} ck_cpu_features;
+const ck_cpu_features *ck_cpu(void);
+/// The data cache sizes the blocking is derived from (ck_cpu's l1d, l2, l3).
 void ck_cache_sizes(size_t *l1d, size_t *l2, size_t *l3);
 /// The packed linear layer's blocking on this machine, derived from ck_cache_sizes (docs/PERFORMANCE.md):
 /// rows per packed activation block (K <= 1024; half for longer K) and weight panels per L2 group.
@@ -126,25 +144,14 @@ void ck_linear_packed_forward(float *out, const float *inp, const float *packed_
 /// (bf16x3: each operand split into bf16 hi + lo, hi·lo + lo·hi + hi·hi per step). fp32 epilogue.
 /// The weight is packed once by ck_pack_weight_bf16 for one terms value (32-bit words,
 /// ck_pack_weight_bf16_size of them); the workspace is ck_linear_workspace_size's. On a CPU without
-/// AVX512-BF16 (ck_bf16_hardware() == 0) or another active ISA, a scalar emulation computes the
+/// AVX512-BF16 (ck_cpu()->avx512_bf16 == 0) or another active ISA, a scalar emulation computes the
 /// same bits, slowly.
-int ck_bf16_hardware(void);
 size_t ck_pack_weight_bf16_size(int N, int K, int terms);
 void ck_pack_weight_bf16(uint32_t *packed, const float *weight, int N, int K, int terms);
 void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed_weight, int terms,
                             const ck_linear_epilogue *epilogue, int M, int N, int K,
                             float *workspace, size_t workspace_floats);
 
-/// What the reduced-precision modes can use on this CPU (CKernels/precision.c): CPUID leaf 7
-/// (AMX-TILE, AMX-BF16; subleaf 1: AVX512-BF16) and XCR0 (the OS enabling the tile and AVX-512
-/// states). Bits of ck_cpu_bf16_feature.
-typedef enum {
-    CK_CPU_AVX512_BF16 = 1,  // VDPBF16PS and VCVTNE2PS2BF16, with the OS's AVX-512 state
-    CK_CPU_AMX_TILE = 2,
-    CK_CPU_AMX_BF16 = 4,
-    CK_CPU_AMX_OS = 8,  // XCR0 bits 17-18: the OS saves the tile state
-} ck_cpu_bf16_feature;
-int ck_cpu_bf16_features(void);
 /// Asks the OS once per process for the tile data state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM,
 /// XFEATURE_XTILEDATA), as every tile instruction needs first; later calls return the first
 /// answer. 1 when granted; 0 when refused or when the CPU or OS lacks AMX (nothing is asked then).
@@ -291,6 +298,9 @@ void ck_attention_map_products(double *products, const float *a, const float *b,
 //     the forward packs its activations (one thread; dst holds rows rounded up to 12, times K).
 int ck_gemm_piece_tiles(const float *a, const float *b, float *c, int kc, int panels, int reps, int threads);
 int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc);
+/// Per-thread passes ck_gemm_piece_tiles has run with `isa`'s register tiles since the library was
+/// loaded (the test that a call's threads all run the ISA its caller chose reads it).
+long ck_gemm_piece_tile_runs(ck_isa isa);
 
 // Gradients, dropout, losses and the optimizer for fine-tuning (issue 12). Shapes: M = rows (B*T
 // tokens), N = out features, K = in features, C = hidden, NH = heads, HS = head size. Like every

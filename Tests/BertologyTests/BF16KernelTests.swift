@@ -57,7 +57,7 @@ import Testing
     static let shapes = [(1, 1, 1), (13, 33, 7), (25, 67, 131), (3, 32, 384), (40, 65, 769), (12, 17, 1025)]
 
     @Test func avx512BF16EqualsTheEmulationBitForBit() throws {
-        guard ck_bf16_hardware() == 1, KernelISA.avx512.isSupported else {
+        guard ck_cpu().pointee.avx512_bf16 == 1, KernelISA.avx512.isSupported else {
             print("skipped: this CPU has no AVX512-BF16 (avx512_bf16 in /proc/cpuinfo); the emulation runs alone")
             return
         }

@@ -396,4 +396,22 @@ import Testing
         ck_mean_pool(&out, hidden, [2, 1], Int32(b), Int32(t), Int32(c))
         #expect(out == [2, 3, 5, 6])
     }
+
+    /// A thread's ISA override reaches the kernel's other threads: under an AVX2 override on an
+    /// AVX-512 machine, both threads of a 2-thread pieces call run AVX2 register tiles, none AVX-512.
+    @Test(.enabled(if: KernelISA.avx512.isSupported && KernelISA.avx2.isSupported && Kernels.openMPEnabled))
+    func anISAOverrideReachesEveryThreadOfTheCall() {
+        let threads = 2, panels = 1, kc = 8
+        let a = [Float](repeating: 1, count: threads * panels * 12 * kc)
+        let b = [Float](repeating: 0.5, count: threads * panels * kc * 32)
+        var c = [Float](repeating: 0, count: threads * 12 * 32)
+        let before = (avx2: ck_gemm_piece_tile_runs(CK_ISA_AVX2), avx512: ck_gemm_piece_tile_runs(CK_ISA_AVX512))
+        let ran = Kernels.withISA(.avx2) {
+            ck_gemm_piece_tiles(a, b, &c, Int32(kc), Int32(panels), 1, Int32(threads))
+        }
+        #expect(ran == 1)
+        #expect(ck_gemm_piece_tile_runs(CK_ISA_AVX2) - before.avx2 == threads)
+        #expect(ck_gemm_piece_tile_runs(CK_ISA_AVX512) - before.avx512 == 0)
+        #expect(c.allSatisfy { $0 == 4 })  // 8 products of 1 x 0.5, exact
+    }
 }

@@ -154,8 +154,8 @@ import CKernels
 
     // MARK: - Detection
 
-    /// CPUID and XCR0 as read by CKernels/precision.c against the kernel's own view (/proc/cpuinfo
-    /// flags amx_tile, amx_bf16, avx512_bf16); without AMX nothing is asked and the answer is 0.
+    /// CPUID and XCR0 as read by the CPU probe (CKernels/cpu.c) against the kernel's own view
+    /// (/proc/cpuinfo flags); without AMX nothing is asked and the answer is 0.
     @Test func detectionAgreesWithTheOperatingSystem() throws {
         guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
@@ -163,11 +163,23 @@ import CKernels
             return
         }
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
-        let features = ck_cpu_bf16_features()
-        func has(_ feature: ck_cpu_bf16_feature) -> Bool { features & Int32(feature.rawValue) != 0 }
-        #expect(has(CK_CPU_AMX_TILE) == flags.contains("amx_tile"))
-        #expect(has(CK_CPU_AMX_BF16) == flags.contains("amx_bf16"))
-        #expect(has(CK_CPU_AVX512_BF16) == flags.contains("avx512_bf16"))
+        let cpu = ck_cpu().pointee
+        // Linux lists an extension only where the OS supports its state, as the probe's flags mean.
+        let probed: [(String, Int32)] = [
+            ("avx", cpu.avx), ("avx2", cpu.avx2), ("fma", cpu.fma), ("f16c", cpu.f16c),
+            ("avx512f", cpu.avx512f), ("avx512bw", cpu.avx512bw), ("avx512vl", cpu.avx512vl),
+            ("avx512dq", cpu.avx512dq), ("avx512_bf16", cpu.avx512_bf16), ("amx_tile", cpu.amx_tile),
+            ("amx_bf16", cpu.amx_bf16),
+        ]
+        for (flag, value) in probed {
+            #expect((value == 1) == flags.contains(flag), "\(flag): probe \(value), /proc/cpuinfo \(flags.contains(flag))")
+        }
+        // Newer flags an older kernel does not name: where the kernel lists one, the probe has it.
+        for (flag, value) in [("avx512_vnni", cpu.avx512_vnni), ("avx_vnni", cpu.avx_vnni), ("amx_int8", cpu.amx_int8)]
+        where flags.contains(flag) {
+            #expect(value == 1, "\(flag): in /proc/cpuinfo, not in the probe")
+        }
+        #expect(KernelISA.avx512.isSupported == (cpu.avx512f == 1 && cpu.avx512bw == 1 && cpu.avx512vl == 1 && cpu.avx512dq == 1))
         let hardware = BF16Hardware.detected
         if !(flags.contains("amx_tile") && flags.contains("amx_bf16")) {
             #expect(ck_amx_request_permission() == 0 && !hardware.amxUsable)

@@ -50,12 +50,11 @@ public struct BF16Hardware: Sendable, Equatable, CustomStringConvertible {
     /// (`BERTOLOGY_ISA=avx2` or `scalar` turns it off, as it turns AVX-512 off). Asks for the tile
     /// permission when the CPU and OS have AMX.
     public static var detected: BF16Hardware {
-        let features = ck_cpu_bf16_features()
-        func has(_ feature: ck_cpu_bf16_feature) -> Bool { features & Int32(feature.rawValue) != 0 }
-        let amx = has(CK_CPU_AMX_TILE) && has(CK_CPU_AMX_BF16) && has(CK_CPU_AMX_OS)
-        return BF16Hardware(avx512BF16: has(CK_CPU_AVX512_BF16) && KernelISA.active == .avx512,
-                            amxTile: has(CK_CPU_AMX_TILE), amxBF16: has(CK_CPU_AMX_BF16),
-                            amxOSEnabled: has(CK_CPU_AMX_OS), amxPermitted: amx && ck_amx_request_permission() == 1)
+        let cpu = ck_cpu().pointee
+        let amx = cpu.amx_tile == 1 && cpu.amx_bf16 == 1 && cpu.os_amx == 1
+        return BF16Hardware(avx512BF16: cpu.avx512_bf16 == 1 && KernelISA.active == .avx512,
+                            amxTile: cpu.amx_tile == 1, amxBF16: cpu.amx_bf16 == 1,
+                            amxOSEnabled: cpu.os_amx == 1, amxPermitted: amx && ck_amx_request_permission() == 1)
     }
 
     /// Whether tile instructions may run in this process.
