@@ -227,86 +227,49 @@ public final class InferenceSession {
         position = .layerInput(end)
     }
 
-    /// (B,T,C) `hidden` = layernorm(word + position (+ token type) embeddings), projected to the hidden width
-    /// when the family's embeddings are narrower (ELECTRA, ALBERT). Position ids are 0..T-1, or RoBERTa's: the
-    /// padding index + 1 + t for real tokens and the padding index for padding (as transformers counts them).
+    /// The kernels' scratch of this session.
+    private var workspaces: EncoderStep.Workspaces {
+        EncoderStep.Workspaces(linear: buffers.linearWorkspace.pointer, linearFloats: buffers.linearWorkspace.capacity,
+                               attention: buffers.attentionWorkspace.pointer, attentionFloats: buffers.attentionWorkspace.capacity)
+    }
+
+    /// (B,T,C) `hidden` = the embeddings of `batch` (`EncoderStep.embed`).
     private func embed(_ batch: Batch) {
-        let weights = model.weights, config = model.config
-        let (b, t, e) = (batch.size, batch.sequenceLength, config.embeddingSize)
-        let projection = weights.embeddingProjection
-        let embedded = projection == nil ? buffers.hidden.pointer : buffers.embeddings.pointer
-        if let offset = config.family.positionOffset(padTokenId: config.padTokenId) {
-            positionIds.removeAll(keepingCapacity: true)
-            for example in 0..<b {
-                let length = Int(batch.lengths[example])
-                for slot in 0..<t { positionIds.append(Int32(slot < length ? offset + slot : config.padTokenId)) }
-            }
-        }
-        let usesPositionIds = config.family.positionOffset(padTokenId: config.padTokenId) != nil
+        let weights = model.weights
         batch.inputIds.withUnsafeBufferPointer { ids in
             batch.tokenTypeIds.withUnsafeBufferPointer { types in
-                positionIds.withUnsafeBufferPointer { positions in
-                    ck_embeddings_forward_positions(embedded, ids.baseAddress, config.family.usesTokenTypes ? types.baseAddress : nil,
-                                                    usesPositionIds ? positions.baseAddress : nil,
-                                                    weights.wordEmbeddings.pointer, weights.positionEmbeddings.pointer,
-                                                    weights.tokenTypeEmbeddings?.pointer, Int32(b), Int32(t), Int32(e))
+                batch.lengths.withUnsafeBufferPointer { lengths in
+                    EncoderStep.embed(model.config, word: weights.wordEmbeddings.pointer, position: weights.positionEmbeddings.pointer,
+                                      tokenType: weights.tokenTypeEmbeddings?.pointer, normWeight: weights.embeddingNormWeight.pointer,
+                                      normBias: weights.embeddingNormBias.pointer,
+                                      projection: weights.embeddingProjection.map { LinearOperand($0.weight, bias: $0.bias) },
+                                      ids: ids.baseAddress!, types: types.baseAddress!, lengths: lengths.baseAddress!,
+                                      batch: batch.size, tokens: batch.sequenceLength, positionIds: &positionIds,
+                                      embedded: weights.embeddingProjection == nil ? nil : buffers.embeddings.pointer,
+                                      hidden: buffers.hidden.pointer, saves: nil, dropout: nil, workspaces)
                 }
             }
-        }
-        ck_layernorm_forward(embedded, embedded, weights.embeddingNormWeight.pointer, weights.embeddingNormBias.pointer,
-                             Int32(b * t), Int32(e), config.layerNormEps)
-        if let projection {
-            linear(buffers.hidden.pointer, embedded, projection.weight, rows: b * t, ck_linear_epilogue(bias: projection.bias.pointer))
         }
         position = .layerInput(0)
     }
 
-    /// Layer `layer`'s self-attention on `hidden`: (B,T,3C) `qkv`, then (B,T,C) `context` with the
-    /// per-head `modes` (nil: all kept); `probabilities` (B,NH,T,T) receives the maps when given.
+    /// Layer `layer`'s self-attention on `hidden`: (B,T,3C) `qkv`, then (B,T,C) `context` with the per-head `modes`
+    /// (nil: all kept); `probabilities` (B,NH,T,T) receives the maps when given (`EncoderStep.attend`).
     private func attend(layer: Int, batch: Batch, modes: UnsafePointer<Int32>?, probabilities: UnsafeMutablePointer<Float>?) {
-        let config = model.config
-        let weights = model.weights.layers[layer]
-        let (b, t) = (batch.size, batch.sequenceLength)
-        let (nh, hs) = (config.numAttentionHeads, config.headSize)
-        linear(buffers.qkv.pointer, buffers.hidden.pointer, weights.qkvWeight, rows: b * t,
-               ck_linear_epilogue(bias: weights.qkvBias.pointer))
-        // In a bf16 precision Q, K and V are attention's operands: rounded once, here, so that the
-        // kept heads (QKᵀ, PV) and the changed ones (the mean of V; ablation sweeps patch them with
-        // ck_attention_fixed_heads from this buffer) see the same values.
-        let terms = model.precision.terms
-        if terms != 0 { ck_round_bf16(buffers.qkv.pointer, b * t * 3 * config.hiddenSize, terms) }
-        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
-        let scale = Float(pow(Double(hs), -0.5))
         batch.lengths.withUnsafeBufferPointer { lengths in
-            ck_attention_forward_bf16(buffers.context.pointer, probabilities, buffers.qkv.pointer, lengths.baseAddress,
-                                      modes, Int32(b), Int32(t), Int32(nh), Int32(hs), scale,
-                                      buffers.attentionWorkspace.pointer, buffers.attentionWorkspace.capacity, terms)
+            EncoderStep.attend(model.config, LayerOperands(model.weights.layers[layer]), index: layer, input: buffers.hidden.pointer,
+                               qkv: buffers.qkv.pointer, context: buffers.context.pointer, lengths: lengths.baseAddress!,
+                               batch: batch.size, tokens: batch.sequenceLength, modes: modes, probabilities: probabilities,
+                               terms: model.precision.terms, saves: nil, dropout: nil, workspaces)
         }
     }
 
-    /// The rest of layer `layer` for `rows` tokens: attention output (BertSelfOutput: dense + bias +
-    /// `residual` + layernorm, one kernel) from `context`, then the feed-forward (dense + bias + GELU,
-    /// then dense + bias + residual + layernorm) into `hidden` for the next layer. `residual` is the
-    /// layer's input; it may be this session's `hidden` (it is read before `hidden` is written).
+    /// The rest of layer `layer` for `rows` tokens from `context`, into `hidden` for the next layer
+    /// (`EncoderStep.finish`). `residual` is the layer's input; it may be this session's `hidden`.
     private func finishLayer(_ layer: Int, rows: Int, context: UnsafePointer<Float>, residual: UnsafePointer<Float>) {
-        let weights = model.weights.layers[layer]
-        let eps = model.config.layerNormEps
-        let attentionOutput = buffers.attentionOutput.pointer, intermediate = buffers.intermediate.pointer
-        linear(attentionOutput, context, weights.attentionOutputWeight, rows: rows,
-               ck_linear_epilogue(bias: weights.attentionOutputBias.pointer, residual: residual,
-                                  normWeight: weights.attentionNormWeight.pointer,
-                                  normBias: weights.attentionNormBias.pointer, eps: eps))
-        // The exact GELU runs in the GEMM's epilogue; another activation (ALBERT's gelu_new, relu) right after it.
-        let activation = model.config.activation
-        linear(intermediate, attentionOutput, weights.intermediateWeight, rows: rows,
-               ck_linear_epilogue(bias: weights.intermediateBias.pointer, gelu: activation == .gelu))
-        if activation != .gelu {
-            ck_activation_forward(intermediate, intermediate, rows * weights.intermediateWeight.outputs, activation.kernelValue)
-        }
-        linear(buffers.hidden.pointer, intermediate, weights.outputWeight, rows: rows,
-               ck_linear_epilogue(bias: weights.outputBias.pointer, residual: attentionOutput,
-                                  normWeight: weights.outputNormWeight.pointer,
-                                  normBias: weights.outputNormBias.pointer, eps: eps))
+        EncoderStep.finish(model.config, LayerOperands(model.weights.layers[layer]), index: layer, rows: rows, context: context,
+                           residual: residual, normed: buffers.attentionOutput.pointer, activated: buffers.intermediate.pointer,
+                           output: buffers.hidden.pointer, saves: nil, dropout: nil, workspaces)
     }
 
     /// The model's outputs from the last hidden state: mean-pooled sentence embeddings, and the
@@ -322,34 +285,23 @@ public final class InferenceSession {
             let cls = buffers.cls.pointer
             for example in 0..<b { (cls + example * c).update(from: hidden + example * t * c, count: c) }
             // The packed linear kernel, as every other linear layer: one GEMM path.
-            linear(buffers.pooled.pointer, cls, pooler.weight, rows: b, ck_linear_epilogue(bias: pooler.bias.pointer))
+            linear(buffers.pooled.pointer, cls, pooler.weight, bias: pooler.bias, rows: b)
             if weights.poolerActivation == .tanh {
                 ck_tanh_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c)
             } else {
                 ck_activation_forward(buffers.pooled.pointer, buffers.pooled.pointer, b * c, weights.poolerActivation.kernelValue)
             }
             if let classifier = weights.classifier {
-                linear(buffers.logits.pointer, buffers.pooled.pointer, classifier.weight, rows: b,
-                       ck_linear_epilogue(bias: classifier.bias.pointer))
+                linear(buffers.logits.pointer, buffers.pooled.pointer, classifier.weight, bias: classifier.bias, rows: b)
             }
         }
         lastBatch = batch
     }
 
-    /// out (rows, N) = epilogue(inp · weightᵀ) on the packed weight, in the model's precision.
-    private func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: PackedWeight,
-                        rows: Int, _ epilogue: ck_linear_epilogue) {
-        withUnsafePointer(to: epilogue) { epiloguePointer in
-            if weight.precision == .fp32 {
-                ck_linear_packed_forward(out, inp, weight.pointer, epiloguePointer, Int32(rows),
-                                         Int32(weight.outputs), Int32(weight.inputs),
-                                         buffers.linearWorkspace.pointer, buffers.linearWorkspace.capacity)
-            } else {
-                ck_linear_bf16_forward(out, inp, weight.bf16Pointer, weight.precision.terms, epiloguePointer, Int32(rows),
-                                       Int32(weight.outputs), Int32(weight.inputs),
-                                       buffers.linearWorkspace.pointer, buffers.linearWorkspace.capacity)
-            }
-        }
+    /// out (rows, N) = inp · weightᵀ + bias on the packed weight, in the model's precision.
+    private func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: PackedWeight, bias: Tensor,
+                        rows: Int) {
+        EncoderStep.linear(out, inp, LinearOperand(weight, bias: bias), rows: rows, ck_linear_epilogue(bias: bias.pointer), workspaces)
     }
 
     private func validate(_ interventions: HeadInterventions?) throws {

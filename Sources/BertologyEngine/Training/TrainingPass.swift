@@ -162,21 +162,6 @@ extension SequenceClassifierTrainer {
 
     private func dropoutProbability(_ p: Float, _ shape: PassShape) -> Float { shape.dropout ? p : 0 }
 
-    /// The token types the embeddings read (nil: every token's row 0, or no table) and the position ids (nil:
-    /// 0..T-1; RoBERTa's count from the padding index, as `InferenceSession` computes them).
-    private func withEmbeddingInputs(_ shape: PassShape,
-                                     _ body: (UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Void) {
-        let types = config.family.usesTokenTypes ? shape.types : nil
-        guard let offset = config.family.positionOffset(padTokenId: config.padTokenId) else { return body(types, nil) }
-        let a = activations
-        a.positionIds.removeAll(keepingCapacity: true)
-        for example in 0..<shape.batch {
-            let length = Int(shape.lengths[example])
-            for slot in 0..<shape.tokens { a.positionIds.append(Int32(slot < length ? offset + slot : config.padTokenId)) }
-        }
-        a.positionIds.withUnsafeBufferPointer { body(types, $0.baseAddress) }
-    }
-
     /// The head's activation (the pooler's tanh, ELECTRA's GELU, DistilBERT's ReLU).
     private var headActivation: Activation { FamilyWeightNames(family: config.family).headDense.activation }
 
@@ -197,17 +182,6 @@ extension SequenceClassifierTrainer {
         return a.clsDropped.pointer
     }
 
-    /// out (rows, N) = inp · weightᵀ + bias on the packed weight.
-    private func packedLinear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, packed offset: Int,
-                              bias: Int, rows: Int, outputs: Int, inputs: Int) {
-        var epilogue = ck_linear_epilogue()
-        epilogue.bias = UnsafePointer(parameters.pointer + bias)
-        withUnsafePointer(to: epilogue) { epiloguePointer in
-            ck_linear_packed_forward(out, inp, packed.pointer + offset, epiloguePointer, Int32(rows), Int32(outputs),
-                                     Int32(inputs), activations.linearWorkspace.pointer, activations.linearWorkspace.capacity)
-        }
-    }
-
     private func linearBackward(_ dInput: UnsafeMutablePointer<Float>?, weight: Int, bias: Int, dOutput: UnsafePointer<Float>,
                                 input: UnsafePointer<Float>, rows: Int, outputs: Int, inputs: Int) {
         ck_linear_backward(dInput, gradients.pointer + weight, gradients.pointer + bias, dOutput, input,
@@ -215,75 +189,66 @@ extension SequenceClassifierTrainer {
                            activations.linearBackwardWorkspace.pointer, activations.linearBackwardWorkspace.capacity)
     }
 
+    /// Layer group `weights`' operands on the packed arena.
+    private func operands(_ weights: ParameterLayout.Layer, _ packedLayer: PackedLayout.Layer) -> LayerOperands {
+        let p = parameters.pointer, w = packed.pointer
+        let (c, i) = (config.hiddenSize, config.intermediateSize)
+        func linear(_ offset: Int, _ bias: Int, _ n: Int, _ k: Int) -> LinearOperand {
+            LinearOperand(packed: w + offset, bias: p + bias, outputs: n, inputs: k)
+        }
+        return LayerOperands(qkv: linear(packedLayer.qkv, weights.qkvBias, 3 * c, c),
+                             attentionOutput: linear(packedLayer.attentionOutput, weights.attentionOutputBias, c, c),
+                             intermediate: linear(packedLayer.intermediate, weights.intermediateBias, i, c),
+                             output: linear(packedLayer.output, weights.outputBias, c, i),
+                             attentionNorm: (UnsafePointer(p + weights.attentionNormWeight), UnsafePointer(p + weights.attentionNormBias)),
+                             outputNorm: (UnsafePointer(p + weights.outputNormWeight), UnsafePointer(p + weights.outputNormBias)))
+    }
+
+    /// The training forward: the steps of the inference pass (`EncoderStep`) in their training mode (dropout,
+    /// every value the backward reads saved), then the family's head.
     private func forward(_ shape: PassShape) {
         let a = activations
-        let (c, i, nh, hs) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headSize)
+        let (c, i, nh) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads)
         let (b, t, m) = (shape.batch, shape.tokens, shape.rows)
-        let eps = config.layerNormEps, p = parameters.pointer
-        let hiddenP = dropoutProbability(hiddenDropout, shape), attentionP = dropoutProbability(attentionDropout, shape)
+        let p = parameters.pointer
         let mc = m * c, mi = m * i
+        let dropout = EncoderStep.Dropout(hidden: dropoutProbability(hiddenDropout, shape),
+                                          attention: dropoutProbability(attentionDropout, shape), seed: seed, step: shape.step)
+        let workspaces = EncoderStep.Workspaces(linear: a.linearWorkspace.pointer, linearFloats: a.linearWorkspace.capacity,
+                                                attention: a.attentionWorkspace.pointer,
+                                                attentionFloats: a.attentionWorkspace.capacity)
 
         // Embeddings: sum (saved), LayerNorm (mean, rstd saved), dropout → input of layer 0, through the
         // projection when the family has one (the projection's input saved).
-        let e = config.embeddingSize
-        let embedded = layout.embeddingProjection == nil ? a.layerInputs.pointer : a.embeddingNormed.pointer
-        withEmbeddingInputs(shape) { types, positions in
-            ck_embeddings_forward_positions(a.embeddingSum.pointer, shape.ids, types, positions, p + layout.wordEmbeddings,
-                                            p + layout.positionEmbeddings, layout.tokenTypeEmbeddings.map { UnsafePointer(p + $0) },
-                                            Int32(b), Int32(t), Int32(e))
+        let projection = layout.embeddingProjection.map {
+            LinearOperand(packed: packed.pointer + packedLayout.embeddingProjection!, bias: p + $0.bias, outputs: c,
+                          inputs: config.embeddingSize)
         }
-        ck_layernorm_forward_train(embedded, a.embeddingMean.pointer, a.embeddingRstd.pointer,
-                                   a.embeddingSum.pointer, p + layout.embeddingNormWeight, p + layout.embeddingNormBias,
-                                   Int32(m), Int32(e), eps)
-        if hiddenP > 0 {
-            ck_dropout_forward(embedded, embedded, m * e, hiddenP, seed,
-                               DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
-        }
-        if let projection = layout.embeddingProjection, let packedProjection = packedLayout.embeddingProjection {
-            packedLinear(a.layerInputs.pointer, embedded, packed: packedProjection, bias: projection.bias, rows: m,
-                         outputs: c, inputs: e)
-        }
+        EncoderStep.embed(config, word: p + layout.wordEmbeddings, position: p + layout.positionEmbeddings,
+                          tokenType: layout.tokenTypeEmbeddings.map { UnsafePointer(p + $0) },
+                          normWeight: p + layout.embeddingNormWeight, normBias: p + layout.embeddingNormBias,
+                          projection: projection, ids: shape.ids, types: shape.types, lengths: shape.lengths, batch: b,
+                          tokens: t, positionIds: &a.positionIds,
+                          embedded: projection == nil ? nil : a.embeddingNormed.pointer, hidden: a.layerInputs.pointer,
+                          saves: EncoderStep.EmbeddingSaves(sum: a.embeddingSum.pointer, mean: a.embeddingMean.pointer,
+                                                            rstd: a.embeddingRstd.pointer),
+                          dropout: dropout, workspaces)
 
         for l in 0..<layout.layers.count {
-            let weights = layout.layers[l], packedLayer = packedLayout.layers[l]
-            let input = a.layerInputs.pointer + l * mc, next = a.layerInputs.pointer + (l + 1) * mc
-            let qkv = a.qkv.pointer + l * 3 * mc, probabilities = a.probabilities.pointer + l * b * nh * t * t
-            let context = a.context.pointer + l * mc
-            let attentionSum = a.attentionSum.pointer + l * mc, normed = a.attentionNormed.pointer + l * mc
-            let preActivation = a.preActivation.pointer + l * mi, activation = a.activation.pointer + l * mi
-            let outputSum = a.outputSum.pointer + l * mc
-
-            packedLinear(qkv, input, packed: packedLayer.qkv, bias: weights.qkvBias, rows: m, outputs: 3 * c, inputs: c)
-            ck_attention_forward_train(context, probabilities, qkv, shape.lengths, Int32(b), Int32(t), Int32(nh), Int32(hs),
-                                       attentionScale, attentionP, seed,
-                                       DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionProbabilities),
-                                       a.attentionWorkspace.pointer, a.attentionWorkspace.capacity)
-            // BertSelfOutput: LayerNorm(dropout(dense(context)) + input).
-            packedLinear(attentionSum, context, packed: packedLayer.attentionOutput, bias: weights.attentionOutputBias,
-                         rows: m, outputs: c, inputs: c)
-            if hiddenP > 0 {
-                ck_dropout_forward(attentionSum, attentionSum, mc, hiddenP, seed,
-                                   DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionOutput), 0)
-            }
-            ck_add(attentionSum, attentionSum, input, mc)
-            ck_layernorm_forward_train(normed, a.attentionMean.pointer + l * m, a.attentionRstd.pointer + l * m, attentionSum,
-                                       p + weights.attentionNormWeight, p + weights.attentionNormBias, Int32(m), Int32(c), eps)
-            // BertIntermediate (dense + GELU) and BertOutput: LayerNorm(dropout(dense(.)) + normed).
-            packedLinear(preActivation, normed, packed: packedLayer.intermediate, bias: weights.intermediateBias,
-                         rows: m, outputs: i, inputs: c)
-            if config.activation == .gelu {
-                ck_gelu_forward(activation, preActivation, mi)
-            } else {
-                ck_activation_forward(activation, preActivation, mi, config.activation.kernelValue)
-            }
-            packedLinear(outputSum, activation, packed: packedLayer.output, bias: weights.outputBias, rows: m, outputs: c, inputs: i)
-            if hiddenP > 0 {
-                ck_dropout_forward(outputSum, outputSum, mc, hiddenP, seed,
-                                   DropoutSite.stream(step: shape.step, slot: 1 + l, .feedForwardOutput), 0)
-            }
-            ck_add(outputSum, outputSum, normed, mc)
-            ck_layernorm_forward_train(next, a.outputMean.pointer + l * m, a.outputRstd.pointer + l * m, outputSum,
-                                       p + weights.outputNormWeight, p + weights.outputNormBias, Int32(m), Int32(c), eps)
+            let layer = operands(layout.layers[l], packedLayout.layers[l])
+            let input = a.layerInputs.pointer + l * mc
+            let saves = EncoderStep.LayerSaves(
+                probabilities: a.probabilities.pointer + l * b * nh * t * t,
+                attentionSum: a.attentionSum.pointer + l * mc, attentionMean: a.attentionMean.pointer + l * m,
+                attentionRstd: a.attentionRstd.pointer + l * m, preActivation: a.preActivation.pointer + l * mi,
+                outputSum: a.outputSum.pointer + l * mc, outputMean: a.outputMean.pointer + l * m,
+                outputRstd: a.outputRstd.pointer + l * m)
+            EncoderStep.attend(config, layer, index: l, input: input, qkv: a.qkv.pointer + l * 3 * mc,
+                               context: a.context.pointer + l * mc, lengths: shape.lengths, batch: b, tokens: t, modes: nil,
+                               probabilities: nil, terms: 0, saves: saves, dropout: dropout, workspaces)
+            EncoderStep.finish(config, layer, index: l, rows: m, context: a.context.pointer + l * mc, residual: input,
+                               normed: a.attentionNormed.pointer + l * mc, activated: a.activation.pointer + l * mi,
+                               output: a.layerInputs.pointer + (l + 1) * mc, saves: saves, dropout: dropout, workspaces)
         }
 
         // The head on the first token: BERT's and ALBERT's pooler (tanh of a dense layer), dropout, classifier;
@@ -427,9 +392,10 @@ extension SequenceClassifierTrainer {
         ck_layernorm_backward(dSum, g + layout.embeddingNormWeight, g + layout.embeddingNormBias, dEmbedded,
                               a.embeddingSum.pointer, a.embeddingMean.pointer, a.embeddingRstd.pointer,
                               p + layout.embeddingNormWeight, Int32(m), Int32(e))
-        withEmbeddingInputs(shape) { types, positions in
+        EncoderStep.withPositionIds(config, lengths: shape.lengths, batch: b, tokens: t, &a.positionIds) { positions in
             ck_embeddings_backward_positions(g + layout.wordEmbeddings, g + layout.positionEmbeddings,
-                                             layout.tokenTypeEmbeddings.map { g + $0 }, dSum, shape.ids, types, positions,
+                                             layout.tokenTypeEmbeddings.map { g + $0 }, dSum, shape.ids,
+                                             config.family.usesTokenTypes ? shape.types : nil, positions,
                                              Int32(b), Int32(t), Int32(e))
         }
     }
