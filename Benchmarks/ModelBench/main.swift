@@ -11,7 +11,8 @@ let usage = """
     usage: model-bench [--config bert-base|minilm-l6|FILE] [--batch B] [--seq T] [--attentions]
                        [--threads N] [--isa avx512|avx2|scalar] [--precision fp32|bf16|bf16x3]
                        [--iterations N] [--warmup N] [--json]
-      --config      a shape (bert-base: 12 x 12, hidden 768; minilm-l6: 6 x 12, hidden 384) or a config.json
+      --config      a shape (bert-base: 12 x 12, hidden 768; minilm-l6: 6 x 12, hidden 384), a config.json
+                    (BERT-shaped random weights) or a checkpoint folder of any family (its weights)
       --attentions  deliver every layer's (B,NH,T,T) probabilities to an observer that reads one
                     value per query row (as an analysis would start to)
       --precision   the model's precision (docs/PRECISION.md); without bf16 hardware, fp32 with a notice
@@ -131,13 +132,21 @@ struct Report: Codable {
 
 let options = parseOptions()
 let config: BertConfig
+var checkpoint: BertModel?
 switch options.config {
 case "bert-base": config = .bertBase
 case "minilm-l6": config = .miniLML6
 case let path:
-    do { config = try BertConfig.load(from: URL(fileURLWithPath: path)) } catch { fail("\(error)") }
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        // A checkpoint folder of any family: its own weights, so the family's path is what runs.
+        do { checkpoint = try BertModel.load(folder: URL(fileURLWithPath: path)) } catch { fail("\(error)") }
+        config = checkpoint!.config
+    } else {
+        do { config = try BertConfig.load(from: URL(fileURLWithPath: path)) } catch { fail("\(error)") }
+    }
 }
-guard options.seq <= config.maxPositionEmbeddings else { fail("--seq exceeds max_position_embeddings") }
+guard options.seq <= config.maxSequenceLength else { fail("--seq exceeds the model's longest sequence (\(config.maxSequenceLength))") }
 if let threads = options.threads { Kernels.setThreads(threads) }
 if let isa = options.isa { Kernels.setISA(isa) }
 
@@ -145,7 +154,7 @@ let precision = Precision.choose(options.precision)
 if let notice = precision.notice {
     FileHandle.standardError.write(Data("model-bench: notice: \(notice.replacingOccurrences(of: "`precision`", with: "--precision"))\n".utf8))
 }
-let model = BertModel.random(config: config, seed: 42).with(precision: precision.precision)
+let model = (checkpoint ?? BertModel.random(config: config, seed: 42)).with(precision: precision.precision)
 var generator = SeededGenerator(seed: 7)
 let rows: [[Int32]] = (0..<options.batch).map { _ in
     (0..<options.seq).map { _ in Int32(generator.next() % UInt64(config.vocabSize)) }
