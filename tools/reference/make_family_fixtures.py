@@ -35,7 +35,8 @@ import transformers.models.electra.modeling_electra as modeling_electra
 import transformers.models.roberta.modeling_roberta as modeling_roberta
 import transformers.models.xlm_roberta.modeling_xlm_roberta as modeling_xlm_roberta
 
-from interventions import intervention, mixed, plan_from_intervention
+import interventions
+from interventions import AttentionState, intervention, mixed, plan_from_intervention, set_batch
 from make_model_fixtures import tiny_vocabulary
 
 GENERATOR = "tools/reference/make_family_fixtures.py"
@@ -46,45 +47,15 @@ MODULES = [modeling_albert, modeling_distilbert, modeling_electra, modeling_robe
 # MARK: - Interventions by call order
 
 class State:
-    plan = {}
-    key_real = None
     calls = 0
-    returned = []
 
 
-def intervene(weights, layer):
-    plan = State.plan.get(layer)
-    if not plan:
-        return weights
-    batch, _, length, _ = weights.shape
-    weights = weights.clone()
-    key_real = State.key_real
-    lengths = key_real.sum(dim=-1).to(torch.float32)
-    uniform = key_real.to(torch.float32) / lengths[:, None]
-    for head, mode in plan.items():
-        if mode == "zero":
-            weights[:, head] = 0.0
-        else:
-            weights[:, head] = uniform[:, None, :].expand(batch, length, length)
-    return weights
-
-
-def eager_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    # transformers 5.24's eager_attention_forward (identical in the five modules) with one added line (intervene).
-    if scaling is None:
-        scaling = query.size(-1) ** -0.5
-    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        attn_weights = attn_weights + attention_mask
-    attn_weights = torch.nn.functional.softmax(attn_weights, dim=-1)
-    attn_weights = torch.nn.functional.dropout(attn_weights, p=dropout, training=module.training)
-    layer = State.calls
+def eager_attention_forward(module, *args, **kwargs):
+    """interventions.py's hook with the layer taken from the call's position in the pass: ALBERT calls one shared
+    module for every layer, so the module's own attribute cannot say which layer it is."""
+    module.layer_idx = State.calls
     State.calls += 1
-    attn_weights = intervene(attn_weights, layer)
-    State.returned.append(attn_weights)
-    attn_output = torch.matmul(attn_weights, value)
-    attn_output = attn_output.transpose(1, 2).contiguous()
-    return attn_output, attn_weights
+    return interventions.eager_attention_forward_with_interventions(module, *args, **kwargs)
 
 
 # MARK: - The models
@@ -174,10 +145,8 @@ def run_case(model, spec, name, rows, plan, out_dir):
     input_ids = [ids + [spec["pad"]] * (t - len(ids)) for ids, _ in rows]
     types = [(tt if tt is not None else [0] * len(ids)) + [0] * (t - len(ids)) for ids, tt in rows]
     mask = torch.tensor([[1] * n + [0] * (t - n) for n in lengths])
-    State.plan = plan
-    State.key_real = mask.bool()
+    set_batch(plan, mask)
     State.calls = 0
-    State.returned = []
     kwargs = dict(input_ids=torch.tensor(input_ids), attention_mask=mask, output_hidden_states=True,
                   output_attentions=True)
     if spec["pair_types"]:
@@ -186,7 +155,7 @@ def run_case(model, spec, name, rows, plan, out_dir):
         out = model(**kwargs)
     layers = model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else model.config.n_layers
     assert State.calls == layers, (State.calls, layers)
-    attentions = torch.stack(State.returned)  # (L, B, NH, T, T)
+    attentions = torch.stack([weights for _, weights in AttentionState.returned])  # (L, B, NH, T, T)
     reported = torch.stack(out.attentions)
     assert torch.equal(attentions, reported), "the reported attentions are not the probabilities that multiplied V"
     hidden = out.hidden_states[-1]
