@@ -1,10 +1,4 @@
-internal import CKernels
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The element types of the safetensors format.
 enum SafeTensorsDType: String, CaseIterable {
@@ -26,12 +20,13 @@ enum SafeTensorsDType: String, CaseIterable {
     var isFloatingStorage: Bool { self == .f32 || self == .f16 || self == .bf16 }
 }
 
-/// One tensor's entry in the header.
+/// One tensor's entry in the header (and, with the same element types, in any ``TensorFile``).
 struct SafeTensorsEntry {
     let name: String
     let dtype: SafeTensorsDType
     let shape: [Int]
-    /// Byte range inside the data section (after the 8-byte length and the header).
+    /// Byte range inside the data section (after the 8-byte length and the header); where it counts
+    /// from is the file's business (``TensorFile/bytes(of:)``).
     let dataRange: Range<Int>
 }
 
@@ -41,55 +36,30 @@ struct SafeTensorsEntry {
 /// (`{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}`),
 /// then the data section. Every offset, shape and dtype is checked against the file's size before any
 /// byte of data is read, so a truncated or hostile file gives an error, never a crash.
-final class SafeTensorsFile {
+final class SafeTensorsFile: TensorFile {
     let path: String
     let entries: [String: SafeTensorsEntry]
-    private let mapping: UnsafeRawPointer
-    private let mappedSize: Int
+    private let file: MappedFile
     private let dataStart: Int
 
     init(url: URL) throws {
         let path = url.path
         self.path = path
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else {
-            throw BertologyError.io(path, "cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            throw BertologyError.io(path, "cannot stat: \(String(cString: strerror(errno)))")
-        }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw BertologyError.io(path, "not a regular file")
-        }
-        let size = Int(status.st_size)
+        let file = try MappedFile(path: path)
+        let size = file.size
         guard size >= 8 else {
             throw BertologyError.badInput(path, "truncated safetensors file: \(size) bytes, but the header length alone takes 8")
         }
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), mapped != MAP_FAILED else {
-            throw BertologyError.io(path, "cannot map into memory: \(String(cString: strerror(errno)))")
+        let headerLength = file.base.loadUnaligned(as: UInt64.self).littleEndian
+        guard headerLength <= UInt64(size - 8) else {
+            throw BertologyError.badInput(path, at: "byte 0",
+                "header length \(headerLength) runs past the end of the file (\(size) bytes)")
         }
-        let base = UnsafeRawPointer(mapped)
-        do {
-            let headerLength = base.loadUnaligned(as: UInt64.self).littleEndian
-            guard headerLength <= UInt64(size - 8) else {
-                throw BertologyError.badInput(path, at: "byte 0",
-                    "header length \(headerLength) runs past the end of the file (\(size) bytes)")
-            }
-            let headerBytes = Data(bytes: base + 8, count: Int(headerLength))
-            let dataStart = 8 + Int(headerLength)
-            self.entries = try Self.parseHeader(headerBytes, dataSize: size - dataStart, path: path)
-            self.dataStart = dataStart
-        } catch {
-            munmap(mapped, size)
-            throw error
-        }
-        self.mapping = base
-        self.mappedSize = size
+        let dataStart = 8 + Int(headerLength)
+        self.entries = try Self.parseHeader(file.data(8..<dataStart), dataSize: size - dataStart, path: path)
+        self.dataStart = dataStart
+        self.file = file
     }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: mapping), mappedSize) }
 
     private static func parseHeader(_ bytes: Data, dataSize: Int, path: String) throws -> [String: SafeTensorsEntry] {
         let header: JSONValue
@@ -147,47 +117,8 @@ final class SafeTensorsFile {
         return entries
     }
 
-    /// The tensor's values converted to Float32 (F32, F16 and BF16 storage).
-    func floatTensor(_ entry: SafeTensorsEntry) throws -> Tensor {
-        guard entry.dtype.isFloatingStorage else {
-            throw BertologyError.badInput(path, at: "tensor \(entry.name)",
-                "unsupported dtype \(entry.dtype.rawValue): Bertology reads F32, F16 and BF16 weights")
-        }
-        let tensor = Tensor(zeros: entry.shape)
-        let count = tensor.count
-        let source = mapping + dataStart + entry.dataRange.lowerBound
-        switch entry.dtype {
-        case .f32:
-            // The data section has no alignment guarantee: copy bytes, not Floats.
-            UnsafeMutableRawPointer(tensor.mutablePointer).copyMemory(from: source, byteCount: count * 4)
-        case .f16, .bf16:
-            // Aligned to 2 in every real file; copy through a buffer when it is not.
-            let convert = entry.dtype == .f16 ? ck_convert_f16_to_f32 : ck_convert_bf16_to_f32
-            if Int(bitPattern: source) % 2 == 0 {
-                convert(tensor.mutablePointer, source.assumingMemoryBound(to: UInt16.self), count)
-            } else {
-                let copy = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, count))
-                defer { copy.deallocate() }
-                UnsafeMutableRawPointer(copy).copyMemory(from: source, byteCount: count * 2)
-                convert(tensor.mutablePointer, copy, count)
-            }
-        default:
-            break
-        }
-        return tensor
-    }
-
-    /// An integer tensor's values (I64 or I32), for buffers such as `embeddings.position_ids`.
-    func integerValues(_ entry: SafeTensorsEntry) throws -> [Int] {
-        let count = entry.shape.reduce(1, *)
-        let source = mapping + dataStart + entry.dataRange.lowerBound
-        switch entry.dtype {
-        case .i64: return (0..<count).map { Int((source + 8 * $0).loadUnaligned(as: Int64.self).littleEndian) }
-        case .i32: return (0..<count).map { Int((source + 4 * $0).loadUnaligned(as: Int32.self).littleEndian) }
-        default:
-            throw BertologyError.badInput(path, at: "tensor \(entry.name)",
-                "unsupported dtype \(entry.dtype.rawValue) for an integer buffer (expected I64 or I32)")
-        }
+    func bytes(of entry: SafeTensorsEntry) -> UnsafeRawPointer {
+        file.base + dataStart + entry.dataRange.lowerBound
     }
 }
 

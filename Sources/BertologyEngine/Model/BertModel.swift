@@ -21,13 +21,14 @@ public final class BertModel: Sendable {
         self.precision = precision
     }
 
-    /// Loads `config.json` and `model.safetensors` from a checkpoint folder in the Hugging Face layout.
+    /// Loads `config.json` and the weights (`model.safetensors`, else `pytorch_model.bin`; `TensorFiles.open`)
+    /// from a checkpoint folder in the Hugging Face layout.
     /// - Parameter precision: the precision every session runs in; a bf16 one packs the linear weights'
     ///   bf16 forms once, here. On a CPU without AVX512-BF16 a bf16 precision runs the scalar
     ///   emulation (slowly); `Precision.choose` says what to ask for on this CPU.
     public static func load(folder: URL, precision: Precision = .fp32) throws -> BertModel {
         let config = try BertConfig.load(from: try requireFile(folder, "config.json"))
-        let file = try SafeTensorsFile(url: try requireFile(folder, "model.safetensors"))
+        let file = try TensorFiles.open(folder: folder)
         let weights = config.family == .bert ? try BertWeights.load(from: file, config: config)
             : try BertWeights.loadFamily(from: file, config: config)
         return BertModel(config: config, weights: weights, source: folder.path, precision: precision)

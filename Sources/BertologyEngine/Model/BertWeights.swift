@@ -123,7 +123,7 @@ extension BertWeights {
     /// Reads the weights named as Hugging Face names them, with or without the `bert.` prefix,
     /// LayerNorm as `weight`/`bias` or the older `gamma`/`beta`. Every shape is checked against
     /// `config`; a missing or misshapen tensor is an error naming it.
-    static func load(from file: SafeTensorsFile, config: BertConfig) throws -> BertWeights {
+    static func load(from file: any TensorFile, config: BertConfig) throws -> BertWeights {
         let c = config.hiddenSize, i = config.intermediateSize
         let path = file.path
 

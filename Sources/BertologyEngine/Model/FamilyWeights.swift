@@ -89,7 +89,7 @@ extension BertWeights {
     /// Reads the weights of a non-BERT family by its names (``FamilyWeightNames``), with or without the
     /// encoder's prefix (`roberta.`, `distilbert.`, ...). Every shape is checked against `config`; a missing or
     /// misshapen tensor is an error naming it and both shapes.
-    static func loadFamily(from file: SafeTensorsFile, config: BertConfig) throws -> BertWeights {
+    static func loadFamily(from file: any TensorFile, config: BertConfig) throws -> BertWeights {
         let names = FamilyWeightNames(family: config.family)
         let prefix = config.family.weightPrefix
         let (c, i, e) = (config.hiddenSize, config.intermediateSize, config.embeddingSize)

@@ -25,7 +25,18 @@ import Foundation
     /// checked by shape (`BertWeights.load`). Returns how many tensors the header lists.
     @discardableResult
     public static func safeTensors(at url: URL, config: BertConfig) throws -> Int {
-        let file = try SafeTensorsFile(url: url)
+        try readEveryTensor(of: try SafeTensorsFile(url: url), config: config)
+    }
+
+    /// The `pytorch_model.bin` at `url` (either format torch.save writes): its ZIP directory or
+    /// legacy framing, the state dict's pickle (read, never run), then as `safeTensors(at:config:)`.
+    /// Returns how many tensors the state dict holds.
+    @discardableResult
+    public static func torchCheckpoint(at url: URL, config: BertConfig) throws -> Int {
+        try readEveryTensor(of: try TorchCheckpointFile(url: url), config: config)
+    }
+
+    private static func readEveryTensor(of file: any TensorFile, config: BertConfig) throws -> Int {
         for entry in file.entries.values.sorted(by: { $0.name < $1.name }) {
             switch entry.dtype {
             case .f32, .f16, .bf16: _ = try file.floatTensor(entry)
