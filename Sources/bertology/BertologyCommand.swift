@@ -9,7 +9,7 @@ struct BertologyCommand: AsyncParsableCommand {
         abstract: "Look inside BERT: attention heads, their patterns, and which ones a model really uses.",
         discussion: """
         Heads and layers are named as in Kovaleva et al. (2019), 1-based: L4-H1 is layer 4, head 1; L3 is all of layer 3.
-        --model defaults to $BERTOLOGY_MODEL, else the default model that tools/setup fetches (models/all-MiniLM-L6-v2).
+        --model (a folder or a Hugging Face cache id) defaults to $BERTOLOGY_MODEL, else the default model that tools/setup fetches (models/all-MiniLM-L6-v2).
         Exit status: 0 success, 1 bad input (a malformed file), 2 bad usage.
         """,
         subcommands: [Tokenize.self, Inspect.self, Eval.self, Analyze.self, Ablate.self, Merge.self, Finetune.self, Reproduce.self])
@@ -41,13 +41,16 @@ struct BertologyCommand: AsyncParsableCommand {
 
 /// Options every command that loads a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Checkpoint folder (config.json, vocab.txt, model.safetensors).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp(
+        "Checkpoint folder (config.json, vocab.txt, model.safetensors or pytorch_model.bin), or a Hugging Face model id "
+            + "(owner/name[@revision]) already in the local Hugging Face cache; never downloads.", valueName: "DIR|ID"))
     var model: String?
 
-    var modelURL: URL { model.map { URL(fileURLWithPath: $0) } ?? DefaultPaths.model() }
+    /// The checkpoint folder: the folder or cache id `--model` names, else $BERTOLOGY_MODEL, else the default model.
+    var modelURL: URL { get throws { try ModelLocator.locate(model) } }
 
     /// The checkpoint, its model in `precision` (`PrecisionOption.resolved()`).
-    func load(precision: Precision = .fp32) throws -> Checkpoint { try Checkpoint.load(modelURL, precision: precision) }
+    func load(precision: Precision = .fp32) throws -> Checkpoint { try Checkpoint.load(try modelURL, precision: precision) }
 }
 
 /// Head interventions from `--ablate SPEC --mode zero|uniform`.

@@ -79,7 +79,7 @@ struct Reproduce: AsyncParsableCommand {
         guard let out else { throw BertologyError.usage("--plan \(plan) writes its files into the run's folder: give --out DIR") }
         guard stage == nil else { throw BertologyError.usage("--plan \(plan) writes every stage's job; --stage runs one (give one of them)") }
         let reproduction = try Reproduction(options: try options())
-        let files = try reproduction.writeSchedulerPlan(scheduler, into: URL(fileURLWithPath: out), command: stageCommand(),
+        let files = try reproduction.writeSchedulerPlan(scheduler, into: URL(fileURLWithPath: out), command: try stageCommand(),
                                                         resume: resume, force: force)
         FileHandle.standardError.write(Data("\(reproduction.plan.text)\n".utf8))
         emit(files.map { "wrote \($0)" }.joined(separator: "\n"))
@@ -114,7 +114,7 @@ struct Reproduce: AsyncParsableCommand {
         guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
             throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
         }
-        var options = ReproductionOptions(model: modelOptions.modelURL, dataFolder: folder)
+        var options = ReproductionOptions(model: try modelOptions.modelURL, dataFolder: folder)
         options.tasks = try commaSeparated(tasks)?.map { try GLUETask(parsing: $0) }
         options.seeds = try commaSeparated(seeds)!.map { text -> UInt64 in
             guard let value = UInt64(text) else { throw BertologyError.usage("--seeds takes whole numbers separated by commas (got \"\(text)\")") }
@@ -134,10 +134,10 @@ struct Reproduce: AsyncParsableCommand {
     }
 
     /// The command a scheduler job runs for one stage: this executable with the same options, as absolute paths.
-    private func stageCommand() -> [String] {
+    private func stageCommand() throws -> [String] {
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var command = [executable.path, "reproduce", "--model", absolute(modelOptions.modelURL.path)]
+        var command = [executable.path, "reproduce", "--model", absolute(try modelOptions.modelURL.path)]
         if let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() { command += ["--data", absolute(folder.path)] }
         if let tasks { command += ["--tasks", tasks] }
         command += ["--seeds", seeds]

@@ -41,13 +41,15 @@ import Testing
 
     /// Library errors say what is wrong in the library's words: no command-line flag in the engine's
     /// or the experiments' code (the reports' "seeded sample: --limit N --seed S" lines are result
-    /// files, kept byte for byte); a setting is named in backticks (`` `maxLength` ``) and the CLI
+    /// files, kept byte for byte; "tools/setup --model" is the setup script's option, which the
+    /// missing-default-model message names); a setting is named in backticks (`` `maxLength` ``) and the CLI
     /// must know its flag (`optionOfSetting` in Sources/bertology/BertologyCommand.swift).
     @Test func libraryMessagesNameSettingsTheCLIMapsToFlags() throws {
         let lines = try Self.libraryCodeLines()
         #expect(!lines.isEmpty)
         let flag = try Regex("--[a-z]")
-        let flagged = lines.filter { $0.line.contains(flag) && !$0.line.contains("seeded sample: --limit") }
+        let flagged = lines.filter { $0.line.contains(flag) && !$0.line.contains("seeded sample: --limit")
+            && !$0.line.contains("tools/setup --model") }
         #expect(flagged.isEmpty, "library code quotes a flag: \(flagged.map { "\($0.file): \($0.line)" })")
 
         let cli = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("Sources/bertology/BertologyCommand.swift"),

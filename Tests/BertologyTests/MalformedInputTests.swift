@@ -20,6 +20,9 @@ import Testing
         /// Files too large to commit (the 10 MB line), written into a copy of the case folder.
         let generate: [String: [Part]]?
         let timeout: Double?
+        /// Variables set for the command, and the folder it runs in (`$CASE` expanded in both).
+        let env: [String: String]?
+        let cwd: String?
 
         struct Part: Sendable, Decodable {
             let text: String
@@ -27,7 +30,7 @@ import Testing
         }
 
         private enum CodingKeys: String, CodingKey {
-            case description, args, exit, stderr, same_stdout_as, same_stdout_ignoring, generate, timeout
+            case description, args, exit, stderr, same_stdout_as, same_stdout_ignoring, generate, timeout, env, cwd
         }
 
         var testDescription: String { name }
@@ -61,7 +64,10 @@ import Testing
                 scratch = copy
             }
             defer { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
-            let result = try CommandLineTool.run(args.map { expand($0, folder: folder) }, timeout: timeout ?? 60)
+            let result = try CommandLineTool.run(args.map { expand($0, folder: folder) },
+                                                 environment: (env ?? [:]).mapValues { expand($0, folder: folder) },
+                                                 in: cwd.map { URL(fileURLWithPath: expand($0, folder: folder)) },
+                                                 timeout: timeout ?? 60)
             return try check(result, folder)
         }
     }

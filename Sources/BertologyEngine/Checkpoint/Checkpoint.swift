@@ -2,8 +2,8 @@ import Foundation
 
 /// A checkpoint folder in the Hugging Face layout, loaded: the model and its tokenizer.
 ///
-/// The folder holds `config.json`, `vocab.txt` and `model.safetensors` (and optionally
-/// `tokenizer_config.json`, for `do_lower_case`). Immutable and Sendable: load once, share freely.
+/// The folder holds `config.json`, `vocab.txt` and the weights (`model.safetensors` or `pytorch_model.bin`:
+/// `TensorFiles.open`), and optionally `tokenizer_config.json`, for `do_lower_case`. Immutable and Sendable: load once, share freely.
 public struct Checkpoint: Sendable {
     /// The checkpoint folder the model and tokenizer were loaded from.
     public let folder: URL

@@ -17,7 +17,7 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
     public struct Model: Codable, Equatable, Sendable {
         /// The checkpoint folder's name (reports show it).
         public let name: String
-        /// File name -> SHA-256 of config.json, vocab.txt, model.safetensors and, when present,
+        /// File name -> SHA-256 of config.json, vocab.txt and, when present, model.safetensors, pytorch_model.bin,
         /// tokenizer_config.json.
         public let files: [String: String]
         public let layers: Int
@@ -74,7 +74,7 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
     static func make(evaluation: PreparedEvaluation, plan: AblationPlan, options: EvaluationOptions) throws -> AblationFingerprint {
         let checkpoint = evaluation.checkpoint
         var files: [String: String] = [:]
-        for name in ["config.json", "vocab.txt", "model.safetensors", "tokenizer_config.json"] {
+        for name in ["config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin", "tokenizer_config.json"] {
             let url = checkpoint.folder.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
             files[name] = try SHA256.hex(file: url)

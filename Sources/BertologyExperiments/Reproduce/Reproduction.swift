@@ -444,9 +444,9 @@ struct FileHashes {
         return hash
     }
 
-    /// config.json, vocab.txt, model.safetensors and (when present) tokenizer_config.json, as the sweep's fingerprint.
+    /// config.json, vocab.txt, model.safetensors or pytorch_model.bin, and (when present) tokenizer_config.json, as the sweep's fingerprint.
     mutating func model(_ folder: URL) throws -> [(String, String)] {
-        try ["config.json", "vocab.txt", "model.safetensors", "tokenizer_config.json"].compactMap { name in
+        try ["config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin", "tokenizer_config.json"].compactMap { name in
             let url = folder.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path) else { return nil }
             return (name, try hex(url))
