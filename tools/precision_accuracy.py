@@ -39,7 +39,7 @@ def run(command, output=None):
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"precision_accuracy: {' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}")
-    if "notice" in result.stderr:
+    if "bertology: note:" in result.stderr:  # the precision fallback's note
         sys.exit(f"precision_accuracy: {' '.join(command)} fell back: {result.stderr.strip()}")
     if output is not None:
         output.write_text(result.stdout)

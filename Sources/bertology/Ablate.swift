@@ -2,7 +2,8 @@ import ArgumentParser
 import Bertology
 import Foundation
 
-struct Ablate: AsyncParsableCommand {
+struct Ablate: AsyncParsableCommand, ResumableRun {
+    static let resumedRun = "the journal"
     static let configuration = CommandConfiguration(
         abstract: "Switch off every head and every layer in turn and score the model on a task (the paper's Fig 8 and 9).",
         discussion: """
@@ -17,7 +18,7 @@ struct Ablate: AsyncParsableCommand {
     @OptionGroup var precision: PrecisionOption
 
     @Option(help: taskHelp)
-    var task: String
+    var task: GLUETask
 
     @OptionGroup var dataset: DatasetOptions<Ablate>
 
@@ -53,11 +54,15 @@ struct Ablate: AsyncParsableCommand {
     @Flag(help: "Print ablation.json's content as one JSON line instead of the summary.")
     var json = false
 
+    func validate() throws {
+        try validateResumeOrForce()
+        guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
+        _ = try self.shard.map(AblationShard.init(parsing:))
+    }
+
     func run() async throws {
         let source = try dataset.source(task: task)
-        let batching = try dataset.batcher()
-        guard !(resume && force) else { throw BertologyError.usage("--resume continues the journal, --force starts it again: give one") }
-        guard !keepFirst || resume else { throw BertologyError.usage("--keep-first applies to --resume (it chooses between repeated journal records)") }
+        let batching = dataset.batcher
         let shard = try self.shard.map(AblationShard.init(parsing:)) ?? .whole
 
         let checkpoint = try modelOptions.load(precision: precision.resolved())
@@ -105,11 +110,11 @@ struct Ablate: AsyncParsableCommand {
             }
         }
         if !shard.isWhole {
-            FileHandle.standardError.write(Data("ablate: part \(shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR\n".utf8))
+            say("ablate: part \(shard) done (\(results.outcomes.count) ablations) in \(outURL.path); when every part is done: bertology merge <their folders> --out DIR")
             return
         }
         emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))
-        FileHandle.standardError.write(Data("ablate: wrote \(files.count + 1) files to \(outURL.path); open \(outURL.appendingPathComponent("index.html").path)\n".utf8))
+        say("ablate: wrote \(files.count + 1) files to \(outURL.path); open \(outURL.appendingPathComponent("index.html").path)")
     }
 }
 

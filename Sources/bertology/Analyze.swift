@@ -18,7 +18,7 @@ struct Analyze: AsyncParsableCommand {
     @OptionGroup var precision: PrecisionOption
 
     @Option(help: "GLUE task: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE or WNLI (any case). Optional with --only relations.")
-    var task: String?
+    var task: GLUETask?
 
     @OptionGroup var dataset: DatasetOptions<Analyze>
 
@@ -58,21 +58,30 @@ struct Analyze: AsyncParsableCommand {
     @Flag(help: "Print all results as one JSON object on stdout.")
     var json = false
 
-    func run() async throws {
-        let analyses = try only.map(AnalysisKind.parseList)
-        let variants = try cosine.split(separator: ",").map { item -> CosineVariant in
+    /// `--cosine`'s variants.
+    func cosineVariants() throws -> [CosineVariant] {
+        try cosine.split(separator: ",").map { item -> CosineVariant in
             let name = item.trimmingCharacters(in: .whitespaces).lowercased()
             guard let variant = CosineVariant(rawValue: name) else {
                 throw BertologyError.usage("unknown cosine variant \"\(name)\" (cropped, padded)")
             }
             return variant
         }
-        let batching = try dataset.batcher()
-        guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
+    }
 
+    func validate() throws {
+        _ = try only.map(AnalysisKind.parseList)
+        _ = try cosineVariants()
+        guard samplesPerType >= 0 else { throw BertologyError.usage("--samples-per-type must be at least 0") }
         if viewer && task == nil { throw BertologyError.usage("--viewer needs --task") }
         if !viewer && viewerScores != nil { throw BertologyError.usage("--viewer-scores needs --viewer") }
         guard viewerExamples >= 1 else { throw BertologyError.usage("--viewer-examples must be at least 1") }
+    }
+
+    func run() async throws {
+        let analyses = try only.map(AnalysisKind.parseList)
+        let variants = try cosineVariants()
+        let batching = dataset.batcher
         let data = try task.map { try dataset.load(dataset.source(task: $0)) }
         let chosen = precision.resolved()
         let checkpoint = try modelOptions.load(precision: chosen)
@@ -125,7 +134,7 @@ struct Analyze: AsyncParsableCommand {
         }
         if json { emit(try JSONOutput.line(results)) }
         let folder = URL(fileURLWithPath: out)
-        FileHandle.standardError.write(Data("analyze: wrote \(files.count) files to \(folder.path); open \(folder.appendingPathComponent("index.html").path)\(viewer ? " and viewer.html" : "")\n".utf8))
+        say("analyze: wrote \(files.count) files to \(folder.path); open \(folder.appendingPathComponent("index.html").path)\(viewer ? " and viewer.html" : "")")
     }
 }
 

@@ -15,7 +15,9 @@ struct BertologyCommand: AsyncParsableCommand {
         subcommands: [Tokenize.self, Inspect.self, Eval.self, Analyze.self, Ablate.self, Merge.self, Finetune.self, Reproduce.self])
 
     /// ArgumentParser exits 64 on usage errors; Bertology's convention (docs/DESIGN.md) is 2 for bad usage
-    /// and 1 for bad input, with one line on stderr naming the file and the problem.
+    /// and 1 for bad input, with one line on stderr naming the file and the problem. A command's usage
+    /// checks are its `validate()`, which ArgumentParser runs while parsing and whose errors it wraps
+    /// in its own: ``bertologyError(in:)`` finds ours inside, so that they are said like any other.
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -24,18 +26,43 @@ struct BertologyCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as BertologyError {
-            FileHandle.standardError.write(Data("bertology: \(error.namingOptions.description)\n".utf8))
-            Foundation.exit(error.exitStatus)
         } catch {
+            if let error = bertologyError(in: error) {
+                say("bertology: \(error.namingOptions.description)")
+                Foundation.exit(error.exitStatus)
+            }
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? 2 : 1)
+            guard code == .validationFailure else {
+                say(fullMessage(for: error))
+                Foundation.exit(1)
+            }
+            // ArgumentParser's own usage errors (an unknown option, a value an enum does not name) in
+            // the same one line as ours, with its pointer to the command's help instead of the usage.
+            let helpLine = fullMessage(for: error).split(separator: "\n").last { $0.contains("--help") }
+            let helpCommand = helpLine.flatMap { $0.split(separator: "'", omittingEmptySubsequences: false).dropFirst().first }
+            // A long list of allowed values comes as "following:" and one "  - value" line each: one line.
+            let lines = message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let items = lines.dropFirst().map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
+            let text = ([lines.first ?? ""] + (items.isEmpty ? [] : [items.joined(separator: ", ")])).joined(separator: " ")
+            say("bertology: \(text)\(helpCommand.map { " (see '\($0)')" } ?? "")")
+            Foundation.exit(2)
         }
+    }
+
+    /// The `BertologyError` that `error` is, or that it wraps: ArgumentParser reports an error thrown
+    /// by `validate()` as its own (non-public) `CommandError` holding `ParserError.userValidationError`,
+    /// which only reflection can open.
+    static func bertologyError(in error: Error, depth: Int = 0) -> BertologyError? {
+        if let error = error as? BertologyError { return error }
+        guard depth < 4 else { return nil }
+        for child in Mirror(reflecting: error).children {
+            if let inner = child.value as? Error, let found = bertologyError(in: inner, depth: depth + 1) { return found }
+        }
+        return nil
     }
 }
 
@@ -85,7 +112,7 @@ struct PrecisionOption: ParsableArguments {
     /// on stderr when the CPU (or BERTOLOGY_ISA) cannot run it (`Precision.choose`).
     func resolved() -> Precision {
         let choice = Precision.choose(precision)
-        if let text = choice.notice { notice(namingOptions(text)) }
+        if let text = choice.notice { note(text) }
         return choice.precision
     }
 }
@@ -123,26 +150,50 @@ func emit(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
-/// Writes one notice line to stderr: the run does something other than asked (a fallback), and says so.
-func notice(_ text: String) {
-    FileHandle.standardError.write(Data("bertology: notice: \(text)\n".utf8))
+/// Writes one line to stderr: every message of the command line but the progress bar's drawing
+/// (``TerminalProgressBar``) goes through here.
+func say(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Writes one note to stderr, its settings named by their options: the run does something other than
+/// asked (a fallback, a default it chose) and says so.
+func note(_ text: String) {
+    say("bertology: note: \(namingOptions(text))")
 }
 
 /// Writes one warning line to stderr: the run goes on, but the user should know.
 func warn(_ text: String) {
-    FileHandle.standardError.write(Data("bertology: warning: \(text)\n".utf8))
+    say("bertology: warning: \(text)")
 }
 
-/// The GLUE split a command reads: `--task`, `--split` and `--data` parsed and the folder resolved
+/// The usage check of the commands that write a run into `--out` which can be continued (`--resume`)
+/// or started again (`--force`): one of the two at most.
+protocol ResumableRun {
+    var resume: Bool { get }
+    var force: Bool { get }
+    /// What `--resume` continues, in "--resume continues ..., --force starts it again".
+    static var resumedRun: String { get }
+}
+
+extension ResumableRun {
+    func validateResumeOrForce() throws {
+        guard !(resume && force) else {
+            throw BertologyError.usage("--resume continues \(Self.resumedRun), --force starts it again: give one")
+        }
+    }
+}
+
+/// The GLUE split a command reads: `--task`, `--split` and `--data` with the folder resolved
 /// (usage errors come before any model is loaded); `load` reads it later.
 struct GLUESource {
     let task: GLUETask
     let split: GLUESplit
     let folder: URL
 
-    init(task: String, split: String, data: String?) throws {
-        self.task = try GLUETask(parsing: task)
-        self.split = try GLUESplit(parsing: split)
+    init(task: GLUETask, split: GLUESplit, data: String?) throws {
+        self.task = task
+        self.split = split
         guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? DefaultPaths.glue() else {
             throw BertologyError.usage("give --data DIR (the glue_data folder), or set BERTOLOGY_GLUE_DIR")
         }
@@ -159,4 +210,31 @@ struct GLUESource {
 /// A comma-separated option (`--labels`) as its items, spaces trimmed.
 func commaSeparated(_ text: String?) -> [String]? {
     text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+}
+
+/// `--seeds S1,S2,...` (finetune, reproduce) as numbers.
+func seedList(_ text: String) throws -> [UInt64] {
+    try commaSeparated(text)!.map { item -> UInt64 in
+        guard let value = UInt64(item) else { throw BertologyError.usage("--seeds takes whole numbers separated by commas (got \"\(item)\")") }
+        return value
+    }
+}
+
+// MARK: - Values of options
+
+// The library's enums as option values: ArgumentParser lists their values in the help and refuses
+// others itself (exit 2). The names are accepted as the library parses them (any case, aliases).
+extension GLUETask: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+extension GLUESplit: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public static var allValueStrings: [String] { ["train", "dev", "test", "dev_mismatched", "test_mismatched"] }
+}
+
+extension TrainingInitialization: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public static var allValueStrings: [String] { ["pretrained", "random"] }
+    public var defaultValueDescription: String { name }
 }

@@ -29,10 +29,10 @@ func runCancellable<T: Sendable>(_ interruption: Interruption,
         source.setEventHandler {
             if box.requestCancel() {
                 interruption.cleanup()
-                FileHandle.standardError.write(Data("bertology: interrupted (second signal): \(interruption.advice())\n".utf8))
+                say("bertology: interrupted (second signal): \(interruption.advice())")
                 exit(130)
             }
-            FileHandle.standardError.write(Data("\nbertology: stopping after the current batch (again to quit now)\n".utf8))
+            say("\nbertology: stopping after the current batch (again to quit now)")
         }
         source.resume()
         return source

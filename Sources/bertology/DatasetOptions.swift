@@ -31,7 +31,7 @@ struct DatasetOptions<Command: DatasetCommand>: ParsableArguments {
     var data: String?
 
     @Option(help: ArgumentHelp(Command.splitHelp))
-    var split = "dev"
+    var split: GLUESplit = .dev
 
     @Option(help: ArgumentHelp("\(Command.sampleVerb) a seeded sample of N examples (kept in file order).", valueName: "N"))
     var limit: Int?
@@ -48,17 +48,18 @@ struct DatasetOptions<Command: DatasetCommand>: ParsableArguments {
     @Option(help: "Most sequences per batch.")
     var batchSize = Batcher.defaultMaxBatchSize
 
-    /// `--task` with `--split` and `--data`, parsed and resolved (before any model is loaded).
-    func source(task: String) throws -> GLUESource {
+    func validate() throws {
+        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
+        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
+    }
+
+    /// `--task` with `--split` and `--data`, the folder resolved (before any model is loaded).
+    func source(task: GLUETask) throws -> GLUESource {
         try GLUESource(task: task, split: split, data: data)
     }
 
-    /// `--limit` checked, then `--token-budget` and `--batch-size` as the batcher.
-    func batcher() throws -> Batcher {
-        if let limit, limit < 1 { throw BertologyError.usage("--limit must be at least 1") }
-        guard tokenBudget >= 1, batchSize >= 1 else { throw BertologyError.usage("--token-budget and --batch-size must be at least 1") }
-        return Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize)
-    }
+    /// `--token-budget` and `--batch-size` as the batcher.
+    var batcher: Batcher { Batcher(tokenBudget: tokenBudget, maxBatchSize: batchSize) }
 
     /// Reads `source`'s split and takes the seeded `--limit` sample.
     func load(_ source: GLUESource) throws -> GLUEDataset {

@@ -17,7 +17,7 @@ struct Eval: AsyncParsableCommand {
     @OptionGroup var precision: PrecisionOption
 
     @Option(help: taskHelp)
-    var task: String
+    var task: GLUETask
 
     @OptionGroup var dataset: DatasetOptions<Eval>
 
@@ -40,7 +40,7 @@ struct Eval: AsyncParsableCommand {
 
     func run() async throws {
         let source = try dataset.source(task: task)
-        let options = EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength, batcher: try dataset.batcher(),
+        let options = EvaluationOptions(scorer: scorer, maxLength: dataset.maxLength, batcher: dataset.batcher,
                                         labels: commaSeparated(labels))
 
         // Checked before the (long) run, so an existing file fails at once.

@@ -2,7 +2,8 @@ import ArgumentParser
 import Bertology
 import Foundation
 
-struct Finetune: AsyncParsableCommand {
+struct Finetune: AsyncParsableCommand, ResumableRun {
+    static let resumedRun = "the run in --out"
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a checkpoint on a GLUE task (a new classifier; the paper's Table 1), on the CPU.",
         discussion: """
@@ -24,13 +25,13 @@ struct Finetune: AsyncParsableCommand {
     @OptionGroup var precision: PrecisionOption
 
     @Option(help: taskHelp)
-    var task: String
+    var task: GLUETask
 
     @Option(help: dataHelp)
     var data: String?
 
     @Option(name: .customLong("init"), help: ArgumentHelp("pretrained (the checkpoint's encoder, a new classifier) or random (every weight random, BERT's init).", valueName: "pretrained|random"))
-    var initialization = "pretrained"
+    var initialization: TrainingInitialization = .pretrained
 
     @Option(help: "Passes over the training examples (0: score the untrained classifier only).")
     var epochs = 3
@@ -74,25 +75,24 @@ struct Finetune: AsyncParsableCommand {
     @Flag(help: "Print train.json's content as one JSON line instead of the summary.")
     var json = false
 
-    func run() async throws {
+    func validate() throws {
         guard precision.precision == .fp32 else {
             throw BertologyError.usage("--precision \(precision.precision): finetune trains and scores its dev split in fp32 only; score the saved checkpoint with `bertology eval --precision \(precision.precision)`")
         }
-        let source = try GLUESource(task: task, split: "train", data: data)
-        guard !(resume && force) else { throw BertologyError.usage("--resume continues the run in --out, --force starts it again: give one") }
+        try validateResumeOrForce()
+        if let seeds, try seedList(seeds).isEmpty { throw BertologyError.usage("--seeds names no seed") }
+    }
+
+    func run() async throws {
+        let source = try GLUESource(task: task, split: .train, data: data)
         var options = FineTuningOptions(task: source.task, dataFolder: source.folder)
-        options.initialization = try TrainingInitialization(parsing: initialization)
+        options.initialization = initialization
         options.epochs = epochs
         options.learningRate = lr
         options.batchSize = batchSize
         options.maxLength = maxLength
         options.seed = seed
-        if let seeds {
-            let parsed = try commaSeparated(seeds)!.map { text -> UInt64 in
-                guard let value = UInt64(text) else { throw BertologyError.usage("--seeds takes whole numbers separated by commas (got \"\(text)\")") }
-                return value
-            }
-            guard let first = parsed.first else { throw BertologyError.usage("--seeds names no seed") }
+        if let seeds, case let parsed = try seedList(seeds), let first = parsed.first {
             options.seed = first
             options.extraSeeds = Array(parsed.dropFirst())
         }
@@ -110,7 +110,7 @@ struct Finetune: AsyncParsableCommand {
             }
             let checkpoint = try modelOptions.load()
             let fineTuning = try FineTuning(checkpoint: checkpoint, options: options)
-            for notice in fineTuning.notices { FileHandle.standardError.write(Data("bertology: note: \(namingOptions(notice))\n".utf8)) }
+            for text in fineTuning.notices { note(text) }
             let bar = TerminalProgressBar()
             let handler = bar.handler
             let (resume, force) = (resume, force)
@@ -126,6 +126,6 @@ struct Finetune: AsyncParsableCommand {
         }
         emit(json ? try JSONOutput.line(result.report) : FineTuningSummary.text(result))
         let kept = result.report.steps > 0 ? " and checkpoint/" : ""
-        FileHandle.standardError.write(Data("finetune: wrote \(result.files.count) files\(kept) to \(outURL.path)\n".utf8))
+        say("finetune: wrote \(result.files.count) files\(kept) to \(outURL.path)")
     }
 }

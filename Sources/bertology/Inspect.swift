@@ -34,10 +34,13 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The text (first text of a pair).")
     var text: String
 
-    func run() throws {
+    func validate() throws {
         if let maxLength, maxLength < (pair == nil ? 2 : 3) {
             throw BertologyError.usage("--max-length \(maxLength) is too small: [CLS] text [SEP] needs at least 2 (3 for a pair)")
         }
+    }
+
+    func run() throws {
         let npyFile = try npy.map { try OutputFile.check($0, option: "--npy", force: force) }
         defer { npyFile?.close() }
         let checkpoint = try modelOptions.load(precision: precision.resolved())

@@ -24,8 +24,11 @@ struct Merge: AsyncParsableCommand {
     @Flag(help: "Print ablation.json's content as one JSON line instead of the summary.")
     var json = false
 
-    func run() async throws {
+    func validate() throws {
         guard !parts.isEmpty else { throw BertologyError.usage("give the folders of the parts to merge") }
+    }
+
+    func run() async throws {
         let journals = parts.map { path -> URL in
             let url = URL(fileURLWithPath: path)
             var isDirectory: ObjCBool = false
@@ -43,6 +46,6 @@ struct Merge: AsyncParsableCommand {
             return files
         }
         emit(json ? try AblationReport.jsonLine(results) : AblationSweepSummary.text(results))
-        FileHandle.standardError.write(Data("merge: \(journals.count) parts, wrote \(files.count + 1) files to \(URL(fileURLWithPath: out).path); open \(URL(fileURLWithPath: out).appendingPathComponent("index.html").path)\n".utf8))
+        say("merge: \(journals.count) parts, wrote \(files.count + 1) files to \(URL(fileURLWithPath: out).path); open \(URL(fileURLWithPath: out).appendingPathComponent("index.html").path)")
     }
 }

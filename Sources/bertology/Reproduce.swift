@@ -2,7 +2,8 @@ import ArgumentParser
 import Bertology
 import Foundation
 
-struct Reproduce: AsyncParsableCommand {
+struct Reproduce: AsyncParsableCommand, ResumableRun {
+    static let resumedRun = "the run in --out"
     static let configuration = CommandConfiguration(
         abstract: "The paper end to end: fine-tuning, analyses, comparison, ablation sweep, one report beside the paper's numbers.",
         discussion: """
@@ -65,29 +66,43 @@ struct Reproduce: AsyncParsableCommand {
     var stage: String?
 
     @Option(help: ArgumentHelp("local (run here), or write scheduler files into --out: slurm (sbatch script), k8s (Job manifests).", valueName: "local|slurm|k8s"))
-    var plan = "local"
+    var plan: RunPlan = .local
+
+    /// Where the stages run: here, or as a scheduler's jobs.
+    enum RunPlan: String, CaseIterable, ExpressibleByArgument {
+        case local, slurm, k8s
+
+        init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+
+        /// The scheduler whose files `--plan` writes; nil for a local run.
+        var scheduler: ReproductionScheduler? { ReproductionScheduler(rawValue: rawValue) }
+    }
 
     @Flag(help: "Print reproduce.json's content as one JSON line instead of the claims.")
     var json = false
 
-    func run() async throws {
-        let kind = plan.lowercased()
-        if kind == "local" { return try await runLocal() }
-        guard let scheduler = ReproductionScheduler(rawValue: kind) else {
-            throw BertologyError.usage("--plan takes local, slurm or k8s (got \"\(plan)\")")
+    func validate() throws {
+        _ = try seedList(seeds)
+        if plan == .local {
+            guard out != nil else { throw BertologyError.usage("give --out DIR, the run's folder") }
+            try validateResumeOrForce()
+        } else {
+            guard out != nil else { throw BertologyError.usage("--plan \(plan.rawValue) writes its files into the run's folder: give --out DIR") }
+            guard stage == nil else { throw BertologyError.usage("--plan \(plan.rawValue) writes every stage's job; --stage runs one (give one of them)") }
         }
-        guard let out else { throw BertologyError.usage("--plan \(plan) writes its files into the run's folder: give --out DIR") }
-        guard stage == nil else { throw BertologyError.usage("--plan \(plan) writes every stage's job; --stage runs one (give one of them)") }
+    }
+
+    func run() async throws {
+        guard let scheduler = plan.scheduler, let out else { return try await runLocal() }
         let reproduction = try Reproduction(options: try options())
         let files = try reproduction.writeSchedulerPlan(scheduler, into: URL(fileURLWithPath: out), command: try stageCommand(),
                                                         resume: resume, force: force)
-        FileHandle.standardError.write(Data("\(reproduction.plan.text)\n".utf8))
+        say("\(reproduction.plan.text)")
         emit(files.map { "wrote \($0)" }.joined(separator: "\n"))
     }
 
     private func runLocal() async throws {
-        guard let out else { throw BertologyError.usage("give --out DIR, the run's folder") }
-        guard !(resume && force) else { throw BertologyError.usage("--resume continues the run in --out, --force starts it again: give one") }
+        guard let out else { return }  // validate() requires it
         let reproduction = try Reproduction(options: try options())
         let bar = TerminalProgressBar()
         let handler = bar.handler
@@ -107,7 +122,7 @@ struct Reproduce: AsyncParsableCommand {
         } else {
             emit(report.claims.map(\.line).joined(separator: "\n"))
         }
-        FileHandle.standardError.write(Data("reproduce: \(result.ran.count) stages run, \(result.skipped.count) skipped; open \(outURL.appendingPathComponent("index.html").path)\n".utf8))
+        say("reproduce: \(result.ran.count) stages run, \(result.skipped.count) skipped; open \(outURL.appendingPathComponent("index.html").path)")
     }
 
     private func options() throws -> ReproductionOptions {
@@ -116,10 +131,7 @@ struct Reproduce: AsyncParsableCommand {
         }
         var options = ReproductionOptions(model: try modelOptions.modelURL, dataFolder: folder)
         options.tasks = try commaSeparated(tasks)?.map { try GLUETask(parsing: $0) }
-        options.seeds = try commaSeparated(seeds)!.map { text -> UInt64 in
-            guard let value = UInt64(text) else { throw BertologyError.usage("--seeds takes whole numbers separated by commas (got \"\(text)\")") }
-            return value
-        }
+        options.seeds = try seedList(seeds)
         options.limit = limit
         options.relations = relations.map { URL(fileURLWithPath: $0) }
         options.epochs = epochs

@@ -232,7 +232,7 @@ import Glibc
             (["--task", "MRPC", "--data", Self.glue, "--lr", "0"], 2, "--lr must be a number above 0"),
             (["--task", "MRPC", "--data", Self.glue, "--lr", "3"], 2, "--lr must be a number above 0"),
             (["--task", "MRPC", "--data", Self.glue, "--batch-size", "0"], 2, "--batch-size must be from 1 to 4096"),
-            (["--task", "MRPC", "--data", Self.glue, "--init", "zeros"], 2, "--init must be pretrained or random"),
+            (["--task", "MRPC", "--data", Self.glue, "--init", "zeros"], 2, "The value 'zeros' is invalid for '--init <pretrained|random>'"),
             (["--task", "MRPC", "--data", Self.glue, "--seeds", "1,2"], 2, "--seeds"),
             (["--task", "MRPC", "--data", Self.glue, "--resume", "--force"], 2, "give one"),
             (["--task", "QNLI", "--data", Self.glue], 1, "QNLI/train.tsv: missing"),

@@ -210,7 +210,7 @@ import CKernels
         let result = try CommandLineTool.run(["inspect", "--model", model, "--precision", "bf16x3", "--json", "hello world"],
                                              environment: ["BERTOLOGY_ISA": "avx2"])
         #expect(result.status == 0, "\(result.stderrText)")
-        let notices = result.stderrText.split(separator: "\n").filter { $0.contains("notice") }
+        let notices = result.stderrText.split(separator: "\n").filter { $0.hasPrefix("bertology: note:") }
         #expect(notices.count == 1 && notices.first?.contains("--precision bf16x3 needs AVX512-BF16") == true, "\(result.stderrText)")
         #expect(result.stdoutText.contains("\"precision\":\"fp32\""))
     }

@@ -38,7 +38,7 @@ import Testing
             (Self.quick, noTokenizer.path, 1, "vocab.txt", nil),
             (Self.quick + ["--seeds", "7"], Self.model, 2, "holds another run (this run's value first): seeds: 7, not 42", other),
             (Self.quick + ["--plan", "slurm"], Self.model, 2, "--plan slurm writes its files into the run's folder: give --out DIR", nil),
-            (Self.quick + ["--plan", "lsf"], Self.model, 2, "--plan takes local, slurm or k8s", nil),
+            (Self.quick + ["--plan", "lsf"], Self.model, 2, "The value 'lsf' is invalid for '--plan <local|slurm|k8s>'", nil),
             (Self.quick + ["--resume", "--force"], Self.model, 2, "give one", nil),
             (Self.quick + ["--seeds", "4x"], Self.model, 2, "--seeds takes whole numbers", nil),
             (Self.quick + ["--stage", "MRPC/nothing"], Self.model, 2, "no stage MRPC/nothing in this plan", nil),
