@@ -26,11 +26,9 @@ let package = Package(
     // MARK: - Public API
     products: [
         // One import for an app (`import Bertology`); the two modules it re-exports are in the product
-        // so that tools needing their SPI (fuzzers, benchmarks) can name them.
+        // so that tools needing their SPI (fuzzers, the benchmarks' package in Benchmarks/) can name them.
         .library(name: "Bertology", targets: ["Bertology", "BertologyEngine", "BertologyExperiments"]),
         .executable(name: "bertology", targets: ["bertology"]),
-        .executable(name: "kernel-bench", targets: ["kernel-bench"]),
-        .executable(name: "model-bench", targets: ["model-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -82,40 +80,10 @@ let package = Package(
             ],
             path: "Sources/bertology"
         ),
-        // MARK: - Benchmarks (dependency-free; the ordo-one allocation benchmark is its own package
-        // in Benchmarks/Allocations, so `swift test` never builds it)
-        // The FMA peak probe (a benchmark tool, not a kernel): C for the vector FMA chains.
-        .target(
-            name: "FMAProbe",
-            dependencies: ["CKernels"],
-            path: "Benchmarks/FMAProbe",
-            cSettings: kernelCFlags,
-            linkerSettings: kernelLinkerSettings
-        ),
-        .executableTarget(
-            name: "kernel-bench",
-            dependencies: ["Bertology", "BertologyEngine", "CKernels", "FMAProbe"],
-            path: "Benchmarks/KernelBench"
-        ),
-        .executableTarget(
-            name: "model-bench",
-            dependencies: ["Bertology"],
-            path: "Benchmarks/ModelBench"
-        ),
-        .executableTarget(
-            name: "tokenizer-bench",
-            dependencies: ["Bertology"],
-            path: "Benchmarks/TokenizerBench"
-        ),
-        .executableTarget(
-            name: "analysis-bench",
-            dependencies: ["Bertology"],
-            path: "Benchmarks/AnalysisBench"
-        ),
         // MARK: - Tests
         .testTarget(
             name: "BertologyTests",
-            dependencies: ["Bertology", "BertologyEngine", "BertologyExperiments", "CKernels", "FMAProbe"],
+            dependencies: ["Bertology", "BertologyEngine", "BertologyExperiments", "CKernels"],
             path: "Tests/BertologyTests",
             // Reference values read from disk via TestPaths (#filePath), not bundled as resources.
             exclude: ["Fixtures"]

@@ -11,7 +11,7 @@ Jobs (both sides run the same command lines):
   ablate        `bertology ablate` of the default model on STS-B dev (`--limit N`), uniform, every head
                 and layer: the main job's sweep, wall time of the whole process
 
-    swift build -c release                                  # in both checkouts
+    swift build -c release && swift build --package-path Benchmarks -c release   # in both checkouts
     python3 tools/compare_builds.py BASE_CHECKOUT NEW_CHECKOUT [--rounds 5] [--limit 400]
                                     [--configs minilm-l6,bert-base] [--data GLUE_DIR]
 
@@ -33,7 +33,11 @@ def load():
 
 
 def model_bench(checkout, config):
-    out = subprocess.run([os.path.join(checkout, ".build/release/model-bench"), "--config", config, "--batch", "32",
+    # The benchmarks' own package (Benchmarks/); a checkout from before it had model-bench in the root's.
+    binary = os.path.join(checkout, "Benchmarks/.build/release/model-bench")
+    if not os.path.exists(binary):
+        binary = os.path.join(checkout, ".build/release/model-bench")
+    out = subprocess.run([binary, "--config", config, "--batch", "32",
                           "--seq", "128", "--json"], capture_output=True, text=True, check=True)
     line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
     return json.loads(line)

@@ -40,7 +40,7 @@ def parse_arguments():
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per case (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="threads for both sides (default 2)")
     parser.add_argument("--only", choices=["gemm", "model"], help="run only the GEMM or only the model cases")
-    parser.add_argument("--no-build", action="store_true", help="use the existing .build/release binaries")
+    parser.add_argument("--no-build", action="store_true", help="use the existing Benchmarks/.build/release binaries")
     parser.add_argument("--json", metavar="FILE", help="also write every round's numbers to FILE")
     parser.add_argument("--cases", help="comma-separated model case names (default: all)")
     parser.add_argument("--contenders", default="eager,sdpa,ort",
@@ -60,7 +60,7 @@ import transformers  # noqa: E402
 torch.set_num_threads(ARGS.threads)
 torch.set_grad_enabled(False)
 
-RELEASE = ROOT / ".build" / "release"
+RELEASE = ROOT / "Benchmarks" / ".build" / "release"  # the benchmarks are the package in Benchmarks/
 
 # (name, our config name, layers, hidden, heads, intermediate, batch, seq, attentions)
 MODEL_CASES = [
@@ -102,7 +102,7 @@ def summary(values):
 
 def build():
     for product in ("model-bench", "kernel-bench"):
-        subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True,
+        subprocess.run(["swift", "build", "--package-path", "Benchmarks", "-c", "release", "--product", product], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
 
 

@@ -1,6 +1,6 @@
 // analysis-bench: how much the attention analyses add to plain inference.
 //
-//   swift run -c release analysis-bench [--task SST-2] [--split dev] [--limit 1000] [--seed 42]
+//   swift run --package-path Benchmarks -c release analysis-bench [--task SST-2] [--split dev] [--limit 1000] [--seed 42]
 //                                           [--data DIR] [--model DIR] [--repeats 5] [--token-budget N] [--json]
 //
 // Runs the same prepared batches (the one batcher; the analyses' default token budget unless

@@ -1,6 +1,6 @@
 // kernel-bench: GFLOP/s of the C kernels on BERT shapes, per kernel, per instruction set, per thread
 // count, and the fraction of the peak this machine reaches, measured here with an FMA loop
-// (bench_fma_probe). Run it from a release build: `swift run -c release kernel-bench [--json]`.
+// (bench_fma_probe). Run it from a release build: `swift run --package-path Benchmarks -c release kernel-bench [--json]`.
 import Bertology
 @_spi(Benchmarks) import BertologyEngine
 import CKernels

@@ -1,6 +1,6 @@
 // model-bench: sequences per second of a whole forward pass (random weights, full-length batches),
 // optionally with every layer's attention probabilities delivered to an observer.
-// Run it from a release build: `swift run -c release model-bench --config bert-base --batch 32 --seq 128`.
+// Run it from a release build: `swift run --package-path Benchmarks -c release model-bench --config bert-base --batch 32 --seq 128`.
 import Bertology
 import Foundation
 #if canImport(Glibc)

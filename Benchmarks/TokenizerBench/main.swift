@@ -1,7 +1,7 @@
 // Tokenizer speed on QNLI dev, to compare with tools/reference/tokenizer_speed.py (the Rust
 // reference, single-threaded). Single-threaded here too.
 //
-//   swift run -c release tokenizer-bench [--model DIR] [--glue DIR] [--runs N]
+//   swift run --package-path Benchmarks -c release tokenizer-bench [--model DIR] [--glue DIR] [--runs N]
 import Bertology
 import Foundation
 

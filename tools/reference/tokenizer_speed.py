@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed of the reference tokenizer on QNLI dev, to compare with `swift run -c release tokenizer-bench`.
+"""Speed of the reference tokenizer on QNLI dev, to compare with `swift run --package-path Benchmarks -c release tokenizer-bench`.
 
     tools/reference/make-venv    # once: the pinned Python environment in .venv/
     TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 .venv/bin/python tools/reference/tokenizer_speed.py

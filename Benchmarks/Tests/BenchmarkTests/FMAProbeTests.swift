@@ -1,8 +1,9 @@
+import BertologyEngine
 import FMAProbe
 import Testing
-@testable import BertologyEngine
 
-/// The benchmarks' FMA peak probe (Benchmarks/FMAProbe; it was ck_fma_probe in CKernels).
+/// The benchmarks' FMA peak probe (Benchmarks/FMAProbe), tested where it lives: the root package's
+/// tests do not build the benchmarks.
 @Suite struct FMAProbeTests {
     @Test func fmaProbeCountsTheFlopsItRuns() {
         // 12 chains x lanes x 2 flops per iteration, on every thread of the region (kernel-bench's peak).
