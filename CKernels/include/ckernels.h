@@ -302,7 +302,7 @@ int ck_gemm_piece_pack(float *dst, const float *src, int rows, int K, int kc);
 /// loaded (the test that a call's threads all run the ISA its caller chose reads it).
 long ck_gemm_piece_tile_runs(ck_isa isa);
 
-// Gradients, dropout, losses and the optimizer for fine-tuning (issue 12). Shapes: M = rows (B*T
+// Gradients, dropout, losses and the optimizer for fine-tuning. Shapes: M = rows (B*T
 // tokens), N = out features, K = in features, C = hidden, NH = heads, HS = head size. Like every
 // kernel: no allocation, never fail, a scalar reference for each, SIMD paths tested against it.
 // Deterministic: the same bits on any thread count (every reduction is over a fixed partition that
