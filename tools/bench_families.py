@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The forward pass of the encoder families against PyTorch eager, side by side in one run (developer tool; needs the
-reference environment of tools/reference/make-venv and a release `model-bench`).
+reference environment of tools/reference/make-venv and a release `model-bench`: swift build --package-path Benchmarks -c release).
 
 transformers builds random-weight base models of the standard shapes (roberta-base, distilbert-base-uncased, and
 bert-base as the yardstick) and saves them; every round runs ours (`model-bench --config <that folder>`: the family's
@@ -25,7 +25,7 @@ import torch
 import transformers
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL_BENCH = ROOT / ".build" / "release" / "model-bench"
+MODEL_BENCH = ROOT / "Benchmarks" / ".build" / "release" / "model-bench"  # swift build --package-path Benchmarks -c release
 
 SHAPES = {
     "roberta-base": lambda: transformers.RobertaModel(transformers.RobertaConfig(), add_pooling_layer=False),
