@@ -8,10 +8,15 @@
 // them, else into an MR-row scratch), the scaled masked softmax of those rows while they are in L1,
 // and context = P V. Nothing larger than MR x T scores exists at once; padding keys are never
 // computed. The scalar path below is the per-row reference (dot products, softmax, axpy).
+//
+// The same workers run the training forward (ck_attention_forward_train): the probabilities are always kept,
+// and with dropout the rows that multiply V are a dropped copy (the mask regenerated from the dropout key and
+// the element's index ((b*NH + h)*T + i)*T + j, as the backward regenerates it).
 #include "internal.h"
 #include "attention_panels.h"
 #include "bf16.h"
 #include "microkernel.h"
+#include "training.h"
 #include "vecmath.h"
 
 #include <string.h>
@@ -27,14 +32,28 @@ typedef struct ck_attention_args {
     float *workspace;   // per thread: workspace_per_thread floats
     size_t workspace_per_thread;
     int bf16_terms;     // 0: fp32; 1 or 3: kept heads' probabilities rounded for the product with V
+    uint64_t dropout_key, dropout_threshold;  // training: dropout on the probabilities that multiply V (threshold 0: none)
+    float dropout_scale;
 } attention_args;
 
-// The probabilities of mr rows (stride lds, len real keys) as the product with V takes them: in fp32
-// s itself; in a bf16 mode a rounded copy in scratch (stride ldr) when s is the caller's (which keep
-// fp32), else s rounded in place.
-static inline const float *probabilities_for_values(const attention_args *a, float *s, long lds, int mr, int len,
-                                                    float *scratch, long ldr, long *ld_out) {
+// The probabilities of rows i0..i0+mr-1 of head (b, h) (stride lds, len real keys) as the product with V
+// takes them: s itself; with dropout (training) a dropped copy (kept values times 1/(1-p), the others 0) in
+// scratch (stride ldr) when s is the caller's, which keeps them undropped for the backward; in a bf16 mode
+// a rounded copy in the same way, else s rounded in place.
+static inline const float *probabilities_for_values(const attention_args *a, int b, int h, int i0, float *s, long lds,
+                                                    int mr, int len, float *scratch, long ldr, long *ld_out) {
     *ld_out = lds;
+    if (a->dropout_threshold) {
+        float *dst = a->probs ? scratch : s;
+        if (a->probs) *ld_out = ldr;
+        for (int r = 0; r < mr; r++) {
+            const uint64_t base = (((uint64_t)b * a->NH + h) * a->T + i0 + r) * a->T;
+            for (int j = 0; j < len; j++)
+                dst[r * *ld_out + j] = ck_dropout_bits(a->dropout_key, base + j) >= a->dropout_threshold
+                                           ? s[r * lds + j] * a->dropout_scale : 0.0f;
+        }
+        return dst;
+    }
     if (a->bf16_terms == 0) return s;
     float *dst = a->probs ? scratch : s;
     if (a->probs) *ld_out = ldr;
@@ -91,7 +110,7 @@ static void attention_head_scalar(const attention_args *a, int b, int h, float *
             softmax_row(p, T, len, a->scale);
         }
         long ld;
-        const float *pv = mode == CK_HEAD_KEEP ? probabilities_for_values(a, p, T, 1, len, row_scratch, T, &ld) : p;
+        const float *pv = mode == CK_HEAD_KEEP ? probabilities_for_values(a, b, h, i, p, T, 1, len, row_scratch, T, &ld) : p;
         (void)ld;
         for (int j = 0; j < len; j++) axpy(out, pv[j], v + (size_t)j * C3, HS);
     }
@@ -166,7 +185,7 @@ CK_TARGET_AVX512 static void attention_head_avx512(const attention_args *a, int 
                                 CK_MIN(CK_NR, len - p * CK_NR), s + p * CK_NR, lds);
         for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
         long ldp;
-        const float *pv = probabilities_for_values(a, s, lds, mr, len, rows, (long)panels * CK_NR, &ldp);
+        const float *pv = probabilities_for_values(a, b, h, i0, s, lds, mr, len, rows, (long)panels * CK_NR, &ldp);
         for (int d = 0; d < HS; d += CK_NR)
             rows_times_panel512(mr, len, pv, ldp, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
                                 CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C);
@@ -214,7 +233,7 @@ CK_TARGET_AVX2 static void attention_head_avx2(const attention_args *a, int b, i
                                 CK_NR, CK_MIN(16, len - j), s + j, lds);
         for (int r = 0; r < mr; r++) softmax_row(s + r * lds, a->probs ? T : len, len, a->scale);
         long ldp;
-        const float *pv = probabilities_for_values(a, s, lds, mr, len, rows, (long)panels * CK_NR, &ldp);
+        const float *pv = probabilities_for_values(a, b, h, i0, s, lds, mr, len, rows, (long)panels * CK_NR, &ldp);
         for (int d = 0; d < HS; d += 16)
             rows_times_panel256(mr, len, pv, ldp, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
                                 CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C);
@@ -276,7 +295,22 @@ void ck_attention_forward_bf16(float *context, float *probs, const float *qkv, c
     const size_t per_thread = ck_attention_workspace_size(T, HS, 1);
     int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
     attention_args args = {context, probs, qkv, lengths, head_modes, B, T, NH, HS, scale, workspace, per_thread,
-                           terms == 3 ? 3 : terms == 1 ? 1 : 0};
+                           terms == 3 ? 3 : terms == 1 ? 1 : 0, 0, 0, 0.0f};
+    const ck_dispatch_table *table = ck_dispatch();
+    attention_job job = {&args, table->attention_head, table->softmax_row};
+    ck_parallel_for(B * NH, threads, 1, attention_item, &job);
+}
+
+// The training forward: the same workers, every head kept, the probabilities always written (before dropout),
+// dropout on the copy that multiplies V. With dropout_p == 0 it is ck_attention_forward itself.
+void ck_attention_forward_train(float *context, float *probs, const float *qkv, const int32_t *lengths,
+                                int B, int T, int NH, int HS, float scale,
+                                float dropout_p, uint64_t seed, uint64_t stream,
+                                float *workspace, size_t workspace_floats) {
+    const size_t per_thread = ck_attention_workspace_size(T, HS, 1);
+    const int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
+    attention_args args = {context, probs, qkv, lengths, NULL, B, T, NH, HS, scale, workspace, per_thread, 0,
+                           ck_dropout_key(seed, stream), ck_dropout_threshold(dropout_p), ck_dropout_scale(dropout_p)};
     const ck_dispatch_table *table = ck_dispatch();
     attention_job job = {&args, table->attention_head, table->softmax_row};
     ck_parallel_for(B * NH, threads, 1, attention_item, &job);
@@ -298,6 +332,6 @@ void ck_attention_fixed_heads(float *context, const float *qkv, const int32_t *l
     // the scalar path's per-row loop does the same additions in the same order, so a sweep that
     // patches a kept layer's context gets the bits a full ck_attention_forward would give
     // (AblationTests check it on every instruction set).
-    attention_args args = {context, NULL, qkv, lengths, head_modes, B, T, NH, HS, 0.0f, NULL, 0};
+    attention_args args = {context, NULL, qkv, lengths, head_modes, B, T, NH, HS, 0.0f, NULL, 0, 0, 0, 0, 0.0f};
     ck_parallel_for(B * NH, ck_threads_max(), 1, fixed_head_item, &args);
 }

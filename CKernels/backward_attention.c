@@ -1,7 +1,7 @@
-// Attention for training: the forward with dropout on the probabilities, and its backward.
+// Attention's backward for training (its forward, with dropout, is attention.c's: ck_attention_forward_train).
 // One (example, head) pair per work item, like ck_attention_forward; every pair writes only its own
-// columns of context / d_qkv, so nothing is reduced across threads (the bits do not depend on the
-// thread count). The dropout mask is regenerated from (seed, stream, index), never stored.
+// columns of d_qkv, so nothing is reduced across threads (the bits do not depend on the thread count).
+// The dropout mask is regenerated from (seed, stream, index), never stored.
 //
 // Backward, per pair, with P the saved probabilities, Pd = dropout(P), s the score scale:
 //   dPd = dctx · Vᵀ,  dP = dropout_backward(dPd),  dS = s · P ⊙ (dP − rowsum(P ⊙ dP)),
@@ -16,8 +16,6 @@
 #include <string.h>
 
 typedef struct ck_attention_train_args {
-    float *context;         // forward: (B,T,C)
-    float *probs;           // forward: (B,NH,T,T)
     float *d_qkv;           // backward: (B,T,3C)
     const float *d_context; // backward: (B,T,C)
     const float *cprobs;    // backward: (B,NH,T,T)
@@ -37,34 +35,6 @@ static inline uint64_t row_index(const attention_train_args *a, int b, int h, in
 }
 
 // MARK: - Scalar reference
-
-static void forward_head_scalar(const attention_train_args *a, int b, int h, float *scratch,
-                                ck_softmax_row_fn softmax_row) {
-    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
-    const int len = a->lengths[b];
-    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
-    const float *k = q + C, *v = q + 2 * C;
-    for (int i = 0; i < T; i++) {
-        float *p = a->probs + (((size_t)b * a->NH + h) * T + i) * T;
-        float *out = a->context + ((size_t)b * T + i) * C + h * HS;
-        for (int j = 0; j < len; j++) {
-            float acc = 0.0f;
-            for (int d = 0; d < HS; d++) acc += q[(size_t)i * C3 + d] * k[(size_t)j * C3 + d];
-            p[j] = acc;
-        }
-        softmax_row(p, T, len, a->scale);
-        const float *pd = p;
-        if (a->threshold) {
-            const uint64_t base = row_index(a, b, h, i);
-            for (int j = 0; j < len; j++)
-                scratch[j] = ck_dropout_bits(a->key, base + j) >= a->threshold ? p[j] * a->dropout_scale : 0.0f;
-            pd = scratch;
-        }
-        for (int d = 0; d < HS; d++) out[d] = 0.0f;
-        for (int j = 0; j < len; j++)
-            for (int d = 0; d < HS; d++) out[d] += pd[j] * v[(size_t)j * C3 + d];
-    }
-}
 
 static void backward_head_scalar(const attention_train_args *a, int b, int h, float *scratch) {
     const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
@@ -102,99 +72,6 @@ static void backward_head_scalar(const attention_train_args *a, int b, int h, fl
     }
 }
 
-// MARK: - Panels (the same layouts as attention.c's, for the same micro-kernels)
-
-
-// Rows r0..r0+mr-1 of probabilities (stride lds) with dropout applied, into dst (stride ldd).
-static void drop_rows(const attention_train_args *a, int b, int h, int i0, int mr, const float *s, long lds,
-                      float *dst, long ldd, int len) {
-    for (int r = 0; r < mr; r++) {
-        const uint64_t base = row_index(a, b, h, i0 + r);
-        for (int j = 0; j < len; j++)
-            dst[r * ldd + j] = ck_dropout_bits(a->key, base + j) >= a->threshold ? s[r * lds + j] * a->dropout_scale : 0.0f;
-    }
-}
-
-#if CK_X86
-// MARK: - AVX-512
-
-// attention.c's attention_head_avx512 (the same calls in the same order: dropout off gives its
-// bits), with the probabilities always kept and dropped rows multiplying V when dropout is on.
-CK_TARGET_AVX512 static void forward_head_avx512(const attention_train_args *a, int b, int h, float *scratch,
-                                                 ck_softmax_row_fn softmax_row) {
-    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
-    const int len = a->lengths[b];
-    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
-    const float *v = q + 2 * C;
-    float *context = a->context + (size_t)b * T * C + h * HS;
-    const int panels = (len + CK_NR - 1) / CK_NR;
-    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
-    float *keys = scratch;
-    float *values = keys + (size_t)panels * HS * CK_NR;
-    float *dropped = values + (size_t)len * hs_padded;  // MR x padded len
-    const long ldd = (long)panels * CK_NR;
-    pack_keys_avx512(keys, q + C, len, HS, C3);
-    pack_values(values, v, len, HS, C3);
-    for (int i0 = 0; i0 < T; i0 += CK_MR512) {
-        const int mr = CK_MIN(CK_MR512, T - i0);
-        float *s = a->probs + (((size_t)b * a->NH + h) * T + i0) * T;
-        const long lds = T;
-        for (int p = 0; p < panels; p++)
-            ck_tile512_strided(mr, HS, q + (size_t)i0 * C3, C3, 1, keys + (size_t)p * HS * CK_NR, CK_NR,
-                    CK_MIN(CK_NR, len - p * CK_NR), s + p * CK_NR, lds, 0);
-        for (int r = 0; r < mr; r++) softmax_row(s + r * lds, T, len, a->scale);
-        const float *pd = s;
-        long ldp = lds;
-        if (a->threshold) {
-            drop_rows(a, b, h, i0, mr, s, lds, dropped, ldd, len);
-            pd = dropped;
-            ldp = ldd;
-        }
-        for (int d = 0; d < HS; d += CK_NR)
-            ck_tile512_strided(mr, len, pd, ldp, 1, values + (size_t)(d / CK_NR) * len * CK_NR, CK_NR,
-                    CK_MIN(CK_NR, HS - d), context + (size_t)i0 * C + d, C, 0);
-    }
-}
-
-// MARK: - AVX2
-
-// attention.c's attention_head_avx2, as forward_head_avx512.
-CK_TARGET_AVX2 static void forward_head_avx2(const attention_train_args *a, int b, int h, float *scratch,
-                                             ck_softmax_row_fn softmax_row) {
-    const int T = a->T, HS = a->HS, C = a->NH * a->HS, C3 = 3 * C;
-    const int len = a->lengths[b];
-    const float *q = a->qkv + (size_t)b * T * C3 + h * HS;
-    const float *v = q + 2 * C;
-    float *context = a->context + (size_t)b * T * C + h * HS;
-    const int panels = (len + CK_NR - 1) / CK_NR;
-    const int hs_padded = (HS + CK_NR - 1) / CK_NR * CK_NR;
-    float *keys = scratch;
-    float *values = keys + (size_t)panels * HS * CK_NR;
-    float *dropped = values + (size_t)len * hs_padded;
-    const long ldd = (long)panels * CK_NR;
-    pack_keys(keys, q + C, len, HS, C3);
-    pack_values(values, v, len, HS, C3);
-    for (int i0 = 0; i0 < T; i0 += CK_MR256) {
-        const int mr = CK_MIN(CK_MR256, T - i0);
-        float *s = a->probs + (((size_t)b * a->NH + h) * T + i0) * T;
-        const long lds = T;
-        for (int j = 0; j < len; j += 16)
-            ck_tile256_strided(mr, HS, q + (size_t)i0 * C3, C3, 1, keys + (size_t)(j / CK_NR) * HS * CK_NR + j % CK_NR, CK_NR,
-                    CK_MIN(16, len - j), s + j, lds, 0);
-        for (int r = 0; r < mr; r++) softmax_row(s + r * lds, T, len, a->scale);
-        const float *pd = s;
-        long ldp = lds;
-        if (a->threshold) {
-            drop_rows(a, b, h, i0, mr, s, lds, dropped, ldd, len);
-            pd = dropped;
-            ldp = ldd;
-        }
-        for (int d = 0; d < HS; d += 16)
-            ck_tile256_strided(mr, len, pd, ldp, 1, values + (size_t)(d / CK_NR) * len * CK_NR + d % CK_NR, CK_NR,
-                    CK_MIN(16, HS - d), context + (size_t)i0 * C + d, C, 0);
-    }
-}
-#endif  // CK_X86
 
 // The element-wise middle of the backward for rows i0..i0+mr-1, in place in ds (stride ldp), which
 // holds dPd on entry and s · dS on return; pd (stride ldp, when dropout is on) receives Pd.
@@ -296,19 +173,15 @@ CK_TARGET_AVX2 static void backward_head_avx2(const attention_train_args *a, int
 
 // MARK: - Drivers
 
-typedef ck_attention_train_forward_head_fn forward_head_fn;
 typedef ck_attention_train_backward_head_fn backward_head_fn;
 
 void ck_register_attention_train(ck_dispatch_table *table, ck_isa isa) {
-    table->attention_train_forward_head = forward_head_scalar;
     table->attention_train_backward_head = backward_head_scalar;
 #if CK_X86
     if (isa == CK_ISA_AVX512) {
-        table->attention_train_forward_head = forward_head_avx512;
         table->attention_train_backward_head = backward_head_avx512;
     }
     if (isa == CK_ISA_AVX2) {
-        table->attention_train_forward_head = forward_head_avx2;
         table->attention_train_backward_head = backward_head_avx2;
     }
 #else
@@ -319,9 +192,8 @@ void ck_register_attention_train(ck_dispatch_table *table, ck_isa isa) {
 static size_t padded32(int n) { return (size_t)(n + CK_NR - 1) / CK_NR * CK_NR; }
 
 size_t ck_attention_train_workspace_size(int T, int HS, int threads) {
-    // ck_attention_forward's share, plus MR rows of dropped probabilities.
-    const size_t per_thread = ck_attention_workspace_size(T, HS, 1) + ((size_t)CK_MR512 * padded32(T) + 15) / 16 * 16;
-    return (size_t)(threads < 1 ? 1 : threads) * per_thread;
+    // The forward's workers are ck_attention_forward's, and the dropped rows use its score rows.
+    return ck_attention_workspace_size(T, HS, threads);
 }
 
 size_t ck_attention_backward_workspace_size(int T, int HS, int threads) {
@@ -334,38 +206,13 @@ size_t ck_attention_backward_workspace_size(int T, int HS, int threads) {
 
 typedef struct {
     const attention_train_args *args;
-    forward_head_fn forward;
     backward_head_fn backward;
-    ck_softmax_row_fn softmax_row;
 } attention_train_job;
-
-static void forward_item(void *context, int pair, int thread) {
-    const attention_train_job *job = context;
-    const attention_train_args *a = job->args;
-    job->forward(a, pair / a->NH, pair % a->NH, a->workspace + (size_t)thread * a->workspace_per_thread,
-                 job->softmax_row);
-}
 
 static void backward_item(void *context, int pair, int thread) {
     const attention_train_job *job = context;
     const attention_train_args *a = job->args;
     job->backward(a, pair / a->NH, pair % a->NH, a->workspace + (size_t)thread * a->workspace_per_thread);
-}
-
-void ck_attention_forward_train(float *context, float *probs, const float *qkv, const int32_t *lengths,
-                                int B, int T, int NH, int HS, float scale,
-                                float dropout_p, uint64_t seed, uint64_t stream,
-                                float *workspace, size_t workspace_floats) {
-    const size_t per_thread = ck_attention_train_workspace_size(T, HS, 1);
-    const int threads = CK_MAX(1, CK_MIN(ck_threads_max(), (int)(workspace_floats / per_thread)));
-    attention_train_args args = {.context = context, .probs = probs, .qkv = qkv, .lengths = lengths, .B = B, .T = T,
-                                 .NH = NH, .HS = HS, .scale = scale, .key = ck_dropout_key(seed, stream),
-                                 .threshold = ck_dropout_threshold(dropout_p),
-                                 .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
-                                 .workspace_per_thread = per_thread};
-    const ck_dispatch_table *table = ck_dispatch();
-    attention_train_job job = {&args, table->attention_train_forward_head, NULL, table->softmax_row};
-    ck_parallel_for(B * NH, threads, 1, forward_item, &job);
 }
 
 void ck_attention_backward(float *d_qkv, const float *d_context, const float *qkv, const float *probs,
@@ -379,6 +226,6 @@ void ck_attention_backward(float *d_qkv, const float *d_context, const float *qk
                                  .key = ck_dropout_key(seed, stream), .threshold = ck_dropout_threshold(dropout_p),
                                  .dropout_scale = ck_dropout_scale(dropout_p), .workspace = workspace,
                                  .workspace_per_thread = per_thread};
-    attention_train_job job = {&args, NULL, ck_dispatch()->attention_train_backward_head, NULL};
+    attention_train_job job = {&args, ck_dispatch()->attention_train_backward_head};
     ck_parallel_for(B * NH, threads, 1, backward_item, &job);
 }

@@ -96,8 +96,6 @@ typedef void (*ck_piece_pack_fn)(float *dst, const float *src, int rows, int K, 
 // One (example, head) of attention with dropout, forward and backward (backward_attention.c); the
 // arguments are private to that file.
 struct ck_attention_train_args;
-typedef void (*ck_attention_train_forward_head_fn)(const struct ck_attention_train_args *, int b, int h,
-                                                   float *scratch, ck_softmax_row_fn softmax_row);
 typedef void (*ck_attention_train_backward_head_fn)(const struct ck_attention_train_args *, int b, int h,
                                                     float *scratch);
 // Layernorm forward keeping mean and rstd, rows r0..r1-1 (backward_elementwise.c).
@@ -147,7 +145,6 @@ typedef struct {
     ck_piece_tiles_fn piece_tiles;
     ck_piece_pack_fn piece_pack;
     // Training.
-    ck_attention_train_forward_head_fn attention_train_forward_head;
     ck_attention_train_backward_head_fn attention_train_backward_head;
     ck_layernorm_train_rows_fn layernorm_train_rows;
     ck_layernorm_backward_rows_fn layernorm_backward_rows;

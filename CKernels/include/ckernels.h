@@ -342,7 +342,7 @@ void ck_dropout_backward(float *d_inp, const float *d_out, size_t n, float p, ui
 // with no head modes, plus dropout on the probabilities before they multiply V. probs (B,NH,T,T),
 // required, receives the probabilities BEFORE dropout (saved for the backward); element (b,h,i,j)
 // uses dropout index ((b*NH+h)*T+i)*T+j with the given seed and stream.
-// With dropout_p == 0 the results are the bits ck_attention_forward gives.
+// It runs ck_attention_forward's workers (one per ISA): with dropout_p == 0 the results are its bits.
 void ck_attention_forward_train(float *context, float *probs, const float *qkv, const int32_t *lengths,
                                 int B, int T, int NH, int HS, float scale,
                                 float dropout_p, uint64_t seed, uint64_t stream,
