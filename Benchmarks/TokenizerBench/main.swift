@@ -25,7 +25,7 @@ while let flag = arguments.popFirst() {
 }
 
 do {
-    let tokenizer = try BertTokenizer.load(folder: modelFolder)
+    let tokenizer = try Tokenizer.load(folder: modelFolder)
     let qnli = glueFolder.appendingPathComponent("QNLI/dev.tsv")
     let text = try String(contentsOf: qnli, encoding: .utf8)
     let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: "\t", omittingEmptySubsequences: false) }

@@ -28,7 +28,7 @@ struct Tokenize: ParsableCommand {
         guard (input == nil) != (text == nil) else {
             throw BertologyError.usage("give either TEXT or --input FILE")
         }
-        let tokenizer = try BertTokenizer.load(folder: modelOptions.modelURL)
+        let tokenizer = try Tokenizer.load(folder: modelOptions.modelURL)
         let lines: [String]
         if let input {
             lines = try TextLines.read(URL(fileURLWithPath: input))

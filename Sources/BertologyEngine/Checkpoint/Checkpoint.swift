@@ -2,15 +2,16 @@ import Foundation
 
 /// A checkpoint folder in the Hugging Face layout, loaded: the model and its tokenizer.
 ///
-/// The folder holds `config.json`, `vocab.txt` and the weights (`model.safetensors` or `pytorch_model.bin`:
-/// `TensorFiles.open`), and optionally `tokenizer_config.json`, for `do_lower_case`. Immutable and Sendable: load once, share freely.
+/// The folder holds `config.json`, the weights (`model.safetensors` or `pytorch_model.bin`:
+/// `TensorFiles.open`) and the tokenizer: `tokenizer.json`, or `vocab.txt` (and optionally
+/// `tokenizer_config.json`, for `do_lower_case`). Immutable and Sendable: load once, share freely.
 public struct Checkpoint: Sendable {
     /// The checkpoint folder the model and tokenizer were loaded from.
     public let folder: URL
     /// The model: configuration and weights.
     public let model: BertModel
-    /// The WordPiece tokenizer of `vocab.txt`, with the folder's lower-casing options.
-    public let tokenizer: BertTokenizer
+    /// The tokenizer of `tokenizer.json`, or BERT's WordPiece of `vocab.txt`.
+    public let tokenizer: Tokenizer
 
     /// Pairs a model with a tokenizer loaded separately.
     /// - Parameters:
@@ -18,9 +19,9 @@ public struct Checkpoint: Sendable {
     ///   - tokenizer: its tokenizer.
     ///   - folder: the folder to name in reports and errors.
     /// - Throws: `BertologyError` `.badInput` when the vocabulary has more tokens than the model has embedding rows.
-    public init(model: BertModel, tokenizer: BertTokenizer, folder: URL) throws {
+    public init(model: BertModel, tokenizer: Tokenizer, folder: URL) throws {
         guard tokenizer.vocabulary.count <= model.config.vocabSize else {
-            throw BertologyError.badInput(folder.appendingPathComponent("vocab.txt").path,
+            throw BertologyError.badInput(tokenizer.sourceFile ?? folder.appendingPathComponent("vocab.txt").path,
                 "\(tokenizer.vocabulary.count) tokens, but the model's word embeddings have only \(model.config.vocabSize) rows (config.json vocab_size)")
         }
         self.folder = folder
@@ -31,9 +32,9 @@ public struct Checkpoint: Sendable {
     /// Loads the folder; errors name the file and what is wrong with it.
     /// - Parameter precision: the model's precision (`BertModel.load(folder:precision:)`).
     public static func load(_ folder: URL, precision: Precision = .fp32) throws -> Checkpoint {
-        _ = try BertModel.requireFile(folder, "vocab.txt")
+        if !Tokenizer.hasTokenizerFile(in: folder) { _ = try BertModel.requireFile(folder, "vocab.txt") }
         let model = try BertModel.load(folder: folder, precision: precision)
-        let tokenizer = try BertTokenizer.load(folder: folder)
+        let tokenizer = try Tokenizer.load(folder: folder)
         return try Checkpoint(model: model, tokenizer: tokenizer, folder: folder)
     }
 
@@ -42,7 +43,7 @@ public struct Checkpoint: Sendable {
         Checkpoint(folder: folder, model: model.with(precision: precision), tokenizer: tokenizer)
     }
 
-    private init(folder: URL, model: BertModel, tokenizer: BertTokenizer) {
+    private init(folder: URL, model: BertModel, tokenizer: Tokenizer) {
         self.folder = folder
         self.model = model
         self.tokenizer = tokenizer

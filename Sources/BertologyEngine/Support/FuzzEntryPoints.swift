@@ -10,12 +10,17 @@ import Foundation
         try BertConfig.parse(data, file: "config.json")
     }
 
-    /// `vocab.txt`, as `BertTokenizer.load` reads it.
+    /// `vocab.txt`, as `Tokenizer.load` reads it.
     public static func vocabulary(_ data: Data) throws -> Vocabulary {
         try Vocabulary(data: data, file: "vocab.txt")
     }
 
-    /// `tokenizer_config.json`, as `BertTokenizer.load` reads it.
+    /// `tokenizer.json`, as `Tokenizer.load` reads it.
+    public static func tokenizerJSON(_ data: Data) throws -> Tokenizer {
+        try TokenizerJSON.parse(data, file: "tokenizer.json")
+    }
+
+    /// `tokenizer_config.json`, as `Tokenizer.load` reads it for a `vocab.txt` folder.
     public static func tokenizerOptions(_ data: Data) throws -> TokenizerOptions {
         try TokenizerOptions.parse(data, file: "tokenizer_config.json")
     }

@@ -66,7 +66,14 @@ public struct Vocabulary: Sendable {
         try self.init(checking: tokens, file: nil) { "token \($0)" }
     }
 
-    private init(checking tokens: [String], file: String?, location: (Int) -> String) throws {
+    /// The vocabulary of a `tokenizer.json` (the model's tokens and the added tokens, by id): no
+    /// token is required. Errors name `file` and the place `location` gives for a token index.
+    init(anyTokens tokens: [String], file: String, location: (Int) -> String) throws {
+        try self.init(checking: tokens, file: file, requireBERTSpecials: false, location: location)
+    }
+
+    private init(checking tokens: [String], file: String?, requireBERTSpecials: Bool = true,
+                 location: (Int) -> String) throws {
         if tokens.isEmpty { throw BertologyError.badInput(file, "the vocabulary is empty") }
         if tokens.count > Int(Int32.max) { throw BertologyError.badInput(file, "too many tokens (\(tokens.count))") }
         if let empty = tokens.firstIndex(where: \.isEmpty) {
@@ -85,7 +92,7 @@ public struct Vocabulary: Sendable {
                     + "\(lastIndex) and leave id \(duplicate.firstIndex) without a token)")
         }
         self.tokens = tokens
-        for special in Self.specialTokens where table.id(for: special) == nil {
+        for special in Self.specialTokens where requireBERTSpecials && table.id(for: special) == nil {
             throw BertologyError.badInput(
                 file, "no \(special) token (a BERT vocabulary needs \(Self.specialTokens.joined(separator: ", ")))")
         }

@@ -3,17 +3,18 @@
 /// longer than `maxInputCharsPerWord` scalars, becomes the single unknown token.
 struct WordPiece: Sendable {
     /// `max_input_chars_per_word` of the reference, counted in Unicode scalars (Rust chars).
-    static let maxInputCharsPerWord = 100
+    static let defaultMaxInputCharsPerWord = 100
 
     let table: TokenTable
     let unknownId: Int32
+    var maxInputCharsPerWord = WordPiece.defaultMaxInputCharsPerWord
 
     /// Appends the ids of the pieces of `word` (normalized UTF-8) and returns how many.
     @inline(__always)
     func appendPieces(of word: UnsafePointer<UInt8>, length: Int, to ids: inout [Int32]) -> Int {
         var scalars = 0
         for index in 0..<length where word[index] & 0xC0 != 0x80 { scalars += 1 }
-        if scalars > Self.maxInputCharsPerWord {
+        if scalars > maxInputCharsPerWord {
             ids.append(unknownId)
             return 1
         }

@@ -129,7 +129,7 @@ public struct EncodedRelationSentence: Sendable {
     ///   - maxLength: truncation length in tokens, specials included.
     ///   - file: the relation file, for error messages.
     /// - Throws: `BertologyError` `.badInput` when a word of a pair has no word pieces.
-    public init(_ sentence: RelationSentence, tokenizer: BertTokenizer, maxLength: Int, file: String) throws {
+    public init(_ sentence: RelationSentence, tokenizer: Tokenizer, maxLength: Int, file: String) throws {
         let encoding = tokenizer.encode(words: sentence.words, maxLength: maxLength)
         var pieces: [Int: [Int]] = [:]
         for (position, word) in encoding.wordIds.enumerated() {

@@ -17,7 +17,7 @@ public struct TokenClasses: Sendable {
 
     /// Classifies every entry of the tokenizer's vocabulary once (a table of `vocabulary.count` flags).
     /// - Parameter tokenizer: the tokenizer of the model analysed.
-    public init(tokenizer: BertTokenizer) {
+    public init(tokenizer: Tokenizer) {
         let vocabulary = tokenizer.vocabulary
         self.clsId = tokenizer.clsId
         self.sepId = tokenizer.sepId
