@@ -29,6 +29,12 @@ U+10FFFF, surrogates excluded), not read from documentation:
                left to the algorithm, which is checked here against the crate)
   lowercase    BertNormalizer(lowercase) of the single scalar, where it differs (char::to_lowercase)
   chinese      the ranges of is_chinese_char in tokenizers/src/normalizers/bert.rs (checked here)
+For the other components of tokenizer.json (docs/TOKENIZERS.md):
+  mark         the StripAccents normalizer removes the scalar (is_combining_mark: Mn, Mc, Me)
+  letter       \p{L} of the ByteLevel pre-tokenizer's Oniguruma regex ("a" + scalar stays one piece)
+  number       \p{N} of that regex ("1" + scalar stays one piece); its \s is checked to be `whitespace`
+  word         \w of the Whitespace pre-tokenizer's regex (Rust regex crate; "a" + scalar stays one piece)
+  numeric      Rust char::is_numeric, as the Digits pre-tokenizer splits ("a" + scalar becomes two pieces)
 """
 import argparse
 import pathlib
@@ -83,7 +89,12 @@ def measure():
     lower = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=False, lowercase=True)
     nfd = normalizers.NFD()
     pretok = pre_tokenizers.BertPreTokenizer()
+    strip_marks = normalizers.StripAccents()
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    words = pre_tokenizers.Whitespace()
+    digits = pre_tokenizers.Digits(individual_digits=False)
 
+    mark, letter, number, word, numeric, oniguruma_space = [], [], [], [], [], []
     drop, clean_space, whitespace, punctuation = [], [], [], []
     decomposition, lowercase, stripped = {}, {}, {}
     for cp in scalars():
@@ -116,6 +127,21 @@ def measure():
         lowered = lower.normalize_str(ch)
         if lowered != ch:
             lowercase[cp] = [ord(c) for c in lowered]
+
+        if strip_marks.normalize_str(ch) == "":
+            mark.append(cp)
+        is_letter = len(byte_level.pre_tokenize_str("a" + ch)) == 1
+        is_number = len(byte_level.pre_tokenize_str("1" + ch)) == 1
+        if is_letter:
+            letter.append(cp)
+        if is_number:
+            number.append(cp)
+        if not is_letter and not is_number and len(byte_level.pre_tokenize_str("!" + ch)) == 2:
+            oniguruma_space.append(cp)
+        if [p for p, _ in words.pre_tokenize_str("a" + ch)] == ["a" + ch]:
+            word.append(cp)
+        if len(digits.pre_tokenize_str("a" + ch)) == 2:
+            numeric.append(cp)
 
     # Nonspacing marks: scalars that NFD leaves alone and the strip step removes.
     nonspacing = {cp for cp, s in stripped.items() if s == "" and cp not in decomposition}
@@ -159,7 +185,15 @@ def measure():
         if cp not in ccc and nfd.normalize_str("x\u0345" + chr(cp)) != "x\u0345" + chr(cp):
             sys.exit(f"U+{cp:04X}: unexpected reordering")
 
+    if oniguruma_space != whitespace:
+        sys.exit("the ByteLevel regex's \\s is not Rust char::is_whitespace")
+
     return {
+        "mark": to_ranges(mark),
+        "letter": to_ranges(letter),
+        "number": to_ranges(number),
+        "word": to_ranges(word),
+        "numeric": to_ranges(numeric),
         "drop": to_ranges(drop),
         "cleanSpace": to_ranges(clean_space),
         "whitespace": to_ranges(whitespace),
@@ -203,6 +237,11 @@ def mapping_table(name, doc, mapping):
             f"    static let {name}: [UInt32] = [\n{wrap(items)}\n    ]\n")
 
 
+LETTER_DOC = "\\p{L} of the ByteLevel pre-tokenizer's regex (Oniguruma's Unicode data)."
+NUMBER_DOC = "\\p{N} of the ByteLevel pre-tokenizer's regex (Oniguruma's Unicode data)."
+WORD_DOC = "\\w of the Whitespace pre-tokenizer's regex (the Rust regex crate's Unicode data)."
+
+
 def render(t):
     ccc_ranges = []  # (lo, hi, value) runs of equal class
     for cp in sorted(t["ccc"]):
@@ -234,7 +273,12 @@ enum UnicodeTables {{
 
 {mapping_table("decomposition", "Full canonical decomposition (NFD) of each scalar that has one, except Hangul syllables (algorithmic).", t["decomposition"])}
 {mapping_table("lowercase", "Rust char::to_lowercase of each scalar whose lowercase differs (full mapping, 1 to 3 scalars).", t["lowercase"])}
-{range_table("chinese", "Scalars the normalizer surrounds with spaces (is_chinese_char in tokenizers/src/normalizers/bert.rs).", [tuple(r) for r in CHINESE_RANGES])}}}
+{range_table("chinese", "Scalars the normalizer surrounds with spaces (is_chinese_char in tokenizers/src/normalizers/bert.rs).", [tuple(r) for r in CHINESE_RANGES])}
+{range_table("mark", "Marks the StripAccents normalizer removes (is_combining_mark: Mn, Mc, Me as its crate has them).", t["mark"])}
+{range_table("letter", LETTER_DOC, t["letter"])}
+{range_table("number", NUMBER_DOC, t["number"])}
+{range_table("word", WORD_DOC, t["word"])}
+{range_table("numeric", "Rust char::is_numeric, as the Digits pre-tokenizer splits on it.", t["numeric"])}}}
 """
 
 

@@ -20,6 +20,16 @@ struct ScalarFlags: OptionSet, Sendable {
     static let lowercases = ScalarFlags(rawValue: 1 << 7)
     /// Canonical combining class other than 0.
     static let combining = ScalarFlags(rawValue: 1 << 8)
+    /// A mark (Mn, Mc, Me) for the StripAccents normalizer.
+    static let mark = ScalarFlags(rawValue: 1 << 9)
+    /// `\p{L}` of the ByteLevel pre-tokenizer's regex.
+    static let letter = ScalarFlags(rawValue: 1 << 10)
+    /// `\p{N}` of the ByteLevel pre-tokenizer's regex.
+    static let number = ScalarFlags(rawValue: 1 << 11)
+    /// `\w` of the Whitespace pre-tokenizer's regex (also the `single_word` test of added tokens).
+    static let word = ScalarFlags(rawValue: 1 << 12)
+    /// Rust `char::is_numeric` (the Digits pre-tokenizer).
+    static let numeric = ScalarFlags(rawValue: 1 << 13)
 }
 
 /// Two-stage lookup of `ScalarFlags` for every scalar, plus the mappings (NFD, lowercase) and
@@ -63,6 +73,11 @@ final class CharacterClasses: @unchecked Sendable {
         mark(UnicodeTables.punctuation, .punctuation)
         mark(UnicodeTables.nonspacing, .nonspacing)
         mark(UnicodeTables.chinese, .chinese)
+        mark(UnicodeTables.mark, .mark)
+        mark(UnicodeTables.letter, .letter)
+        mark(UnicodeTables.number, .number)
+        mark(UnicodeTables.word, .word)
+        mark(UnicodeTables.numeric, .numeric)
         decompositions = ScalarMapping(flattened: UnicodeTables.decomposition)
         lowercaseMappings = ScalarMapping(flattened: UnicodeTables.lowercase)
         for scalar in decompositions.keys { flags[Int(scalar)] |= ScalarFlags.decomposes.rawValue }

@@ -61,12 +61,7 @@ indirect enum Normalizer: Sendable {
         case .lowercase:
             return TextNormalization.lowercased(text)
         case .stripAccents:
-            return text.filter { scalar in
-                switch scalar.properties.generalCategory {
-                case .nonspacingMark, .spacingMark, .enclosingMark: return false
-                default: return true
-                }
-            }
+            return text.filter { !classes.flags($0.value).contains(.mark) }
         case .replace(let pattern, let content):
             var out: [Unicode.Scalar] = []
             var last = 0

@@ -192,48 +192,37 @@ indirect enum PreTokenizer: Sendable {
     }
 }
 
-/// The Unicode properties the pre-tokenizers and regexes ask about, from Swift's Unicode data.
+/// The Unicode properties the pre-tokenizers and added tokens ask about, from the tables
+/// measured on the reference library (`UnicodeTables`), never the platform's Unicode data.
 enum UnicodeProperties {
-    /// Rust `char::is_whitespace` / Oniguruma `\s`: the White_Space property.
+    /// Rust `char::is_whitespace`, also Oniguruma's and the regex crate's `\s`: White_Space.
     @inline(__always)
     static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
         CharacterClasses.shared.flags(scalar.value).contains(.whitespace)
     }
 
-    /// `\p{L}`.
+    /// `\p{L}` of the ByteLevel regex.
     @inline(__always)
     static func isLetter(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.value < 0x80 {
-            return (scalar.value | 0x20) &- 0x61 < 26
-        }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
-        default: return false
-        }
+        CharacterClasses.shared.flags(scalar.value).contains(.letter)
     }
 
-    /// `\p{N}` and Rust `char::is_numeric`: Nd, Nl, No.
+    /// `\p{N}` of the ByteLevel regex.
+    @inline(__always)
+    static func isNumber(_ scalar: Unicode.Scalar) -> Bool {
+        CharacterClasses.shared.flags(scalar.value).contains(.number)
+    }
+
+    /// Rust `char::is_numeric` (Nd, Nl, No).
     @inline(__always)
     static func isNumeric(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.value < 0x80 { return scalar.value &- 0x30 < 10 }
-        switch scalar.properties.generalCategory {
-        case .decimalNumber, .letterNumber, .otherNumber: return true
-        default: return false
-        }
+        CharacterClasses.shared.flags(scalar.value).contains(.numeric)
     }
 
     /// Rust regex `\w`: Alphabetic, marks, decimal numbers, connector punctuation, Join_Control.
+    @inline(__always)
     static func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.value < 0x80 {
-            let v = scalar.value
-            return (v | 0x20) &- 0x61 < 26 || v &- 0x30 < 10 || v == 0x5F
-        }
-        let properties = scalar.properties
-        if properties.isAlphabetic || properties.isJoinControl { return true }
-        switch properties.generalCategory {
-        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
-        default: return false
-        }
+        CharacterClasses.shared.flags(scalar.value).contains(.word)
     }
 }
 
@@ -273,7 +262,7 @@ enum ByteLevelRegex {
         let count = text.count
         var index = 0
         @inline(__always) func isOther(_ scalar: Unicode.Scalar) -> Bool {
-            !UnicodeProperties.isWhitespace(scalar) && !UnicodeProperties.isLetter(scalar) && !UnicodeProperties.isNumeric(scalar)
+            !UnicodeProperties.isWhitespace(scalar) && !UnicodeProperties.isLetter(scalar) && !UnicodeProperties.isNumber(scalar)
         }
         while index < count {
             let scalar = text[index]
@@ -304,8 +293,8 @@ enum ByteLevelRegex {
                 let test: (Unicode.Scalar) -> Bool
                 if UnicodeProperties.isLetter(first) {
                     test = UnicodeProperties.isLetter
-                } else if UnicodeProperties.isNumeric(first) {
-                    test = UnicodeProperties.isNumeric
+                } else if UnicodeProperties.isNumber(first) {
+                    test = UnicodeProperties.isNumber
                 } else {
                     test = isOther
                 }
