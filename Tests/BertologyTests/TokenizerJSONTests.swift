@@ -27,7 +27,7 @@ import Testing
         let cases: [Case]
     }
 
-    static let kinds = ["wordpiece", "roberta", "modernbert", "xlmr", "albert", "debertav3"]
+    static let kinds = ["wordpiece", "roberta", "modernbert", "llama", "splitregex", "mixed", "xlmr", "albert", "debertav3"]
 
     static func folder(_ kind: String) -> URL { TestPaths.fixture("tokenizers/\(kind)") }
 

@@ -13,12 +13,19 @@ relative to the repository root), the way the real checkpoints' tokenizers are m
                  <s> <pad> </s> <unk> <mask> (<mask> with lstrip)
     modernbert   byte-level BPE: NFC, ByteLevel without prefix space, [CLS]/[SEP] TemplateProcessing,
                  [MASK] with lstrip, a normalized non-special added token
-    xlmr         Unigram from `sentencepiece` (nmt_nfkc), converted by transformers' XLMRobertaTokenizer:
+    xlmr         Unigram from `sentencepiece` (nmt_nfkc), converted by transformers' XLMRobertaConverter:
                  Precompiled charsmap, Metaspace, <s> $A </s> template
-    albert       Unigram, converted by AlbertTokenizer: Replace, NFKD, StripAccents, Lowercase,
+    albert       Unigram, converted by AlbertConverter: Replace, NFKD, StripAccents, Lowercase,
                  Precompiled, Replace(regex) in a Sequence; [CLS]/[SEP] template
-    debertav3    Unigram, converted by DebertaV2Tokenizer: Lowercase? no; Strip, Precompiled, Replace;
-                 Punctuation? no; Metaspace; [CLS]/[SEP] template
+    debertav3    Unigram, converted by transformers' DebertaV2Converter: Strip, Precompiled, Replace(regex),
+                 Metaspace; [CLS]/[SEP] template
+    llama        BPE with byte fallback (<0xXX> tokens), fused unknowns, Metaspace with prepend_scheme
+                 first and no split, a `<s> $A` template
+    splitregex   byte-level BPE behind a Split regex (the GPT-4 pattern), ByteLevel without regex,
+                 ignore_merges, NFC, a Sequence of ByteLevel and TemplateProcessing post-processors
+    mixed        WordPiece behind NFKC, Strip, Replace, NFD, StripAccents, Lowercase, Prepend; Whitespace,
+                 Digits, Punctuation (contiguous); BertProcessing; added tokens with single_word,
+                 lstrip/rstrip, normalized and not
 
 Outputs, under Tests/BertologyTests/Fixtures/tokenizers/<kind>/:
     tokenizer.json   the tokenizer as the `tokenizers` library (0.23.3) saves it
@@ -66,6 +73,10 @@ HARD = [
     "numbers 1234567 3.14159 ½ ² ① ٣ ४२",
     "[CLS] [SEP] [MASK] <s> </s> <mask> <pad> <unk> [cls]",
     "a<mask>b  <mask> c [MASK]d",
+    "the movie, movies, amovie movie! <sep>x y <sep> z  [MASK]  w Éte éte ``quoted''",
+    "<s></s><unk><|begin_of_text|>x<|end_of_text|>",
+    "12345 x1y2 ３４ 1,000.5 ٣٤",
+    "Tabs\tand\nnewlines\r\n  and  \n\n blank",
     "\u2028line\u2029sep\u0085next\u000bvt\u000cff",
     "e\u0301\u0301\u0301 \u0300 \u0345\u0301 ̀a",
     "ｶﾞｷﾞｸﾞ ㈱ ㍻ ℃ Ⅻ ﷺ",
@@ -160,6 +171,66 @@ def build_modernbert(text):
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    return tok
+
+
+def build_llama(text):
+    """BPE with byte fallback as Llama 2 (transformers' non-legacy conversion): Metaspace with the
+    `first` prepend scheme and no split, <0x00>..<0xFF> byte tokens in the model's vocabulary, fused
+    unknowns, a `<s> $A` template."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=1200, special_tokens=["<unk>", "<s>", "</s>"],
+                                                      limit_alphabet=300))
+    document = json.loads(tok.to_str())
+    vocab = document["model"]["vocab"]
+    for byte in range(256):
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    document["model"]["byte_fallback"] = True
+    tok = Tokenizer.from_str(json.dumps(document))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s>:0 $A:0", pair="<s>:0 $A:0 <s>:1 $B:1", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return tok
+
+
+def build_split_regex(text):
+    """Byte-level BPE behind a Split regex as Llama 3 / GPT-4: NFC, Split(the cl100k pattern,
+    isolated), ByteLevel without its own regex, ignore_merges, a Sequence of post-processors."""
+    pattern = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=1500, special_tokens=["<|begin_of_text|>",
+                                                                                      "<|end_of_text|>"],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bos = tok.token_to_id("<|begin_of_text|>")
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|>:1 $B:1",
+                                      special_tokens=[("<|begin_of_text|>", bos)])])
+    return tok
+
+
+def build_mixed(text):
+    """WordPiece behind the other components: NFKC, Strip, Prepend, Replace, StripAccents after NFD,
+    Lowercase; Whitespace, Digits, Punctuation; BertProcessing; added tokens with single_word,
+    lstrip/rstrip and normalized."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=20))
+    tok.normalizer = normalizers.Sequence([
+        normalizers.NFKC(), normalizers.Strip(left=True, right=False), normalizers.Replace("``", '"'),
+        normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase(), normalizers.Prepend("^ ")])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.Punctuation(behavior="contiguous")])
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    tok.train_from_iterator(text, trainers.WordPieceTrainer(vocab_size=1200, special_tokens=specials))
+    tok.add_special_tokens([AddedToken("[MASK]", lstrip=True, rstrip=True, normalized=False)])
+    tok.add_tokens([AddedToken("movie", single_word=True, normalized=True), AddedToken("Éte", normalized=True),
+                    AddedToken("<sep>", lstrip=True, rstrip=True, normalized=False, special=False)])
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
     return tok
 
 
@@ -258,7 +329,8 @@ def main():
     args = parser.parse_args()
     text = training_text(args.glue)
     kinds = {"wordpiece": build_wordpiece(text), "roberta": build_roberta(text),
-             "modernbert": build_modernbert(text)}
+             "modernbert": build_modernbert(text), "llama": build_llama(text), "splitregex": build_split_regex(text),
+             "mixed": build_mixed(text)}
     with tempfile.TemporaryDirectory() as tmp:
         kinds.update(build_spm_kinds(text, pathlib.Path(tmp)))
     all_cases = cases(args.glue)
