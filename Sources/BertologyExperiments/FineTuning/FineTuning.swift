@@ -16,8 +16,8 @@ import Foundation
 /// print(result.report.dev)                 // ["f1": ..., "accuracy": ...]
 /// ```
 ///
-/// The folder written holds a Hugging Face checkpoint (`config.json`, `model.safetensors`,
-/// `vocab.txt`, `tokenizer_config.json`) that `Checkpoint.load` and transformers'
+/// The folder written holds a Hugging Face checkpoint (`config.json`, `model.safetensors`, and the
+/// base's tokenizer files: `tokenizer.json` and/or `vocab.txt`, `tokenizer_config.json`) that `Checkpoint.load` and transformers'
 /// `BertForSequenceClassification` load; `train.json` (``FineTuningReport``), `train.csv` (one row per
 /// step), `timing.json` (``FineTuningTiming``); and `checkpoint/`, the state a resumed run continues
 /// from (weights, AdamW moments, step; written at each epoch's end and every `saveEvery` steps, new
@@ -377,17 +377,23 @@ public struct FineTuning: Sendable {
 
     // MARK: - Output files
 
-    /// config.json, model.safetensors, vocab.txt, tokenizer_config.json: a Hugging Face
-    /// `BertForSequenceClassification` checkpoint.
+    /// config.json, model.safetensors and the base checkpoint's tokenizer files (tokenizer.json,
+    /// vocab.txt, tokenizer_config.json, special_tokens_map.json, whichever it has): a Hugging Face
+    /// `BertForSequenceClassification` checkpoint. A base folder with only vocab.txt gets a
+    /// tokenizer_config.json of its lower-casing options.
     func writeModel(_ trainer: SequenceClassifierTrainer, to output: OutputFolder) throws {
         try output.write(try classifierConfigJSON(), to: "config.json")
         try output.write(SafeTensorsWriter.encode(trainer.namedParameters()), to: "model.safetensors")
-        let vocabulary = checkpoint.folder.appendingPathComponent("vocab.txt")
-        try output.write(try InputFile.read(vocabulary), to: "vocab.txt")
-        let tokenizerConfig = checkpoint.folder.appendingPathComponent("tokenizer_config.json")
-        if FileManager.default.fileExists(atPath: tokenizerConfig.path) {
-            try output.write(try InputFile.read(tokenizerConfig), to: "tokenizer_config.json")
-        } else {
+        for name in ["tokenizer.json", "vocab.txt", "special_tokens_map.json", "tokenizer_config.json"] {
+            let url = checkpoint.folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            try output.write(try InputFile.read(url), to: name)
+        }
+        let hasConfig = FileManager.default.fileExists(
+            atPath: checkpoint.folder.appendingPathComponent("tokenizer_config.json").path)
+        let fromVocabulary = !FileManager.default.fileExists(
+            atPath: checkpoint.folder.appendingPathComponent("tokenizer.json").path)
+        if !hasConfig && fromVocabulary {
             try output.write(tokenizerConfigJSON(), to: "tokenizer_config.json")
         }
     }
