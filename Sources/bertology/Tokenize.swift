@@ -4,8 +4,9 @@ import Foundation
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Split text into the model's word pieces and ids, exactly as Hugging Face BertTokenizer does.",
+        abstract: "Split text into the model's tokens and ids, exactly as Hugging Face tokenizers does.",
         discussion: """
+        The tokenizer is the folder's tokenizer.json (WordPiece, BPE or Unigram), else its vocab.txt (BERT).
         With --input, one example per line; a TAB separates the two texts of a pair.
         Example: bertology tokenize --json "Hello, world!"
         """)
