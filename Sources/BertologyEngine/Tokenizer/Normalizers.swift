@@ -53,11 +53,11 @@ indirect enum Normalizer: Sendable {
         case .nfd:
             return TextNormalization.canonicalDecomposition(text)
         case .nfc:
-            return TextNormalization.scalars(String(String.UnicodeScalarView(text)).precomposedStringWithCanonicalMapping)
+            return TextNormalization.foundationForm(text) { $0.precomposedStringWithCanonicalMapping }
         case .nfkc:
-            return TextNormalization.scalars(String(String.UnicodeScalarView(text)).precomposedStringWithCompatibilityMapping)
+            return TextNormalization.foundationForm(text) { $0.precomposedStringWithCompatibilityMapping }
         case .nfkd:
-            return TextNormalization.scalars(String(String.UnicodeScalarView(text)).decomposedStringWithCompatibilityMapping)
+            return TextNormalization.foundationForm(text) { $0.decomposedStringWithCompatibilityMapping }
         case .lowercase:
             return TextNormalization.lowercased(text)
         case .stripAccents:
@@ -89,7 +89,40 @@ indirect enum Normalizer: Sendable {
 }
 
 enum TextNormalization {
-    static func scalars(_ string: String) -> [Unicode.Scalar] { Array(string.unicodeScalars) }
+    /// The Unicode version of the reference's normalization crate (unicode-normalization-alignments):
+    /// measured, the newest scalars it decomposes, composes or reorders are of Unicode 9.0.
+    static let referenceUnicodeVersion = (major: 9, minor: 0)
+
+    /// Whether the reference's normalization data knows the scalar (assigned by Unicode 9.0).
+    @inline(__always)
+    static func isKnownToReference(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 0x300 { return true }
+        guard let age = scalar.properties.age else { return false }
+        return age.major < referenceUnicodeVersion.major
+            || (age.major == referenceUnicodeVersion.major && age.minor <= referenceUnicodeVersion.minor)
+    }
+
+    /// NFC, NFKC or NFKD by Foundation, as the reference computes it: scalars assigned after its
+    /// Unicode version are starters it never maps, so they are kept as they are and cut the text
+    /// into runs that Foundation normalizes one by one (decompositions and combining classes of
+    /// assigned scalars never change between Unicode versions).
+    static func foundationForm(_ text: [Unicode.Scalar], _ form: (String) -> String) -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(text.count)
+        var runStart = 0
+        func flush(_ end: Int) {
+            if runStart < end {
+                out.append(contentsOf: form(String(String.UnicodeScalarView(text[runStart..<end]))).unicodeScalars)
+            }
+        }
+        for (index, scalar) in text.enumerated() where !isKnownToReference(scalar) {
+            flush(index)
+            out.append(scalar)
+            runStart = index + 1
+        }
+        flush(text.count)
+        return out
+    }
 
     /// Rust `char::to_lowercase` for each scalar (no final-sigma rule), from the generated tables.
     static func lowercased(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
