@@ -93,6 +93,26 @@ import Testing
         }
     }
 
+    /// NFC, NFKC, NFKD leave the scalars the reference's Unicode 9.0 data does not know (U+A7F3 of
+    /// Unicode 14, U+32FF of 12.1, U+1FBF0 of 13.0 and U+0D3B of 10.0, a starter for it): expected
+    /// scalars from tokenizers 0.23.3 `NFKD()/NFC()/NFKC().normalize_str`.
+    @Test func compatibilityFormsLeaveScalarsNewerThanTheReferenceData() {
+        func run(_ normalizer: Normalizer, _ text: String) -> [UInt32] {
+            normalizer.normalize(Array(text.unicodeScalars)).map(\.value)
+        }
+        let cases: [(String, [[UInt32]])] = [
+            ("\u{A7F3}x\u{FB01}", [[0xA7F3, 0x78, 0x66, 0x69], [0xA7F3, 0x78, 0xFB01], [0xA7F3, 0x78, 0x66, 0x69]]),
+            ("\u{32FF}\u{E9}", [[0x32FF, 0x65, 0x301], [0x32FF, 0xE9], [0x32FF, 0xE9]]),
+            ("e\u{301}\u{1FBF0}", [[0x65, 0x301, 0x1FBF0], [0xE9, 0x1FBF0], [0xE9, 0x1FBF0]]),
+            ("a\u{D3B}\u{345}\u{301}", [[0x61, 0xD3B, 0x301, 0x345], [0x61, 0xD3B, 0x301, 0x345], [0x61, 0xD3B, 0x301, 0x345]]),
+        ]
+        for (text, expected) in cases {
+            #expect(run(.nfkd, text) == expected[0], "NFKD \(text.debugDescription)")
+            #expect(run(.nfc, text) == expected[1], "NFC \(text.debugDescription)")
+            #expect(run(.nfkc, text) == expected[2], "NFKC \(text.debugDescription)")
+        }
+    }
+
     /// A folder with a SentencePiece model and no tokenizer.json: an error that says how to convert it.
     @Test func sentencePieceOnlyFolderSaysHowToConvert() throws {
         let folder = try TokenizerLoadingTests.folder(["spiece.model": Data([0, 1, 2])])
