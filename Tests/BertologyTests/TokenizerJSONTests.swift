@@ -113,6 +113,24 @@ import Testing
         }
     }
 
+    /// The analyses classify tokens by the text they stand for: RoBERTa's "Ġ," and XLM-R's "▁," are
+    /// punctuation, "Ġthe" is not, and <s>/</s> are its [CLS]/[SEP]; BERT's entries are read as written.
+    @Test func tokenClassesReadByteLevelAndMetaspaceTokens() throws {
+        let roberta = try Tokenizer.load(folder: Self.folder("roberta"))
+        let comma = try #require(roberta.vocabulary.id(for: "\u{120},"))
+        let the = try #require(roberta.vocabulary.id(for: "\u{120}the"))
+        #expect(roberta.surfaceText(of: comma) == "," && roberta.surfaceText(of: the) == "the")
+        let classes = TokenClasses(tokenizer: roberta)
+        #expect(classes.isPunctuation(id: comma) && !classes.isPunctuation(id: the))
+        #expect((classes.clsId, classes.sepId) == (0, 2))
+        let xlmr = try Tokenizer.load(folder: Self.folder("xlmr"))
+        let metaComma = try #require(xlmr.vocabulary.id(for: "\u{2581},") ?? xlmr.vocabulary.id(for: ","))
+        #expect(TokenClasses(tokenizer: xlmr).isPunctuation(id: metaComma))
+        let bert = try Tokenizer.load(folder: Self.folder("wordpiece"))
+        let piece = try #require(bert.vocabulary.id(for: "##s"))
+        #expect(bert.surfaceText(of: piece) == "##s")
+    }
+
     /// A folder with a SentencePiece model and no tokenizer.json: an error that says how to convert it.
     @Test func sentencePieceOnlyFolderSaysHowToConvert() throws {
         let folder = try TokenizerLoadingTests.folder(["spiece.model": Data([0, 1, 2])])

@@ -244,6 +244,13 @@ enum ByteLevelAlphabet {
         return table
     }()
 
+    /// The byte a character of the table stands for.
+    static let bytes: [Unicode.Scalar: UInt8] = Dictionary(uniqueKeysWithValues: characters.enumerated().map {
+        ($0.element, UInt8($0.offset))
+    })
+
+    static func byte(of scalar: Unicode.Scalar) -> UInt8? { bytes[scalar] }
+
     static func map(_ scalars: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] {
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(scalars.count * 2)

@@ -120,6 +120,26 @@ public struct Tokenizer: Sendable {
         specialTokenIds.contains(id) || id == specialIds.cls || id == specialIds.sep
     }
 
+    /// The text a vocabulary entry stands for, without its pre-tokenizer's word-boundary marks:
+    /// byte-level entries decoded to their UTF-8 ("Ġ," is ","), Metaspace's "▁" removed, spaces at
+    /// either end trimmed; WordPiece entries as they are ("##s"). Nil for an id outside the vocabulary.
+    public func surfaceText(of id: Int32) -> String? {
+        guard let token = vocabulary.token(for: id) else { return nil }
+        switch pipeline.tokenMarks {
+        case .none:
+            return token
+        case .byteLevel:
+            var bytes: [UInt8] = []
+            for scalar in token.unicodeScalars {
+                if let byte = ByteLevelAlphabet.byte(of: scalar) { bytes.append(byte) } else { bytes.append(contentsOf: String(scalar).utf8) }
+            }
+            return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .init(charactersIn: " "))
+        case .metaspace(let replacement):
+            return String(String.UnicodeScalarView(token.unicodeScalars.map { $0 == replacement ? " " : $0 }))
+                .trimmingCharacters(in: .init(charactersIn: " "))
+        }
+    }
+
     /// The pieces of `text`, without the post-processor's specials (transformers `tokenize`).
     public func tokenize(_ text: String) -> [String] {
         pipeline.pieces(of: text, wordIndex: nil).ids.map { vocabulary.tokens[Int($0)] }
@@ -340,6 +360,26 @@ struct Pipeline: Sendable {
             let content = Array(token.content.unicodeScalars)
             return (normalizer?.normalize(content) ?? content, token)
         })
+    }
+
+    /// The word-boundary marks the pre-tokenizer leaves in tokens.
+    enum TokenMarks { case none, byteLevel, metaspace(Unicode.Scalar) }
+
+    var tokenMarks: TokenMarks {
+        func marks(_ preTokenizer: PreTokenizer?) -> TokenMarks {
+            switch preTokenizer {
+            case .byteLevel?: return .byteLevel
+            case .metaspace(let replacement, _, _)?: return .metaspace(replacement)
+            case .sequence(let steps)?:
+                for step in steps {
+                    if case .none = marks(step) { continue }
+                    return marks(step)
+                }
+                return .none
+            default: return .none
+            }
+        }
+        return marks(preTokenizer)
     }
 
     var unknownId: Int32? {

@@ -15,13 +15,15 @@ public struct TokenClasses: Sendable {
     /// By token id.
     let punctuation: [Bool]
 
-    /// Classifies every entry of the tokenizer's vocabulary once (a table of `vocabulary.count` flags).
+    /// Classifies every entry of the tokenizer's vocabulary once (a table of `vocabulary.count` flags),
+    /// by the text it stands for (`Tokenizer.surfaceText(of:)`).
     /// - Parameter tokenizer: the tokenizer of the model analysed.
     public init(tokenizer: Tokenizer) {
         let vocabulary = tokenizer.vocabulary
         self.clsId = tokenizer.clsId
         self.sepId = tokenizer.sepId
-        self.punctuation = (0..<vocabulary.count).map { TokenClasses.isPunctuation(vocabulary.token(for: Int32($0)) ?? "") }
+        // The surface text: byte-level "Ġ," and Metaspace "▁," are "," (WordPiece entries as they are).
+        self.punctuation = (0..<vocabulary.count).map { TokenClasses.isPunctuation(tokenizer.surfaceText(of: Int32($0)) ?? "") }
     }
 
     /// Whether `token` is non-empty and made only of Unicode punctuation (P*) characters.
