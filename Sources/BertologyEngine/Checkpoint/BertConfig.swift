@@ -250,6 +250,11 @@ public struct BertConfig: Sendable, Equatable, Codable {
         try check(maxPositionEmbeddings, "max_position_embeddings", max: limits.positions)
         if family.hasTokenTypeEmbeddings { try check(typeVocabSize, "type_vocab_size", max: 1_024) }
         try check(embeddingSize, "embedding_size", max: limits.dimension)
+        // Every released ELECTRA and ALBERT projects up (or not at all); the trainer's buffers assume it.
+        guard embeddingSize <= hiddenSize else {
+            throw BertologyError.badInput(file, at: "embedding_size",
+                "\(embeddingSize) is larger than hidden_size \(hiddenSize) (only a projection up to the hidden width is supported)")
+        }
         try check(hiddenGroups, "num_hidden_groups", max: numHiddenLayers)
         guard numHiddenLayers % hiddenGroups == 0 else {
             throw BertologyError.badInput(file, at: "num_hidden_groups",

@@ -386,9 +386,8 @@ extension SequenceClassifierTrainer {
         if hiddenP > 0 {
             ck_dropout_backward(dEmbedded, dEmbedded, m * e, hiddenP, seed, DropoutSite.stream(step: shape.step, slot: 0, .embeddings), 0)
         }
-        // d of the LayerNorm's input: dScratch holds M x C floats, and E <= C in every family that projects.
-        let dSum = e <= c ? dScratch : a.dEmbedding.pointer
-        precondition(e <= c || layout.embeddingProjection == nil, "an embedding wider than the hidden state")
+        // d of the LayerNorm's input: dScratch holds M x C floats, and E <= C (BertConfig refuses a wider embedding).
+        let dSum = dScratch
         ck_layernorm_backward(dSum, g + layout.embeddingNormWeight, g + layout.embeddingNormBias, dEmbedded,
                               a.embeddingSum.pointer, a.embeddingMean.pointer, a.embeddingRstd.pointer,
                               p + layout.embeddingNormWeight, Int32(m), Int32(e))
