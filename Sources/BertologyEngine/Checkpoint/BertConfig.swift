@@ -51,6 +51,10 @@ public struct BertConfig: Sendable, Equatable, Codable {
     /// The size of one attention head's query, key and value vectors.
     public var headSize: Int { hiddenSize / numAttentionHeads }
 
+    /// The attention scores' scale, as transformers computes it: `attention_head_size ** -0.5`, a Python double
+    /// applied in float32. The forward and the backward of attention take it from here.
+    var attentionScale: Float { Float(pow(Double(headSize), -0.5)) }
+
     /// The feed-forward activation as a value.
     public var activation: Activation { Activation(huggingFaceName: hiddenAct) ?? .gelu }
 

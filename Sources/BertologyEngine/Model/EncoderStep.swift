@@ -160,8 +160,7 @@ enum EncoderStep {
                        terms: Int32, saves: LayerSaves?, dropout: Dropout?, _ workspaces: Workspaces) {
         let (nh, hs) = (config.numAttentionHeads, config.headSize)
         linear(qkv, input, layer.qkv, rows: b * t, ck_linear_epilogue(bias: layer.qkv.bias), workspaces)
-        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
-        let scale = Float(pow(Double(hs), -0.5))
+        let scale = config.attentionScale
         if let saves {
             ck_attention_forward_train(context, saves.probabilities, qkv, lengths, Int32(b), Int32(t), Int32(nh), Int32(hs),
                                        scale, dropout?.attention ?? 0, dropout?.seed ?? 0,

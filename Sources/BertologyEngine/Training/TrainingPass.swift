@@ -155,10 +155,6 @@ extension SequenceClassifierTrainer {
         var rows: Int { batch * tokens }
     }
 
-    private var attentionScale: Float {
-        // HF: self.scaling = attention_head_size ** -0.5 (a Python double, applied in float32).
-        Float(pow(Double(config.headSize), -0.5))
-    }
 
     private func dropoutProbability(_ p: Float, _ shape: PassShape) -> Float { shape.dropout ? p : 0 }
 
@@ -367,7 +363,7 @@ extension SequenceClassifierTrainer {
             linearBackward(a.dContext.pointer, weight: weights.attentionOutputWeight, bias: weights.attentionOutputBias,
                            dOutput: dScratch, input: context, rows: m, outputs: c, inputs: c)
             ck_attention_backward(a.dQKV.pointer, a.dContext.pointer, qkv, probabilities, shape.lengths,
-                                  Int32(b), Int32(t), Int32(nh), Int32(hs), attentionScale, attentionP, seed,
+                                  Int32(b), Int32(t), Int32(nh), Int32(hs), config.attentionScale, attentionP, seed,
                                   DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionProbabilities),
                                   a.attentionBackwardWorkspace.pointer, a.attentionBackwardWorkspace.capacity)
             linearBackward(dScratch, weight: weights.qkvWeight, bias: weights.qkvBias, dOutput: a.dQKV.pointer,
