@@ -92,7 +92,7 @@ static void (*const ck_registrations[])(ck_dispatch_table *, ck_isa) = {
     ck_register_softmax, ck_register_layernorm, ck_register_elementwise,
     ck_register_convert, ck_register_attention, ck_register_gemm,
     ck_register_attention_train, ck_register_training_elementwise, ck_register_linear_backward,
-    ck_register_gemm_bf16,
+    ck_register_gemm_bf16, ck_register_gemm_int8,
     ck_register_dropout, ck_register_optimizer,
 };
 

@@ -493,6 +493,11 @@ void ck_linear_run(const linear_args *g, ck_linear_kernel kernel, float *workspa
     if (2.0 * M * N * (double)K < 2e5) threads = 1;
     const int whole = kernel.rows == CK_LINEAR_ROWS_WHOLE;
     int rows = whole ? CK_ROWS256 : rows_per_block(K);
+    // int8: the rows of the cache blocking that fit the slice quantized whole, a multiple of the tile.
+    if (kernel.rows == CK_LINEAR_ROWS_QUANTIZED) {
+        rows = CK_MIN(rows, ck_linear_int8_rows(K, kernel.value_bytes, CK_PACK_A_FLOATS * sizeof(float)));
+        if (rows >= CK_MR512) rows = rows / CK_MR512 * CK_MR512;
+    }
     const int panels = (N + CK_NR - 1) / CK_NR;
     // Columns split among the threads, and further when rows are few (batch 1, short sequences) so
     // that every thread gets several items.

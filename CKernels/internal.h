@@ -66,17 +66,21 @@ struct ck_linear_args {
     int bf16_terms;  // 1: bf16, 3: bf16x3 (hi·lo + lo·hi + hi·hi)
     const ck_linear_epilogue *epilogue;
     int M, N, K;
+    const uint32_t *packed_int8;  // the int8 form (gemm_int8.c: ck_pack_weight_int8's panels and scales)
 };
 typedef void (*ck_linear_block_fn)(const struct ck_linear_args *, float *pack, int i0, int i1, int p0, int p1);
 // How ck_linear_run cuts the rows for a block function: by the cache blocking (ck_gemm_blocking's
 // rows, a row block's panels split among the threads when rows are few), or in the AVX2 forward's
 // whole blocks (at most 576 rows, evened out, each given whole to one thread: two threads splitting
-// a block's columns would both pack the same activation block). The table says which, beside the
-// function: no driver compares function pointers or switches on the ISA.
-typedef enum { CK_LINEAR_ROWS_BY_CACHE = 0, CK_LINEAR_ROWS_WHOLE = 1 } ck_linear_rows;
+// a block's columns would both pack the same activation block), or, for the int8 form, as many rows of
+// the cache blocking as fit the thread's slice quantized whole (every K, `value_bytes` per value:
+// 1 for u8, 2 for int16). The table says which, beside the function: no driver compares function
+// pointers or switches on the ISA.
+typedef enum { CK_LINEAR_ROWS_BY_CACHE = 0, CK_LINEAR_ROWS_WHOLE = 1, CK_LINEAR_ROWS_QUANTIZED = 2 } ck_linear_rows;
 typedef struct {
     ck_linear_block_fn block;
     ck_linear_rows rows;
+    int value_bytes;  // CK_LINEAR_ROWS_QUANTIZED: bytes per quantized activation
 } ck_linear_kernel;
 // The driver both forms share (gemm.c): row blocks x column chunks over the threads, each item one
 // `block` call on its thread's workspace slice, then the layernorm epilogue per finished row block.
@@ -85,6 +89,9 @@ void ck_linear_run(const struct ck_linear_args *g, ck_linear_kernel kernel, floa
 // The reduction blocks of the packed linear layer: K cut into equal blocks (multiples of 4) of at
 // most 384 (gemm.c). Each output sums its products within a block from zero, then adds the block.
 int ck_linear_k_block(int K);
+// The rows of an int8 activation block that fit `slice_bytes` quantized (gemm_int8.c): each row K
+// values rounded up to 4, of value_bytes each, and its scale and zero point; at least 1.
+int ck_linear_int8_rows(int K, int value_bytes, size_t slice_bytes);
 
 // The packed GEMM's pieces for kernel-bench (gemm.c): one thread's register tiles over its own
 // panels (the job is private to that file), and the activation packing.
@@ -141,6 +148,7 @@ typedef struct {
     ck_gemm_tile_fn gemm_tile_dot, gemm_tile_axpy;
     ck_linear_kernel linear;
     ck_linear_kernel linear_bf16;  // the AVX512-BF16 form where the CPU has it, else the emulation
+    ck_linear_kernel linear_int8;  // AVX512-VNNI, else exact int16 products (AVX2), else the scalar reference
     // kernel-bench's pieces of the packed GEMM (gemm.c); NULL where the ISA has none (scalar).
     ck_piece_tiles_fn piece_tiles;
     ck_piece_pack_fn piece_pack;
@@ -174,6 +182,7 @@ void ck_register_attention_train(ck_dispatch_table *table, ck_isa isa);
 void ck_register_training_elementwise(ck_dispatch_table *table, ck_isa isa);
 void ck_register_linear_backward(ck_dispatch_table *table, ck_isa isa);
 void ck_register_gemm_bf16(ck_dispatch_table *table, ck_isa isa);
+void ck_register_gemm_int8(ck_dispatch_table *table, ck_isa isa);
 void ck_register_dropout(ck_dispatch_table *table, ck_isa isa);
 void ck_register_optimizer(ck_dispatch_table *table, ck_isa isa);
 

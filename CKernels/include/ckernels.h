@@ -152,6 +152,18 @@ void ck_linear_bf16_forward(float *out, const float *inp, const uint32_t *packed
                             const ck_linear_epilogue *epilogue, int M, int N, int K,
                             float *workspace, size_t workspace_floats);
 
+/// The linear layer in int8 (opt-in dynamic quantization; CKernels/gemm_int8.c states the arithmetic):
+/// weights int8 per output channel (symmetric), quantized once by ck_pack_weight_int8 (32-bit words,
+/// ck_pack_weight_int8_size of them: the s8 panels, the channels' scales and their sums); activations u8
+/// per row with a zero point, quantized per call in the workspace (ck_linear_workspace_size's);
+/// products summed exactly in int32, dequantized in fp32, then the fp32 epilogue. AVX512-VNNI, exact
+/// int16 products on AVX2, or the scalar reference: the same bits on every path and thread count.
+size_t ck_pack_weight_int8_size(int N, int K);
+void ck_pack_weight_int8(uint32_t *packed, const float *weight, int N, int K);
+void ck_linear_int8_forward(float *out, const float *inp, const uint32_t *packed_weight,
+                            const ck_linear_epilogue *epilogue, int M, int N, int K,
+                            float *workspace, size_t workspace_floats);
+
 /// Asks the OS once per process for the tile data state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM,
 /// XFEATURE_XTILEDATA), as every tile instruction needs first; later calls return the first
 /// answer. 1 when granted; 0 when refused or when the CPU or OS lacks AMX (nothing is asked then).
