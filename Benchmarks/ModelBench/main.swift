@@ -9,13 +9,14 @@ import Glibc
 
 let usage = """
     usage: model-bench [--config bert-base|minilm-l6|FILE] [--batch B] [--seq T] [--attentions]
-                       [--threads N] [--isa avx512|avx2|scalar] [--precision fp32|bf16|bf16x3]
+                       [--threads N] [--isa avx512|avx2|scalar] [--precision fp32|bf16|bf16x3|int8]
                        [--iterations N] [--warmup N] [--json]
       --config      a shape (bert-base: 12 x 12, hidden 768; minilm-l6: 6 x 12, hidden 384), a config.json
                     (BERT-shaped random weights) or a checkpoint folder of any family (its weights)
       --attentions  deliver every layer's (B,NH,T,T) probabilities to an observer that reads one
                     value per query row (as an analysis would start to)
-      --precision   the model's precision (docs/PRECISION.md); without bf16 hardware, fp32 with a notice
+      --precision   the model's precision (docs/PRECISION.md); bf16 without bf16 hardware: fp32 with a
+                    notice; int8: AVX512-VNNI, AVX2's int16 products, or the scalar reference
     defaults: minilm-l6, batch 32, seq 128, all threads, best ISA, 1 warm-up, 10 timed iterations.
     """
 
@@ -62,7 +63,7 @@ func parseOptions() -> Options {
             options.isa = isa
         case "--precision":
             let name = value(argument)
-            guard let precision = Precision(rawValue: name) else { fail("unknown precision \(name) (fp32, bf16 or bf16x3)") }
+            guard let precision = Precision(rawValue: name) else { fail("unknown precision \(name) (fp32, bf16, bf16x3 or int8)") }
             options.precision = precision
         case "--iterations": options.iterations = positive(argument)
         case "--warmup":

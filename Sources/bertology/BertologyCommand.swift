@@ -102,10 +102,10 @@ struct ModeOption: ParsableArguments {
 
 extension HeadIntervention: ExpressibleByArgument {}
 
-/// `--precision fp32|bf16|bf16x3`, how the model's products round their operands (every command
+/// `--precision fp32|bf16|bf16x3|int8`, how the model's products round their operands (every command
 /// that runs the model; docs/PRECISION.md). An unknown name is a usage error (exit 2).
 struct PrecisionOption: ParsableArguments {
-    @Option(help: "fp32 (default), bf16, or bf16x3 (near fp32): the precision of the linear layers and attention products (docs/PRECISION.md). Falls back to fp32, with a notice, where the CPU has no bf16 unit.")
+    @Option(help: "fp32 (default), bf16, bf16x3 (near fp32), or int8 (linear layers quantized; attention stays fp32): the precision of the model's products (docs/PRECISION.md). bf16 falls back to fp32, with a notice, where the CPU has no bf16 unit; int8 runs on VNNI, AVX2, or (with a notice) the scalar reference.")
     var precision: Precision = .fp32
 
     /// The precision to load the model in on this CPU: the one asked for, or fp32 with one notice line

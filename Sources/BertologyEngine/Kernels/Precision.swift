@@ -11,14 +11,17 @@ public enum Precision: String, Sendable, CaseIterable, Codable, CustomStringConv
     /// Each operand split into bf16 hi + lo, three products hi·lo + lo·hi + hi·hi accumulated in
     /// fp32 (lo·lo dropped): about 16 significant bits per operand.
     case bf16x3
+    /// Dynamic quantization of the linear layers: weights int8 per output channel, activations u8 per
+    /// row, products summed exactly in int32, then dequantized; attention's products and softmax stay fp32.
+    case int8
 
     /// The name, as `--precision` spells it.
     public var description: String { rawValue }
 
-    /// The C kernels' `terms` (0 for fp32).
+    /// The bf16 kernels' `terms` (0 for fp32 and int8: attention's operands are not rounded).
     var terms: Int32 {
         switch self {
-        case .fp32: 0
+        case .fp32, .int8: 0
         case .bf16: 1
         case .bf16x3: 3
         }
@@ -78,6 +81,12 @@ public enum PrecisionBackend: String, Sendable, CustomStringConvertible {
     case avx512BF16 = "avx512-bf16"
     /// The scalar emulation (the reference; every CPU, slowly).
     case emulation
+    /// int8 on AVX512-VNNI (VPDPBUSD).
+    case avx512VNNI = "avx512-vnni"
+    /// int8 on AVX2 without VNNI: exact int16 products (VPMADDWD), the VNNI path's bits.
+    case avx2Int16 = "avx2-int16"
+    /// int8 on the scalar reference (no AVX2): the same bits, slowly.
+    case int8Scalar = "int8-scalar"
 
     public var description: String { rawValue }
 }
@@ -104,6 +113,7 @@ extension Precision {
         guard requested != .fp32 else {
             return PrecisionChoice(requested: requested, precision: .fp32, backend: .fp32, notice: nil)
         }
+        if requested == .int8 { return chooseInt8() }
         if hardware.avx512BF16 {
             return PrecisionChoice(requested: requested, precision: requested, backend: .avx512BF16, notice: nil)
         }
@@ -116,5 +126,24 @@ extension Precision {
             requested: requested, precision: .fp32, backend: .fp32,
             notice: "`precision` \(requested) needs AVX512-BF16 under the avx512 kernels\(amx); this process has "
                 + "\(hardware), kernels \(KernelISA.active): running fp32")
+    }
+}
+
+extension Precision {
+    /// int8's kernel on the calling thread's ISA: the integer kernels give the same bits on every path, so
+    /// int8 always runs as int8: AVX512-VNNI under the avx512 kernels where the CPU has it, else AVX2's exact
+    /// int16 products, else the scalar reference with one notice (it is slow, not different).
+    static func chooseInt8() -> PrecisionChoice {
+        let isa = KernelISA.active
+        if isa == .avx512 && ck_cpu().pointee.avx512_vnni == 1 {
+            return PrecisionChoice(requested: .int8, precision: .int8, backend: .avx512VNNI, notice: nil)
+        }
+        if isa != .scalar {
+            return PrecisionChoice(requested: .int8, precision: .int8, backend: .avx2Int16, notice: nil)
+        }
+        return PrecisionChoice(
+            requested: .int8, precision: .int8, backend: .int8Scalar,
+            notice: "`precision` int8 has no AVX2 or AVX512-VNNI kernels to run on here (kernels \(isa)): running "
+                + "int8 on the scalar reference (the same numbers, slowly)")
     }
 }

@@ -8,9 +8,10 @@ struct PackedWeight: Sendable {
     let outputs: Int  // N
     let inputs: Int  // K
     let storage: TensorStorage
-    /// The bf16 pair panels of a bf16 precision (`ck_pack_weight_bf16`, 32-bit words), or nil in fp32.
-    private(set) var bf16: TensorStorage?
-    /// The precision `bf16` is packed for (fp32 when there is none).
+    /// The bf16 pair panels of a bf16 precision (`ck_pack_weight_bf16`, 32-bit words), or the int8 panels,
+    /// scales and sums in int8 (`ck_pack_weight_int8`); nil in fp32.
+    private(set) var reducedPack: TensorStorage?
+    /// The precision `reducedPack` is packed for (fp32 when there is none).
     private(set) var precision: Precision = .fp32
 
     /// Packs `weight`, an (N, K) tensor.
@@ -24,9 +25,9 @@ struct PackedWeight: Sendable {
 
     var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
 
-    /// The bf16 pair panels (only in a bf16 precision).
-    var bf16Pointer: UnsafePointer<UInt32> {
-        UnsafeRawPointer(bf16!.pointer).assumingMemoryBound(to: UInt32.self)
+    /// The bf16 pair panels (in a bf16 precision) or the int8 pack (in int8).
+    var reducedPackPointer: UnsafePointer<UInt32> {
+        UnsafeRawPointer(reducedPack!.pointer).assumingMemoryBound(to: UInt32.self)
     }
 
     /// This weight with the pair panels of `precision` (none for fp32); the fp32 panels are shared.
@@ -34,14 +35,24 @@ struct PackedWeight: Sendable {
         if precision == self.precision { return self }
         var copy = self
         copy.precision = precision
-        copy.bf16 = nil
+        copy.reducedPack = nil
         guard precision != .fp32 else { return copy }
+        if precision == .int8 {
+            let words = TensorStorage(capacity: ck_pack_weight_int8_size(Int32(outputs), Int32(inputs)))
+            let weight = unpacked()
+            withExtendedLifetime(weight) {
+                ck_pack_weight_int8(UnsafeMutableRawPointer(words.pointer).assumingMemoryBound(to: UInt32.self),
+                                    weight.pointer, Int32(outputs), Int32(inputs))
+            }
+            copy.reducedPack = words
+            return copy
+        }
         let terms = precision.terms
         let words = TensorStorage(capacity: ck_pack_weight_bf16_size(Int32(outputs), Int32(inputs), terms))
         let weight = unpacked()
         ck_pack_weight_bf16(UnsafeMutableRawPointer(words.pointer).assumingMemoryBound(to: UInt32.self),
                             weight.pointer, Int32(outputs), Int32(inputs), terms)
-        copy.bf16 = words
+        copy.reducedPack = words
         return copy
     }
 

@@ -2,18 +2,21 @@ internal import CKernels
 import Foundation
 
 /// A packed nn.Linear as the forward kernels take it: the fp32 panels, the bf16 pair panels in a bf16
-/// precision, and the bias. Built on the fly from an inference model's weights or a trainer's arenas (a
+/// precision or the int8 pack in int8, and the bias. Built on the fly from an inference model's weights or a trainer's arenas (a
 /// struct of pointers: nothing is allocated).
 struct LinearOperand {
     let packed: UnsafePointer<Float>
-    /// The bf16 pair panels and their terms (1 or 3) in a bf16 precision; nil in fp32.
+    /// The bf16 pair panels and their terms (1 or 3) in a bf16 precision; nil in fp32 and int8.
     let bf16: (words: UnsafePointer<UInt32>, terms: Int32)?
+    /// The int8 panels, scales and sums in int8; nil otherwise.
+    var int8: UnsafePointer<UInt32>? = nil
     let outputs: Int, inputs: Int
     let bias: UnsafePointer<Float>
 
     init(_ weight: PackedWeight, bias: Tensor) {
         packed = weight.pointer
-        bf16 = weight.precision == .fp32 ? nil : (weight.bf16Pointer, weight.precision.terms)
+        bf16 = weight.precision == .fp32 || weight.precision == .int8 ? nil : (weight.reducedPackPointer, weight.precision.terms)
+        int8 = weight.precision == .int8 ? weight.reducedPackPointer : nil
         outputs = weight.outputs
         inputs = weight.inputs
         self.bias = bias.pointer
@@ -98,7 +101,10 @@ enum EncoderStep {
     static func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: LinearOperand,
                        rows: Int, _ epilogue: ck_linear_epilogue, _ workspaces: Workspaces) {
         withUnsafePointer(to: epilogue) { epiloguePointer in
-            if let bf16 = weight.bf16 {
+            if let int8 = weight.int8 {
+                ck_linear_int8_forward(out, inp, int8, epiloguePointer, Int32(rows), Int32(weight.outputs), Int32(weight.inputs),
+                                       workspaces.linear, workspaces.linearFloats)
+            } else if let bf16 = weight.bf16 {
                 ck_linear_bf16_forward(out, inp, bf16.words, bf16.terms, epiloguePointer, Int32(rows), Int32(weight.outputs),
                                        Int32(weight.inputs), workspaces.linear, workspaces.linearFloats)
             } else {
