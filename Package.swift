@@ -60,10 +60,14 @@ let package = Package(
         ),
         // The experiments: GLUE data, evaluation, analyses, ablation, reports; built on the engine's
         // public API only (and `package` declarations of this package), never on CKernels.
+        // Its web files (Resources/web: the report's CSS, the attention viewer's JavaScript, the page
+        // templates) are compiled in as strings by the plugin below, not bundled (docs/DESIGN.md).
         .target(
             name: "BertologyExperiments",
             dependencies: ["BertologyEngine"],
-            path: "Sources/BertologyExperiments"
+            path: "Sources/BertologyExperiments",
+            exclude: ["Resources"],
+            plugins: ["EmbedWebResourcesPlugin"]
         ),
         // The umbrella an app imports: `import Bertology` re-exports both.
         .target(
@@ -79,6 +83,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/bertology"
+        ),
+        // MARK: - Build tools
+        // Writes a target's Resources/web files into a Swift file of string constants at build time.
+        .executableTarget(
+            name: "EmbedWebResources",
+            path: "Plugins/EmbedWebResources"
+        ),
+        .plugin(
+            name: "EmbedWebResourcesPlugin",
+            capability: .buildTool(),
+            dependencies: ["EmbedWebResources"],
+            path: "Plugins/EmbedWebResourcesPlugin"
         ),
         // MARK: - Tests
         .testTarget(

@@ -96,6 +96,35 @@ import Testing
         #expect(try JSONDecoder().decode(AttentionViewerData.self, from: Data(json.utf8)) == data)
     }
 
+    /// The web files are compiled in by the EmbedWebResources plugin: each file of Resources/web is a
+    /// `WebResource` whose text is the file's, byte for byte (a stale or missing build step shows here).
+    @Test func everyWebFileIsCompiledInAsItIsOnDisk() throws {
+        let folder = TestPaths.repositoryRoot.appendingPathComponent("Sources/BertologyExperiments/Resources/web")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { ["css", "js", "html"].contains(($0 as NSString).pathExtension) }
+        #expect(Set(names) == Set(WebResource.allCases.map(\.rawValue)))
+        for resource in WebResource.allCases {
+            let file = try String(contentsOf: folder.appendingPathComponent(resource.rawValue), encoding: .utf8)
+            #expect(WebResource.embedded[resource.rawValue] == file, "\(resource.rawValue)")
+        }
+    }
+
+    /// A written page inlines the files (it stays one self-contained file) and fills every placeholder;
+    /// a placeholder's value is never searched for more placeholders.
+    @Test func writtenPagesInlineTheWebFilesAndFillEveryPlaceholder() throws {
+        var (_, _, data) = try Self.build()
+        data.examples[0].textA = "{{viewer.js}} {{title}}"
+        let page = AttentionViewer.page(data, title: "{{report.css}}")
+        #expect(page.contains(WebResource.reportCSS.text) && page.contains(WebResource.viewerCSS.text))
+        #expect(page.contains(AttentionViewer.javaScript))
+        #expect(page.contains("bertologyAttentionViewerInline(document.currentScript.parentElement);"))
+        #expect(page.contains("<title>{{report.css}}</title>") && page.contains("\"{{viewer.js}} {{title}}\""))
+        #expect(page.components(separatedBy: "{{").count - 1 == 4, "the two of the title and the two of the example's text")
+        #expect(page.hasPrefix("<!DOCTYPE html>\n") && page.hasSuffix("</body></html>\n"))
+        let report = HTMLReport(title: "t", parameters: [("a", "b")], sections: []).html()
+        #expect(report.contains("<style>\n" + WebResource.reportCSS.text + "\n</style></head><body>\n<h1>t</h1>"))
+    }
+
     @Test func badInputsAreRefusedInOneLine() throws {
         let checkpoint = try Checkpoint.load(Self.model)
         let dataset = try GLUEDataset.load(task: .mnli, split: .dev, folder: Self.glueFormat)

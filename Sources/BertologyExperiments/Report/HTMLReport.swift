@@ -70,27 +70,8 @@ struct HTMLReport: Sendable {
         self.sections = sections
     }
 
-    static let style = """
-    body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 24px 32px; color: #111; max-width: 1500px; }
-    h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 19px; margin-top: 36px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
-    p.subtitle { color: #555; margin-top: 0; } p { max-width: 1000px; line-height: 1.45; }
-    table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
-    th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
-    th { background: #f3f3f3; } td.value { font-family: "DejaVu Sans Mono", monospace; word-break: break-all; }
-    caption { text-align: left; font-weight: bold; padding: 4px 0; white-space: nowrap; }
-    nav ul { columns: 2; max-width: 700px; } nav li { margin: 2px 0; }
-    .figures { display: flex; flex-wrap: wrap; gap: 18px 28px; align-items: flex-start; }
-    figure { margin: 0; } figcaption { font-size: 12px; color: #444; max-width: 640px; margin-top: 4px; }
-    .files { font-size: 12px; color: #555; } .files a { margin-right: 8px; }
-    """
-
     public func html() -> String {
         var page: [String] = []
-        page.append("<!DOCTYPE html>")
-        page.append("<html lang=\"en\"><head><meta charset=\"utf-8\">")
-        page.append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-        page.append("<title>\(XMLText.escape(title))</title>")
-        page.append("<style>\n\(Self.style)\n</style></head><body>")
         page.append("<h1>\(XMLText.escape(title))</h1>")
         if let subtitle { page.append("<p class=\"subtitle\">\(XMLText.escape(subtitle))</p>") }
         page.append("<table><caption>Parameters</caption>")
@@ -129,8 +110,7 @@ struct HTMLReport: Sendable {
             page.append(contentsOf: section.html)
             page.append("</section>")
         }
-        page.append("</body></html>")
-        return page.joined(separator: "\n") + "\n"
+        return WebResource.page.filled(["title": XMLText.escape(title), "body": page.joined(separator: "\n")]) + "\n"
     }
 
     static func links(_ files: [String]) -> String {
