@@ -118,6 +118,7 @@ struct PrecisionOption: ParsableArguments {
 }
 
 extension Precision: ExpressibleByArgument {}
+extension ReproductionOptions.Keep: ExpressibleByArgument {}
 
 /// The command-line option of each setting the library's messages name in backticks (`` `maxLength` ``):
 /// the library says what is wrong in its words, the CLI names the flag that fixes it.

@@ -53,6 +53,9 @@ struct Reproduce: AsyncParsableCommand, ResumableRun {
 
     @OptionGroup var precision: PrecisionOption
 
+    @Option(help: ArgumentHelp("What to keep of the fine-tunings: checkpoints (everything), models (the fine-tuned models; optimizer state dropped once a stage is done), none (the models too, once no stage reads them).", valueName: "checkpoints|models|none"))
+    var keep: ReproductionOptions.Keep = .models
+
     @Option(help: ArgumentHelp("The run's folder (created; refused when it holds another run or anything else, unless --resume or --force).", valueName: "OUTDIR"))
     var out: String?
 
@@ -141,6 +144,7 @@ struct Reproduce: AsyncParsableCommand, ResumableRun {
         options.viewerExamples = viewerExamples
         options.ablationMode = mode.mode
         options.precision = precision.resolved()
+        options.keep = keep
         try options.validate()
         return options
     }
@@ -157,7 +161,7 @@ struct Reproduce: AsyncParsableCommand, ResumableRun {
         if let relations { command += ["--relations", absolute(relations)] }
         command += ["--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--max-length", "\(maxLength)",
                     "--analysis-examples", "\(analysisExamples)", "--viewer-examples", "\(viewerExamples)",
-                    "--mode", mode.mode.rawValue, "--precision", precision.precision.rawValue]
+                    "--mode", mode.mode.rawValue, "--precision", precision.precision.rawValue, "--keep", keep.rawValue]
         if let out { command += ["--out", absolute(out)] }
         return command
     }

@@ -221,6 +221,74 @@ import Testing
         #expect(try changed.run(writingTo: out, resume: true).ran.isEmpty)
     }
 
+    /// `keep`: `models` (the default) drops each fine-tuning's checkpoint/ and the untrained classifier's model
+    /// once its stage is done, `none` the
+    /// fine-tuned models too once every stage that reads them is done, `checkpoints` nothing; every other file is
+    /// the same; the report names what went; a resume needs none of it, and a stage redone because an input
+    /// changed gets its dropped model trained again (the same bytes).
+    @Test func keepDropsCheckpointsAndModelsOnlyOnceNoStageNeedsThem() async throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fineTunings = ["MRPC/finetune-pretrained-s42", "MRPC/finetune-random-s42"]
+        var snapshots: [ReproductionOptions.Keep: [String: Data]] = [:]
+        for keep in ReproductionOptions.Keep.allCases {
+            let out = root.appendingPathComponent("run")
+            var options = Self.options()
+            options.keep = keep
+            let lines = Lines()
+            let result = try Reproduction(options: options).run(writingTo: out, log: { lines.append($0) })
+            let report = try #require(result.report)
+            for stage in fineTunings {
+                let checkpoint = out.appendingPathComponent(stage).appendingPathComponent("checkpoint")
+                #expect(FileManager.default.fileExists(atPath: checkpoint.path) == (keep == .checkpoints), "\(keep) \(stage)")
+                let model = out.appendingPathComponent(stage).appendingPathComponent("model.safetensors")
+                #expect(FileManager.default.fileExists(atPath: model.path) == (keep != .none), "\(keep) \(stage)")
+            }
+            switch keep {
+            case .checkpoints: #expect(report.dropped.isEmpty)
+            case .models: #expect(report.dropped == fineTunings.map { "\($0)/checkpoint/" } + ["MRPC/untrained/model.safetensors"])
+            case .none:
+                #expect(report.dropped == ["MRPC/finetune-pretrained-s42/checkpoint/", "MRPC/finetune-pretrained-s42/model.safetensors",
+                                           "MRPC/finetune-random-s42/checkpoint/", "MRPC/finetune-random-s42/model.safetensors",
+                                           "MRPC/untrained/model.safetensors"])
+                // The analysed model went only after the viewer, the last stage that reads it.
+                let dropped = try #require(lines.all.firstIndex { $0.hasPrefix("MRPC/finetune-pretrained-s42: dropped") && $0.contains("model.safetensors") })
+                let viewer = try #require(lines.all.firstIndex { $0.hasPrefix("viewer: done") })
+                #expect(dropped > viewer)
+            }
+            #expect(report.run["keep"] == keep.rawValue)
+            let page = String(decoding: try Data(contentsOf: out.appendingPathComponent("index.html")), as: UTF8.self)
+            #expect(report.dropped.allSatisfy { page.contains($0) })
+            let untrained = out.appendingPathComponent("MRPC/untrained/model.safetensors")
+            #expect(FileManager.default.fileExists(atPath: untrained.path) == (keep == .checkpoints))
+            snapshots[keep] = try Self.snapshot(out)
+            // A resume needs nothing that was dropped: every stage skipped, nothing trained again.
+            let resumed = try Reproduction(options: options).run(writingTo: out, resume: true)
+            #expect(resumed.ran.isEmpty && resumed.skipped.count == 8)
+            #expect(try Self.snapshot(out) == snapshots[keep])
+            if keep == .none {
+                // A changed input redoes the stages that read the dropped model: it is trained again, then dropped again.
+                options.analysisExamples = 10
+                let lines = Lines()
+                let changed = try Reproduction(options: options).run(writingTo: out, resume: true, log: { lines.append($0) })
+                #expect(changed.ran == ["MRPC/analyze-pretrained", "MRPC/analyze-finetuned", "MRPC/compare"])
+                #expect(lines.all.filter { $0.hasPrefix("MRPC/finetune-pretrained-s42: trained again") }.count == 1)
+                #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("MRPC/finetune-pretrained-s42/model.safetensors").path))
+                #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("MRPC/finetune-pretrained-s42/checkpoint").path))
+            }
+            try FileManager.default.moveItem(at: out, to: root.appendingPathComponent(keep.rawValue))
+        }
+        // Apart from what was dropped and the files that record `keep`, the three folders are the same bytes.
+        let recording: Set<String> = ["plan.json", "reproduce.json", "index.html"]
+        func kept(_ keep: ReproductionOptions.Keep) throws -> [String: Data] {
+            try #require(snapshots[keep]).filter { path, _ in
+                !recording.contains(path) && !path.hasSuffix("model.safetensors") && !path.contains("/checkpoint/")
+            }
+        }
+        #expect(try kept(.checkpoints) == kept(.models) && kept(.models) == kept(.none))
+        #expect(try kept(.none).count > 100)
+    }
+
     @Test func aFolderOfSomethingElseOrAStageWithoutItsRunIsRefused() throws {
         let root = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: root) }

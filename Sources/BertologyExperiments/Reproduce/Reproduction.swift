@@ -133,6 +133,8 @@ public struct Reproduction: Sendable {
         for stage in plan.stages where only == nil || only == stage.id {
             if Task.isCancelled { throw BertologyError(.cancelled, "the run stopped before \(stage.id)") }
             let stageFolder = folder.appendingPathComponent(stage.id)
+            // The stages this run has still to visit (each may be redone): a model they read is kept for them.
+            let pending = only != nil ? [] : Set(plan.stages.drop { $0.id != stage.id }.dropFirst().map(\.id))
             let inputs = try self.inputs(of: stage, in: folder, hashes: &hashes)
             let recordURL = stageFolder.appendingPathComponent(Self.stageFileName)
             let marker = Self.startMarker(stageFolder)
@@ -143,6 +145,8 @@ public struct Reproduction: Sendable {
                     if differences.isEmpty {
                         skipped.append(stage.id)
                         log?("\(stage.id): done (stage.json matches), skipped")
+                        // A run killed between a stage's stage.json and its drops leaves them to do.
+                        try dropUnneeded(in: folder, pending: pending, log: log)
                         continue
                     }
                     let why = differences.joined(separator: "; ")
@@ -165,6 +169,7 @@ public struct Reproduction: Sendable {
             try? FileManager.default.removeItem(at: recordURL)
             try FileManager.default.createDirectory(at: stageFolder.deletingLastPathComponent(), withIntermediateDirectories: true)
             try AtomicFile.write(JSONOutput.encode(inputs, pretty: true), to: marker)
+            try restoreDroppedModels(for: stage, in: folder, log: log, progress: progress)
             let start = DispatchTime.now().uptimeNanoseconds
             let outputs = try runStage(stage, in: folder, into: stageFolder, continuing: continuing, progress: progress.map { handler in
                 { @Sendable (p: Progress) in handler(Progress(phase: "\(stage.id): \(p.phase)", completed: p.completed, total: p.total, detail: p.detail)) }
@@ -178,6 +183,7 @@ public struct Reproduction: Sendable {
             try? FileManager.default.removeItem(at: marker)
             ran.append(stage.id)
             log?("\(stage.id): done in \(ReproductionPlan.duration(seconds))")
+            try dropUnneeded(in: folder, pending: pending, log: log)
         }
         var report: ReproductionReport?
         if only == nil || only == Self.reportStage {
@@ -216,7 +222,7 @@ public struct Reproduction: Sendable {
             "limit": options.limit.map(String.init) ?? "(none)",
             "analysis_examples": "\(options.analysisExamples)",
             "epochs": "\(options.epochs)", "batch_size": "\(options.batchSize)", "max_length": "\(options.maxLength)",
-            "mode": options.ablationMode.rawValue, "viewer_examples": "\(options.viewerExamples)",
+            "mode": options.ablationMode.rawValue, "viewer_examples": "\(options.viewerExamples)", "keep": options.keep.rawValue,
             "relations": try options.relations.map { try hashes.hex($0) } ?? "(none)",
         ]
         for (name, hash) in try hashes.model(checkpoint.folder) { values["model.\(name)"] = hash }
@@ -291,6 +297,72 @@ public struct Reproduction: Sendable {
         }
         return ReproductionStageRecord(stage: stage.id, bertology: BertologyVersion.current, kernels: KernelISA.active.rawValue,
                                        inputs: inputs, outputs: [:])
+    }
+
+    // MARK: - What the run keeps
+
+    /// The fine-tuned model's file in a fine-tuning stage's folder, and its training checkpoint folder.
+    static let modelFileName = "model.safetensors"
+
+    /// What ``ReproductionOptions/keep`` drops from a finished run, relative to its folder, in plan order:
+    /// each fine-tuning's `checkpoint/` and the untrained classifier's model (unless `checkpoints`), and
+    /// with `none` each fine-tuned `model.safetensors`.
+    static func dropped(plan: ReproductionPlan, keep: ReproductionOptions.Keep) -> [String] {
+        var paths: [String] = []
+        for stage in plan.stages where stage.kind.fineTunes {
+            if keep != .checkpoints && stage.kind != .untrained { paths.append("\(stage.id)/\(FineTuningCheckpointStore.name)/") }
+            if dropsModel(of: stage, keep: keep) { paths.append("\(stage.id)/\(modelFileName)") }
+        }
+        return paths
+    }
+
+    /// Whether `keep` lets the model of a fine-tuning stage go (once no stage reads it): every model with
+    /// `none`; with `models` the untrained classifier's, which is not a fine-tuned model (the pre-trained
+    /// encoder and a seeded new classifier, made again in a moment).
+    static func dropsModel(of stage: ReproductionStage, keep: ReproductionOptions.Keep) -> Bool {
+        keep == .none || (keep == .models && stage.kind == .untrained)
+    }
+
+    /// Removes what ``ReproductionOptions/keep`` lets go and no stage still needs: a done fine-tuning's
+    /// `checkpoint/` (its stage.json written, so a resume skips it and never reads the checkpoint), and a
+    /// model ``dropsModel(of:keep:)`` names once every stage that reads it (its dependents) is done and none of them is
+    /// `pending` (still to be visited by this run, which may redo it). Idempotent: it runs after every
+    /// stage, done or skipped, so a run killed in between drops on its resume.
+    func dropUnneeded(in folder: URL, pending: Set<String>, log: (@Sendable (String) -> Void)?) throws {
+        guard options.keep != .checkpoints else { return }
+        func done(_ id: String) -> Bool {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent(id).appendingPathComponent(Self.stageFileName).path)
+        }
+        for stage in plan.stages where stage.kind.fineTunes && done(stage.id) {
+            let stageFolder = folder.appendingPathComponent(stage.id)
+            var removed: [String] = []
+            let checkpoint = stageFolder.appendingPathComponent(FineTuningCheckpointStore.name)
+            if FileManager.default.fileExists(atPath: checkpoint.path) {
+                try FileManager.default.removeItem(at: checkpoint)
+                removed.append(FineTuningCheckpointStore.name + "/")
+            }
+            let model = stageFolder.appendingPathComponent(Self.modelFileName)
+            if Self.dropsModel(of: stage, keep: options.keep), FileManager.default.fileExists(atPath: model.path),
+               plan.stages.filter({ $0.dependencies.contains(stage.id) }).allSatisfy({ done($0.id) && !pending.contains($0.id) }) {
+                try FileManager.default.removeItem(at: model)
+                removed.append(Self.modelFileName)
+            }
+            if !removed.isEmpty { log?("\(stage.id): dropped \(removed.joined(separator: ", ")) (keep \(options.keep.rawValue))") }
+        }
+    }
+
+    /// Before `stage` runs: a fine-tuned model it reads that `keep` `none` dropped (the stage is redone
+    /// because an input changed) is trained again into its folder, the same bytes as before (fine-tuning
+    /// is deterministic); its stage.json stays, so nothing after it is redone for that.
+    func restoreDroppedModels(for stage: ReproductionStage, in folder: URL, log: (@Sendable (String) -> Void)?,
+                              progress: ProgressHandler?) throws {
+        for id in stage.dependencies {
+            guard let dependency = plan.stage(id), dependency.kind.fineTunes else { continue }
+            let dependencyFolder = folder.appendingPathComponent(id)
+            guard !FileManager.default.fileExists(atPath: dependencyFolder.appendingPathComponent(Self.modelFileName).path) else { continue }
+            log?("\(id): trained again, \(stage.id) reads its model (dropped before: keep \(options.keep.rawValue))")
+            _ = try runStage(dependency, in: folder, into: dependencyFolder, continuing: false, progress: progress)
+        }
     }
 
     // MARK: - Stages

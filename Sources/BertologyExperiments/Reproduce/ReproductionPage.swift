@@ -213,6 +213,13 @@ enum ReproductionPage {
             ("Bertology", report.bertology),
         ]
         if let relations = options.relations { parameters.append(("relations", relations.lastPathComponent)) }
+        let kept = switch options.keep {
+        case .checkpoints: "everything (the fine-tuned models and their training checkpoints)"
+        case .models: "the fine-tuned models; each training checkpoint (optimizer state) and the untrained classifier's model dropped once their stage was done"
+        case .none: "no fine-tuned model: each dropped, with its training checkpoint, once every stage that reads it was done"
+        }
+        parameters.append(("kept", kept))
+        if !report.dropped.isEmpty { parameters.append(("dropped", report.dropped.joined(separator: ", "))) }
         let page = HTMLReport(title: "Revealing the Dark Secrets of BERT, reproduced on \(report.model)",
                               subtitle: "Bertology reproduce: Kovaleva et al. (2019), Table 1 and §4.1-4.6, beside the paper's bert-base numbers. Every number is in reproduce.json; each stage's files are linked under its task.",
                               parameters: parameters, sections: sections)

@@ -39,6 +39,22 @@ public struct ReproductionOptions: Sendable, Equatable {
     /// The precision of the analyses', the sweep's and the viewer's forward passes (docs/PRECISION.md);
     /// fine-tuning and its dev scores are always fp32.
     public var precision: Precision = .fp32
+    /// What of the fine-tuning stages' files the run keeps once no stage needs them (default: the models).
+    public var keep: Keep = .models
+
+    /// What a run keeps of its fine-tuning stages' files. Nothing a later stage of the run reads is
+    /// dropped before that stage is done, and nothing a finished stage needs to be skipped on resume.
+    public enum Keep: String, Sendable, Equatable, CaseIterable, Codable {
+        /// Everything: the fine-tuned models, their optimizer state and training checkpoints (`checkpoint/`).
+        case checkpoints
+        /// The fine-tuned models (`model.safetensors`, a Hugging Face folder); each fine-tuning's
+        /// `checkpoint/` (optimizer state, the resume point) is dropped once that stage is done, and the
+        /// untrained classifier's model (not fine-tuned: the pre-trained encoder and a seeded new head).
+        case models
+        /// Neither: a fine-tuned `model.safetensors` is dropped too, once every stage that reads it is
+        /// done (the untrained and the unanalysed seeds' models when their stage is done).
+        case none
+    }
 
     public init(model: URL, dataFolder: URL) {
         self.model = model
@@ -81,6 +97,9 @@ public struct ReproductionStage: Sendable, Codable, Equatable {
         case ablate
         /// The attention viewer's data.
         case viewer
+
+        /// A fine-tuning stage (the untrained one included): its folder holds a model and, trained, a checkpoint.
+        var fineTunes: Bool { self == .finetunePretrained || self == .finetuneRandom || self == .untrained }
     }
 
     /// Stable id and output folder, relative to the run's folder: `MRPC/finetune-pretrained-s42`, `viewer`.

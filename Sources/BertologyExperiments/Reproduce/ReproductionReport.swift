@@ -126,9 +126,12 @@ public struct ReproductionReport: Codable, Sendable, Equatable {
     /// Mean over fine-tuned tasks of (pre-trained + fine-tuned) minus (no fine-tuning, mean over seeds), x100, headline metric.
     public let meanFineTuningGain: Double?
     public let claims: [Claim]
+    /// The files the run let go once no stage needed them (`run.keep`; relative to the run's folder,
+    /// a trailing `/` for a folder): the fine-tuning checkpoints, and with `keep` `none` the fine-tuned models.
+    public let dropped: [String]
 
     enum CodingKeys: String, CodingKey {
-        case format, model, bertology, run, tasks, missing, claims
+        case format, model, bertology, run, tasks, missing, claims, dropped
         case modelFiles = "model_files", meanFineTuningGain = "mean_fine_tuning_gain"
     }
 }
@@ -182,7 +185,8 @@ extension ReproductionReport {
         let meanGain = gains.isEmpty ? nil : gains.reduce(0, +) / Double(gains.count)
         return ReproductionReport(model: checkpoint.name, modelFiles: files, bertology: BertologyVersion.current, run: identity,
                                   tasks: tasks, missing: plan.missing, meanFineTuningGain: meanGain,
-                                  claims: ReproductionClaims.check(tasks, meanGain: meanGain))
+                                  claims: ReproductionClaims.check(tasks, meanGain: meanGain),
+                                  dropped: Reproduction.dropped(plan: plan, keep: options.keep))
     }
 
     /// (pre-trained + fine-tuned, first seed) minus (untrained, mean over seeds), headline metric, x100.
