@@ -333,18 +333,25 @@ public struct Reproduction: Sendable {
         func done(_ id: String) -> Bool {
             FileManager.default.fileExists(atPath: folder.appendingPathComponent(id).appendingPathComponent(Self.stageFileName).path)
         }
+        // Stages of a scheduler's run drop in parallel: a file another process removed first is not an error.
+        func remove(_ url: URL) throws -> Bool {
+            guard FileManager.default.fileExists(atPath: url.path) else { return false }
+            do { try FileManager.default.removeItem(at: url) } catch {
+                if FileManager.default.fileExists(atPath: url.path) {
+                    throw BertologyError.io(url.path, "cannot remove it: \(error.localizedDescription)")
+                }
+            }
+            return true
+        }
         for stage in plan.stages where stage.kind.fineTunes && done(stage.id) {
             let stageFolder = folder.appendingPathComponent(stage.id)
             var removed: [String] = []
-            let checkpoint = stageFolder.appendingPathComponent(FineTuningCheckpointStore.name)
-            if FileManager.default.fileExists(atPath: checkpoint.path) {
-                try FileManager.default.removeItem(at: checkpoint)
+            if try remove(stageFolder.appendingPathComponent(FineTuningCheckpointStore.name)) {
                 removed.append(FineTuningCheckpointStore.name + "/")
             }
-            let model = stageFolder.appendingPathComponent(Self.modelFileName)
-            if Self.dropsModel(of: stage, keep: options.keep), FileManager.default.fileExists(atPath: model.path),
-               plan.stages.filter({ $0.dependencies.contains(stage.id) }).allSatisfy({ done($0.id) && !pending.contains($0.id) }) {
-                try FileManager.default.removeItem(at: model)
+            if Self.dropsModel(of: stage, keep: options.keep),
+               plan.stages.filter({ $0.dependencies.contains(stage.id) }).allSatisfy({ done($0.id) && !pending.contains($0.id) }),
+               try remove(stageFolder.appendingPathComponent(Self.modelFileName)) {
                 removed.append(Self.modelFileName)
             }
             if !removed.isEmpty { log?("\(stage.id): dropped \(removed.joined(separator: ", ")) (keep \(options.keep.rawValue))") }
