@@ -401,6 +401,14 @@ void ck_embeddings_backward_positions(float *d_word, float *d_position, float *d
                                       const int32_t *input_ids, const int32_t *token_type_ids,
                                       const int32_t *position_ids, int B, int T, int C);
 
+// Head gates (head_gates.c): a gate per head multiplies that head's HS columns of a (rows, NH*HS) context.
+// x[r, h*HS + d] *= gates[h] for every row (a gate of 0 writes 0; a gate of 1 leaves the head's bits).
+void ck_scale_heads(float *x, const float *gates, int rows, int NH, int HS);
+// d loss / d gate at gate 1, per example and head: out[b*NH + h] = scale * sum over t < T and d < HS of
+// d_context[b,t,h,d] * context[b,t,h,d], summed in double in (t, d) order (the same bits on any thread count).
+void ck_head_gate_gradients(float *out, const float *d_context, const float *context, int B, int T, int NH, int HS,
+                            float scale);
+
 // Losses, the mean over the batch as torch's CrossEntropyLoss / MSELoss.
 // logits (B,NL), labels (B) in 0..NL-1. Returns the mean loss (computed in double);
 // d_logits (B,NL) = (softmax − onehot) / B.

@@ -178,6 +178,19 @@ public final class SequenceClassifierTrainer {
         repack()
     }
 
+    /// Takes `model`'s classifier (the head's last linear layer) instead of the new one, so the trainer computes the
+    /// loss of the fine-tuned model as it is (head importance).
+    /// - Throws: `BertologyError` `.usage` when the model has no classifier or its outputs differ from `numLabels`.
+    func adoptClassifier(of model: BertModel) throws {
+        guard let classifier = model.weights.classifier else { throw BertologyError.usage("the model has no classifier") }
+        let weight = classifier.weight.unpacked()
+        guard weight.count == numLabels * config.hiddenSize, classifier.bias.count == numLabels else {
+            throw BertologyError.usage("the classifier has \(classifier.bias.count) outputs, the trainer \(numLabels)")
+        }
+        (parameters.pointer + layout.classifierWeight).update(from: weight.pointer, count: weight.count)
+        (parameters.pointer + layout.classifierBias).update(from: classifier.bias.pointer, count: numLabels)
+    }
+
     /// Element `index` (row-major) of parameter `entry`, read or written (a write repacks the projections).
     subscript(entry: ParameterLayout.Entry, index: Int) -> Float {
         get { parameters.pointer[entry.offset + index] }

@@ -109,6 +109,41 @@ extension SequenceClassifierTrainer {
     /// (overwritten, not accumulated). Returns the mean loss.
     func computeGradients(_ batch: Batch, targets: TrainingTargets, step: Int, dropout: Bool,
                           backward: Bool = true) throws -> Double {
+        try pass(batch, targets: targets, step: step, dropout: dropout, gates: nil) { shape in
+            if backward { self.backward(shape, gateGradients: nil) }
+        }
+    }
+
+    /// d loss(x) / d ξ for every example x, layer and head, where ξ is a gate multiplying the head's context before
+    /// the output projection (1 for a kept head; `gates` (L·NH) gives each head's gate, 0 for a removed one, nil all
+    /// 1), with dropout off: (B, L, NH) values into `result`, and the mean loss. The backward stops at layer 0's
+    /// context and computes no parameter gradient.
+    func headGateGradients(_ batch: Batch, targets: TrainingTargets, gates: [Float]?, into result: inout [Float]) throws -> Double {
+        let (l, nh, b) = (layout.layers.count, config.numAttentionHeads, batch.size)
+        if let gates, gates.count != l * nh {
+            throw BertologyError.usage("\(gates.count) head gates for a model of \(l) layers x \(nh) heads")
+        }
+        var byLayer = [Float](repeating: 0, count: l * b * nh)
+        let loss = try byLayer.withUnsafeMutableBufferPointer { out in
+            try withOptionalPointer(gates) { gatePointer in
+                try pass(batch, targets: targets, step: 0, dropout: false, gates: gatePointer) { shape in
+                    self.backward(shape, gateGradients: out.baseAddress!)
+                }
+            }
+        }
+        // (L, B, NH) → (B, L, NH).
+        result = [Float](repeating: 0, count: b * l * nh)
+        for layer in 0..<l {
+            for example in 0..<b {
+                for head in 0..<nh { result[(example * l + layer) * nh + head] = byLayer[(layer * b + example) * nh + head] }
+            }
+        }
+        return loss
+    }
+
+    /// Checks the batch and targets, runs the forward on them, the loss and its gradient, then `backward`.
+    private func pass(_ batch: Batch, targets: TrainingTargets, step: Int, dropout: Bool, gates: UnsafePointer<Float>?,
+                      _ backward: (PassShape) -> Void) throws -> Double {
         try batch.validate(for: config)
         try validate(targets, batchSize: batch.size)
         activations.ensure(batch: batch.size, sequenceLength: batch.sequenceLength, config: config)
@@ -116,14 +151,20 @@ extension SequenceClassifierTrainer {
             batch.tokenTypeIds.withUnsafeBufferPointer { types in
                 batch.lengths.withUnsafeBufferPointer { lengths in
                     let shape = PassShape(batch: batch.size, tokens: batch.sequenceLength, step: step, dropout: dropout,
-                                          ids: ids.baseAddress!, types: types.baseAddress!, lengths: lengths.baseAddress!)
+                                          ids: ids.baseAddress!, types: types.baseAddress!, lengths: lengths.baseAddress!,
+                                          gates: gates)
                     forward(shape)
                     let loss = lossAndGradient(targets, shape)
-                    if backward { self.backward(shape) }
+                    backward(shape)
                     return loss
                 }
             }
         }
+    }
+
+    private func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+        guard let values else { return try body(nil) }
+        return try values.withUnsafeBufferPointer { try body($0.baseAddress!) }
     }
 
     private func validate(_ targets: TrainingTargets, batchSize: Int) throws {
@@ -152,6 +193,8 @@ extension SequenceClassifierTrainer {
     struct PassShape {
         let batch: Int, tokens: Int, step: Int, dropout: Bool
         let ids: UnsafePointer<Int32>, types: UnsafePointer<Int32>, lengths: UnsafePointer<Int32>
+        /// (L, NH) head gates multiplying each head's context (nil: all 1).
+        let gates: UnsafePointer<Float>?
         var rows: Int { batch * tokens }
     }
 
@@ -178,9 +221,11 @@ extension SequenceClassifierTrainer {
         return a.clsDropped.pointer
     }
 
+    /// `parameters` false: d input only (the head-gate backward computes no parameter gradient).
     private func linearBackward(_ dInput: UnsafeMutablePointer<Float>?, weight: Int, bias: Int, dOutput: UnsafePointer<Float>,
-                                input: UnsafePointer<Float>, rows: Int, outputs: Int, inputs: Int) {
-        ck_linear_backward(dInput, gradients.pointer + weight, gradients.pointer + bias, dOutput, input,
+                                input: UnsafePointer<Float>, rows: Int, outputs: Int, inputs: Int, parameters wanted: Bool = true) {
+        ck_linear_backward(dInput, wanted ? gradients.pointer + weight : nil, wanted ? gradients.pointer + bias : nil,
+                           dOutput, input,
                            parameters.pointer + weight, Int32(rows), Int32(outputs), Int32(inputs),
                            activations.linearBackwardWorkspace.pointer, activations.linearBackwardWorkspace.capacity)
     }
@@ -242,6 +287,7 @@ extension SequenceClassifierTrainer {
             EncoderStep.attend(config, layer, index: l, input: input, qkv: a.qkv.pointer + l * 3 * mc,
                                context: a.context.pointer + l * mc, lengths: shape.lengths, batch: b, tokens: t, modes: nil,
                                probabilities: nil, terms: 0, saves: saves, dropout: dropout, workspaces)
+            if let gates = shape.gates { ck_scale_heads(a.context.pointer + l * mc, gates + l * nh, Int32(m), Int32(nh), Int32(config.headSize)) }
             EncoderStep.finish(config, layer, index: l, rows: m, context: a.context.pointer + l * mc, residual: input,
                                normed: a.attentionNormed.pointer + l * mc, activated: a.activation.pointer + l * mi,
                                output: a.layerInputs.pointer + (l + 1) * mc, saves: saves, dropout: dropout, workspaces)
@@ -288,19 +334,26 @@ extension SequenceClassifierTrainer {
         }
     }
 
-    private func backward(_ shape: PassShape) {
+    /// The backward pass: every parameter's gradient into `gradients`, or, with `gateGradients` ((L, B, NH) values),
+    /// d loss(x) / d ξ per example, layer and head (see ``headGateGradients(_:targets:gates:into:)``), no parameter
+    /// gradient, and nothing below layer 0's context.
+    private func backward(_ shape: PassShape, gateGradients: UnsafeMutablePointer<Float>?) {
         let a = activations
+        let params = gateGradients == nil
         let (c, i, nh, hs) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headSize)
         let (b, t, m) = (shape.batch, shape.tokens, shape.rows)
         let p = parameters.pointer, g = gradients.pointer
         let hiddenP = dropoutProbability(hiddenDropout, shape), attentionP = dropoutProbability(attentionDropout, shape)
         let mc = m * c, mi = m * i
         let dHidden = a.dHidden.pointer, dResidual = a.dResidual.pointer, dScratch = a.dScratch.pointer
-        g.update(repeating: 0, count: layout.floatCount)
+        if params { g.update(repeating: 0, count: layout.floatCount) }
+        // LayerNorm weight and bias gradients, when parameters' gradients are wanted.
+        func norm(_ offset: Int) -> UnsafeMutablePointer<Float>? { params ? g + offset : nil }
 
         // Classifier, dropout, tanh, pooler.
         linearBackward(a.dPooled.pointer, weight: layout.classifierWeight, bias: layout.classifierBias,
-                       dOutput: a.dLogits.pointer, input: a.pooledDropped.pointer, rows: b, outputs: numLabels, inputs: c)
+                       dOutput: a.dLogits.pointer, input: a.pooledDropped.pointer, rows: b, outputs: numLabels, inputs: c,
+                       parameters: params)
         let classifierP = dropoutProbability(classifierDropout, shape)
         if classifierP > 0 {
             ck_dropout_backward(a.dPooled.pointer, a.dPooled.pointer, b * c, classifierP, seed,
@@ -313,7 +366,7 @@ extension SequenceClassifierTrainer {
                                    headActivation.kernelValue)
         }
         linearBackward(a.dCls.pointer, weight: layout.poolerWeight, bias: layout.poolerBias, dOutput: a.dPooled.pointer,
-                       input: headInput(shape, nil), rows: b, outputs: c, inputs: c)
+                       input: headInput(shape, nil), rows: b, outputs: c, inputs: c, parameters: params)
         if config.family.dropsHeadInput && classifierP > 0 {
             ck_dropout_backward(a.dCls.pointer, a.dCls.pointer, b * c, classifierP, seed,
                                 DropoutSite.stream(step: shape.step, slot: layout.layers.count + 1, .classifierDenseInput), 0)
@@ -331,7 +384,7 @@ extension SequenceClassifierTrainer {
             let outputSum = a.outputSum.pointer + l * mc
 
             // Output LayerNorm: dHidden → d(outputSum); the residual branch carries it to `normed`.
-            ck_layernorm_backward(dScratch, g + weights.outputNormWeight, g + weights.outputNormBias, dHidden, outputSum,
+            ck_layernorm_backward(dScratch, norm(weights.outputNormWeight), norm(weights.outputNormBias), dHidden, outputSum,
                                   a.outputMean.pointer + l * m, a.outputRstd.pointer + l * m, p + weights.outputNormWeight,
                                   Int32(m), Int32(c))
             dResidual.update(from: dScratch, count: mc)
@@ -340,7 +393,7 @@ extension SequenceClassifierTrainer {
                                     DropoutSite.stream(step: shape.step, slot: 1 + l, .feedForwardOutput), 0)
             }
             linearBackward(a.dIntermediate.pointer, weight: weights.outputWeight, bias: weights.outputBias,
-                           dOutput: dScratch, input: activation, rows: m, outputs: c, inputs: i)
+                           dOutput: dScratch, input: activation, rows: m, outputs: c, inputs: i, parameters: params)
             if config.activation == .gelu {
                 ck_gelu_backward(a.dIntermediate.pointer, a.dIntermediate.pointer, preActivation, mi)
             } else {
@@ -348,11 +401,11 @@ extension SequenceClassifierTrainer {
                                        config.activation.kernelValue)
             }
             linearBackward(dScratch, weight: weights.intermediateWeight, bias: weights.intermediateBias,
-                           dOutput: a.dIntermediate.pointer, input: normed, rows: m, outputs: i, inputs: c)
+                           dOutput: a.dIntermediate.pointer, input: normed, rows: m, outputs: i, inputs: c, parameters: params)
             ck_add(dResidual, dResidual, dScratch, mc)
 
             // Attention LayerNorm: d(normed) → d(attentionSum); the residual carries it to the layer input.
-            ck_layernorm_backward(dScratch, g + weights.attentionNormWeight, g + weights.attentionNormBias, dResidual,
+            ck_layernorm_backward(dScratch, norm(weights.attentionNormWeight), norm(weights.attentionNormBias), dResidual,
                                   attentionSum, a.attentionMean.pointer + l * m, a.attentionRstd.pointer + l * m,
                                   p + weights.attentionNormWeight, Int32(m), Int32(c))
             dHidden.update(from: dScratch, count: mc)
@@ -361,13 +414,23 @@ extension SequenceClassifierTrainer {
                                     DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionOutput), 0)
             }
             linearBackward(a.dContext.pointer, weight: weights.attentionOutputWeight, bias: weights.attentionOutputBias,
-                           dOutput: dScratch, input: context, rows: m, outputs: c, inputs: c)
+                           dOutput: dScratch, input: context, rows: m, outputs: c, inputs: c, parameters: params)
+            if let gates = shape.gates {
+                // A removed head's context is 0 (gate 0): no gradient flows into its probabilities or Q, K, V.
+                ck_scale_heads(a.dContext.pointer, gates + l * nh, Int32(m), Int32(nh), Int32(hs))
+            }
+            if let gateGradients {
+                // Per example: the mean loss's gradient times B is the example's own loss's (examples are independent).
+                ck_head_gate_gradients(gateGradients + l * b * nh, a.dContext.pointer, context, Int32(b), Int32(t), Int32(nh),
+                                       Int32(hs), Float(b))
+                if l == 0 { return }
+            }
             ck_attention_backward(a.dQKV.pointer, a.dContext.pointer, qkv, probabilities, shape.lengths,
                                   Int32(b), Int32(t), Int32(nh), Int32(hs), config.attentionScale, attentionP, seed,
                                   DropoutSite.stream(step: shape.step, slot: 1 + l, .attentionProbabilities),
                                   a.attentionBackwardWorkspace.pointer, a.attentionBackwardWorkspace.capacity)
             linearBackward(dScratch, weight: weights.qkvWeight, bias: weights.qkvBias, dOutput: a.dQKV.pointer,
-                           input: input, rows: m, outputs: 3 * c, inputs: c)
+                           input: input, rows: m, outputs: 3 * c, inputs: c, parameters: params)
             ck_add(dHidden, dHidden, dScratch, mc)
         }
 
