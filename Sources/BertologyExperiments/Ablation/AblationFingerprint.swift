@@ -73,12 +73,7 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
     /// The fingerprint of a sweep of `plan` over `evaluation`.
     static func make(evaluation: PreparedEvaluation, plan: AblationPlan, options: EvaluationOptions) throws -> AblationFingerprint {
         let checkpoint = evaluation.checkpoint
-        var files: [String: String] = [:]
-        for name in ["config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin", "tokenizer_config.json"] {
-            let url = checkpoint.folder.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: url.path) else { continue }
-            files[name] = try SHA256.hex(file: url)
-        }
+        let files = try modelFiles(checkpoint)
         let dataset = evaluation.dataset
         let file = dataset.file.deletingLastPathComponent().lastPathComponent + "/" + dataset.file.lastPathComponent
         let batcher = evaluation.sequences.batcher
@@ -93,6 +88,17 @@ public struct AblationFingerprint: Codable, Equatable, Sendable {
                                    tokenBudget: batcher.tokenBudget, maxBatchSize: batcher.maxBatchSize,
                                    labels: options.labels),
             mode: plan.mode.rawValue, heads: plan.headSpec, layers: plan.layerSpec)
+    }
+
+    /// File name -> SHA-256 of the checkpoint's files that define the model (``Model/files``).
+    static func modelFiles(_ checkpoint: Checkpoint) throws -> [String: String] {
+        var files: [String: String] = [:]
+        for name in ["config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin", "tokenizer_config.json"] {
+            let url = checkpoint.folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            files[name] = try SHA256.hex(file: url)
+        }
+        return files
     }
 
     /// What differs from `other`, one entry per field: `mode: uniform, not zero`. Empty when equal.
