@@ -13,11 +13,19 @@ regression head) is back-propagated, and xi's gradient is the example's d L(x) /
 Tests/BertologyTests/Fixtures/importance/gate_gradients.json: per model the padded batch (ids, types, lengths), the
 targets, the removed heads, and the gradients (examples x layers x heads), with all heads kept and with heads removed.
 
+With --model, it checks a real run instead: the same per-example gradients on a GLUE dev split (MRPC or STS-B,
+the `--limit`/`--seed` sample Bertology draws), averaged into I_h as `bertology importance` does, compared with that
+run's importance.json (`--ours`): the largest difference relative to the largest I_h is printed (the bound is 1e-4).
+
 Deterministic: fixed seeds, one torch thread. Usage (from the repository root):
     .venv/bin/python tools/reference/importance_reference.py
+    .venv/bin/python tools/reference/importance_reference.py --model out/main/finetune-mrpc --task MRPC \
+        --glue ../shared/data/glue --limit 200 --seed 42 --ours out/main/importance/importance.json
 """
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +106,66 @@ def gate_gradients(model, ids, types, target, removed, use_types):
     return gates.grad.numpy().astype(np.float64), float(loss)
 
 
+def dev_examples(glue, task):
+    """(text_a, text_b, label) of <task>/dev.tsv as Bertology reads it: TAB-split lines, no quoting, BOM dropped."""
+    path = Path(glue) / task / "dev.tsv"
+    lines = path.read_bytes().decode("utf-8-sig").replace("\r\n", "\n").split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    header = lines[0].split("\t")
+    a, b, label = {"MRPC": ("#1 String", "#2 String", "Quality"),
+                   "STS-B": ("sentence1", "sentence2", "score")}[task]
+    ia, ib, il = header.index(a), header.index(b), header.index(label)
+    return [(row[ia], row[ib], row[il]) for row in (line.split("\t") for line in lines[1:])]
+
+
+def check_run(args):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from analysis_reference import sample_indices
+    from transformers import AutoTokenizer
+    torch.set_num_threads(2)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model, attn_implementation="eager",
+                                                               dtype=torch.float32)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    examples = dev_examples(args.glue, args.task)
+    chosen = sample_indices(len(examples), args.limit, args.seed) if args.limit else list(range(len(examples)))
+    config = model.config
+    use_types = config.model_type not in ("distilbert", "roberta", "xlm-roberta")
+    if config.num_labels > 1:
+        names = [config.id2label[i] for i in range(config.num_labels)]
+        assert names == ["not_equivalent", "equivalent"], names
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    total = np.zeros((layers, heads))
+    for count, index in enumerate(chosen):
+        a, b, label = examples[index]
+        encoded = tokenizer(a, b, truncation="longest_first", max_length=config.max_position_embeddings)
+        target = float(label) if config.num_labels == 1 else int(label)
+        g, _ = gate_gradients(model, encoded["input_ids"], encoded.get("token_type_ids", [0] * len(encoded["input_ids"])),
+                              target, [], use_types)
+        total += np.abs(g)
+        if (count + 1) % 100 == 0:
+            print(f"{count + 1} of {len(chosen)}", file=sys.stderr)
+    reference = total / len(chosen)
+    ours = np.array(json.loads(Path(args.ours).read_text())["importance"]["head_importance"])
+    worst = np.abs(ours - reference).max()
+    scale = np.abs(reference).max()
+    print(f"{args.model} on {args.task} dev ({len(chosen)} examples): largest |ours - transformers| = {worst:.3g}, "
+          f"largest I_h = {scale:.4g}, relative {worst / scale:.3g} (bound 1e-4)")
+    return 0 if worst <= 1e-4 * scale else 1
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model")
+    parser.add_argument("--task", choices=["MRPC", "STS-B"], default="MRPC")
+    parser.add_argument("--glue", default="../shared/data/glue")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--ours")
+    args = parser.parse_args()
+    if args.model:
+        sys.exit(check_run(args))
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     result = {"generator": GENERATOR,
