@@ -12,7 +12,7 @@ struct BertologyCommand: AsyncParsableCommand {
         --model (a folder or a Hugging Face cache id) defaults to $BERTOLOGY_MODEL, else the default model that tools/setup fetches (models/all-MiniLM-L6-v2).
         Exit status: 0 success, 1 bad input (a malformed file), 2 bad usage.
         """,
-        subcommands: [Tokenize.self, Inspect.self, Eval.self, Analyze.self, Ablate.self, Merge.self, Finetune.self, Importance.self, Reproduce.self])
+        subcommands: [Tokenize.self, Inspect.self, Eval.self, Analyze.self, Ablate.self, Merge.self, Finetune.self, Importance.self, Prune.self, Reproduce.self])
 
     /// ArgumentParser exits 64 on usage errors; Bertology's convention (docs/DESIGN.md) is 2 for bad usage
     /// and 1 for bad input, with one line on stderr naming the file and the problem. A command's usage
