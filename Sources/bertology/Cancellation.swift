@@ -39,17 +39,25 @@ func runCancellable<T: Sendable>(_ interruption: Interruption,
     }
     let task = Task.detached { try work() }
     box.attach(task)
-    defer {
-        for source in sources { source.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
+    defer { for source in sources { source.cancel() } }
     do {
-        return try await task.value
+        let value = try await task.value
+        restoreDefaultSignals()
+        return value
     } catch let error as BertologyError where error.kind == .cancelled {
+        // The process is about to exit 130 with the advice: SIGINT and SIGTERM stay ignored until then, so a
+        // second signal sent after the run already stopped cannot kill it before that line is written.
         interruption.cleanup()
         throw BertologyError(.cancelled, "interrupted: \(error.reason); \(interruption.advice())")
+    } catch {
+        restoreDefaultSignals()
+        throw error
     }
+}
+
+private func restoreDefaultSignals() {
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
 }
 
 /// Throws `.cancelled` when SIGINT/SIGTERM arrived after the last batch: called just before a
