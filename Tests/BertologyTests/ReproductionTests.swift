@@ -289,6 +289,39 @@ import Testing
         #expect(try kept(.none).count > 100)
     }
 
+    /// The report reads its stages' results as the types that wrote them (`JSONOutput.read`): a grid round-trips
+    /// with its non-finite cells, and a stage file that is not what its writer wrote is refused in one line
+    /// naming the file and the key.
+    @Test func theReportReadsTheStagesResultsAsTheirTypesAndNamesABrokenOne() async throws {
+        let grid = HeadGrid(layerCount: 2, headCount: 3, values: [0.5, .nan, 1, -.infinity, 0, 0.25])
+        let decoded = try JSONOutput.decode(HeadGrid.self, from: JSONOutput.encode(grid))
+        #expect(decoded.layerCount == 2 && decoded.headCount == 3 && decoded[0, 1].isNaN && decoded[1, 0] == -.infinity && decoded[1, 2] == 0.25)
+        #expect(throws: DecodingError.self) { try JSONOutput.decode(HeadGrid.self, from: Data("[[1, 2], [3]]".utf8)) }
+
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("run")
+        let run = try Reproduction(options: Self.options())
+        let report = try #require(try run.run(writingTo: out).report)
+        #expect(ReproductionStage.id(.finetunePretrained, .mrpc, seed: 42) == "MRPC/finetune-pretrained-s42")
+        #expect(ReproductionStage.id(.viewer, .mrpc) == "viewer" && ReproductionStage.id(.ablate, .stsb) == "STS-B/ablate")
+        #expect(run.plan.stages.allSatisfy { $0.id == ReproductionStage.id($0.kind, $0.task, seed: $0.kind == .finetunePretrained || $0.kind == .finetuneRandom ? $0.seed : nil) })
+        // The report again from the same files: the same numbers.
+        #expect(try run.run(writingTo: out, resume: true).report == report)
+
+        let patterns = out.appendingPathComponent("MRPC/analyze-pretrained/patterns.json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: patterns)) as? NSDictionary).mutableCopy() as! NSMutableDictionary
+        object.removeObject(forKey: "distribution")
+        try JSONSerialization.data(withJSONObject: object).write(to: patterns)
+        #expect {
+            try run.run(writingTo: out, stage: Reproduction.reportStage)
+        } throws: { error in
+            guard let error = error as? BertologyError else { return false }
+            return error.kind == .badInput && error.description.contains("patterns.json") && error.description.contains("no \"distribution\"")
+                && !error.description.contains("\n")
+        }
+    }
+
     @Test func aFolderOfSomethingElseOrAStageWithoutItsRunIsRefused() throws {
         let root = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: root) }

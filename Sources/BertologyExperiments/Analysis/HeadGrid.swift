@@ -4,7 +4,7 @@ import Foundation
 /// One number per attention head: a (layers x heads) grid, the shape of every per-head result
 /// (the paper's 12x12 heatmaps). Indexed from 0 in code, JSON and NPY (`[layer][head]`); the
 /// paper's names are 1-based (`L4-H1` is `[3][0]`).
-public struct HeadGrid: Sendable, Equatable, Encodable {
+public struct HeadGrid: Sendable, Equatable, Codable {
     /// Rows of the grid: the model's layers.
     public let layerCount: Int
     /// Columns of the grid: attention heads per layer.
@@ -75,6 +75,16 @@ public struct HeadGrid: Sendable, Equatable, Encodable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rows)
+    }
+
+    /// Decodes what ``encode(to:)`` writes: `[[Double]]`, `[layer][head]`, every row as long.
+    public init(from decoder: Decoder) throws {
+        let rows = try decoder.singleValueContainer().decode([[Double]].self)
+        let heads = rows.first?.count ?? 0
+        guard rows.allSatisfy({ $0.count == heads }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "the grid's rows differ in length"))
+        }
+        self.init(layerCount: rows.count, headCount: heads, values: rows.flatMap { $0 })
     }
 
     /// The grid as float32 (layers, heads), for NPY.

@@ -230,13 +230,16 @@ public enum AnalysisReport {
 
 /// `<analysis>.json`: the analysis name, the indexing convention, the parameters, the grids, and
 /// the analysis' own extra fields at the top level.
-private struct AnalysisFile<Extra: Encodable>: Encodable {
+/// `<analysis>.json` as an analysis writes it: the analysis's name, its parameters, its grids by name, and
+/// the analysis's own fields (`Extra`) beside them. Read back as ``AnalysisFileContents``.
+struct AnalysisFile<Extra: Encodable>: Encodable {
     let analysis: String
     let parameters: AnalysisParameters
     let grids: [GridResult]
     let extra: Extra
 
-    struct GridJSON: Encodable {
+    /// One grid in the file (`grids.<name>`).
+    struct GridJSON: Codable {
         let title: String
         let definition: String
         let examples: Int
@@ -257,10 +260,37 @@ private struct AnalysisFile<Extra: Encodable>: Encodable {
     }
 }
 
-private struct SpecialTokensExtra: Encodable {
+/// An ``AnalysisFile`` read back (the reproduction reads its stages' analyses): the grids by name and
+/// the analysis's own fields, decoded by the `Extra` type that wrote them (``AnalysisNoExtra`` to skip them).
+struct AnalysisFileContents<Extra: Decodable>: Decodable {
+    let analysis: String
+    let grids: [String: AnalysisFile<AnalysisNoExtra>.GridJSON]
+    let extra: Extra
+
+    enum CodingKeys: String, CodingKey { case analysis, grids }
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        analysis = try container.decode(String.self, forKey: .analysis)
+        grids = try container.decode([String: AnalysisFile<AnalysisNoExtra>.GridJSON].self, forKey: .grids)
+        extra = try Extra(from: decoder)
+    }
+
+    /// The grid `name`, `[layer][head]`.
+    /// - Throws: `BertologyError` `.badInput` naming `file` when the file has no such grid.
+    func grid(_ name: String, in file: URL) throws -> HeadGrid {
+        guard let grid = grids[name] else { throw BertologyError.badInput(file.path, "no grid \"\(name)\"") }
+        return grid.values
+    }
+}
+
+/// No fields of an analysis's own: for reading only the grids of an ``AnalysisFileContents``.
+struct AnalysisNoExtra: Codable {}
+
+struct SpecialTokensExtra: Codable {
     let examples: Int
     let examples_with_punctuation: Int
-    let punctuation_definition = "tokens made only of Unicode punctuation characters (categories Pc, Pd, Ps, Pe, Pi, Pf, Po)"
+    var punctuation_definition = "tokens made only of Unicode punctuation characters (categories Pc, Pd, Ps, Pe, Pi, Pf, Po)"
     let last_layer_cls_row: [String: [Double]]
 
     init(_ result: SpecialTokenResult) {
@@ -282,8 +312,8 @@ private struct EntropyExtra: Encodable {
     }
 }
 
-private struct PatternsExtra: Encodable {
-    struct Sample: Encodable {
+struct PatternsExtra: Codable {
+    struct Sample: Codable {
         let row: Int
         let head: String
         let type: String

@@ -388,7 +388,7 @@ public struct Reproduction: Sendable {
 
     /// The fine-tuned model of `task` (seed S), in the run's precision.
     func fineTuned(_ task: GLUETask, in folder: URL) throws -> Checkpoint {
-        try Checkpoint.load(folder.appendingPathComponent("\(task.name)/finetune-pretrained-s\(options.seeds[0])"),
+        try Checkpoint.load(folder.appendingPathComponent(ReproductionStage.id(.finetunePretrained, task, seed: options.seeds[0])),
                             precision: options.precision)
     }
 
@@ -447,7 +447,7 @@ public struct Reproduction: Sendable {
             try AblationReport.write(results, to: output)
             return ["ablation.json"]
         case .viewer:
-            let sweep = try AblationResults.load(journal: folder.appendingPathComponent("\(task.name)/ablate")
+            let sweep = try AblationResults.load(journal: folder.appendingPathComponent(ReproductionStage.id(.ablate, task))
                 .appendingPathComponent(AblationJournal.fileName))
             let metric = sweep.primaryMetric
             let scores = AttentionViewerData.HeadScores(metric: metric, baseline: sweep.baseline?.metrics[metric] ?? .nan,

@@ -137,6 +137,8 @@ enum ReproductionPage {
             if !result.fineTuned {
                 section.paragraphs.append("\(name) has a dev split but no train split in the GLUE folder: only the pre-trained model's analyses run (no fine-tuning, no comparison, no sweep).")
             }
+            let (pretrained, finetuned) = (ReproductionStage.id(.analyzePretrained, task), ReproductionStage.id(.analyzeFinetuned, task))
+            let (compare, ablate) = (ReproductionStage.id(.compare, task), ReproductionStage.id(.ablate, task))
             // §4.1 pattern types.
             let types = AttentionPattern.allCases
             var bars: [StackedBars.Bar] = []
@@ -147,11 +149,11 @@ enum ReproductionPage {
             let chart = StackedBars(title: "\(name): pattern types (§4.1, Fig 2)", subtitle: "share of (example, head) maps; paper: bert-base, read from its figure",
                                     categories: AnalysisReport.patternCategories, bars: bars)
             section.figures.append(HTMLReport.Figure(svg: chart.svg(), caption: "Pattern types of the pre-trained and the fine-tuned model beside the paper's Fig 2.",
-                                                     files: ["\(name)/analyze-pretrained/patterns.json"] + (result.fineTuned ? ["\(name)/analyze-finetuned/patterns.json"] : [])))
+                                                     files: ["\(pretrained)/patterns.json"] + (result.fineTuned ? ["\(finetuned)/patterns.json"] : [])))
             // §4.3 cosine.
-            if result.fineTuned, let figure = svg(folder, "\(name)/compare", "cosine-cropped.svg") {
+            if result.fineTuned, let figure = svg(folder, compare, "cosine-cropped.svg") {
                 section.figures.append(HTMLReport.Figure(svg: figure, caption: "Per-head cosine between the pre-trained and the fine-tuned maps (§4.3, Fig 5); low: the head changed.",
-                                                         files: ["\(name)/compare/cosine.json", "\(name)/compare/cosine-cropped.csv", "\(name)/compare/cosine-cropped.npy"]))
+                                                         files: ["\(compare)/cosine.json", "\(compare)/cosine-cropped.csv", "\(compare)/cosine-cropped.npy"]))
                 if let perLayer = result.cosinePerLayer {
                     var rows = [["ours"] + perLayer.map { format($0, 2) }]
                     if let paper = paperCosine[task] { rows.append(["paper (12 layers)"] + paper.map { format($0, 2) }) }
@@ -162,27 +164,27 @@ enum ReproductionPage {
                 }
             }
             // §4.4-4.5 special tokens.
-            for (stage, label) in [("analyze-pretrained", "pre-trained"), ("analyze-finetuned", "fine-tuned")] {
+            for (stage, label) in [(pretrained, "pre-trained"), (finetuned, "fine-tuned")] {
                 for (grid, what) in [("special-tokens-cls.svg", "[CLS]"), ("special-tokens-sep-paper.svg", "[SEP]")] {
-                    if let figure = svg(folder, "\(name)/\(stage)", grid) {
+                    if let figure = svg(folder, stage, grid) {
                         section.figures.append(HTMLReport.Figure(svg: figure, caption: "Attention to \(what), \(label) model (§4.4, Fig 6).",
-                                                                 files: ["\(name)/\(stage)/special-tokens.json"]))
+                                                                 files: ["\(stage)/special-tokens.json"]))
                     }
                 }
             }
             // §4.2 relations.
-            if result.relationHeads != nil, let figure = svg(folder, "\(name)/analyze-pretrained", "relations-score.svg") {
+            if result.relationHeads != nil, let figure = svg(folder, pretrained, "relations-score.svg") {
                 section.figures.append(HTMLReport.Figure(svg: figure, caption: "Relation probe, pre-trained model (§4.2, Fig 3): attention from a word to its related word.",
-                                                         files: ["\(name)/analyze-pretrained/relations.json"]))
+                                                         files: ["\(pretrained)/relations.json"]))
             }
             // §4.6 ablation.
             if let ablation = result.ablation {
                 for file in ["heads-\(ablation.metric).svg", "layers-\(ablation.metric).svg"] {
-                    if let figure = svg(folder, "\(name)/ablate", file) {
+                    if let figure = svg(folder, ablate, file) {
                         section.figures.append(HTMLReport.Figure(svg: figure, caption: file.hasPrefix("heads")
                             ? "\(ablation.metric) with one head of the fine-tuned model switched off (§4.6, Fig 8); the orange line marks the baseline."
                             : "\(ablation.metric) with one whole layer switched off (§4.6, Fig 9).",
-                            files: ["\(name)/ablate/ablation.json", "\(name)/ablate/\(file.replacingOccurrences(of: ".svg", with: ".csv"))"]))
+                            files: ["\(ablate)/ablation.json", "\(ablate)/\(file.replacingOccurrences(of: ".svg", with: ".csv"))"]))
                     }
                 }
             }

@@ -102,8 +102,19 @@ public struct ReproductionStage: Sendable, Codable, Equatable {
         var fineTunes: Bool { self == .finetunePretrained || self == .finetuneRandom || self == .untrained }
     }
 
-    /// Stable id and output folder, relative to the run's folder: `MRPC/finetune-pretrained-s42`, `viewer`.
+    /// Stable id and output folder, relative to the run's folder: `MRPC/finetune-pretrained-s42`, `viewer`
+    /// (made by ``id(_:_:seed:)`` only).
     public let id: String
+
+    /// The id of the stage of `kind` on `task`: `<Task>/<kind>`, `-s<seed>` after a fine-tuning's, `viewer`
+    /// for the viewer (one per run). The one place a stage id or a stage folder's name is made.
+    public static func id(_ kind: Kind, _ task: GLUETask, seed: UInt64? = nil) -> String {
+        switch kind {
+        case .finetunePretrained, .finetuneRandom: "\(task.name)/\(kind.rawValue)-s\(seed ?? 0)"
+        case .viewer: kind.rawValue
+        case .untrained, .analyzePretrained, .analyzeFinetuned, .compare, .ablate: "\(task.name)/\(kind.rawValue)"
+        }
+    }
     public let kind: Kind
     /// The task (every stage has one; the viewer's is the task whose examples it shows).
     public let task: GLUETask
@@ -215,24 +226,23 @@ extension ReproductionPlan {
         var stages: [ReproductionStage] = []
         let firstSeed = options.seeds[0]
         for task in tasks + devOnly {
-            let name = task.name
             let dev = sample(lines(task, .dev))
             let analysed = min(dev, options.analysisExamples)
-            let pretrainedAnalysis = "\(name)/analyze-pretrained"
+            let pretrainedAnalysis = ReproductionStage.id(.analyzePretrained, task)
             let fineTuned = tasks.contains(task)
             if fineTuned {
                 let train = sample(lines(task, .train))
                 let trainWork = Double(options.epochs * train * 3 + options.epochs * dev)
                 for seed in options.seeds {
-                    stages.append(ReproductionStage(id: "\(name)/finetune-pretrained-s\(seed)", kind: .finetunePretrained, task: task, seed: seed,
+                    stages.append(ReproductionStage(id: ReproductionStage.id(.finetunePretrained, task, seed: seed), kind: .finetunePretrained, task: task, seed: seed,
                                                     dependencies: [], work: trainWork,
                                                     summary: "fine-tune the pre-trained model, seed \(seed), \(options.epochs) epochs on \(train) train examples, scored on \(dev) dev"))
-                    stages.append(ReproductionStage(id: "\(name)/finetune-random-s\(seed)", kind: .finetuneRandom, task: task, seed: seed,
+                    stages.append(ReproductionStage(id: ReproductionStage.id(.finetuneRandom, task, seed: seed), kind: .finetuneRandom, task: task, seed: seed,
                                                     dependencies: [], work: trainWork,
                                                     summary: "fine-tune from random weights, seed \(seed), \(options.epochs) epochs on \(train) train examples"))
                 }
                 let seeds = options.untrainedSeeds
-                stages.append(ReproductionStage(id: "\(name)/untrained", kind: .untrained, task: task, seed: nil, dependencies: [],
+                stages.append(ReproductionStage(id: ReproductionStage.id(.untrained, task), kind: .untrained, task: task, seed: nil, dependencies: [],
                                                 work: Double(seeds.count * dev),
                                                 summary: "score an untrained classifier on the pre-trained encoder, seeds \(seeds.map(String.init).joined(separator: ",")), \(dev) dev"))
             }
@@ -240,23 +250,23 @@ extension ReproductionPlan {
                                             work: Double(analysed),
                                             summary: "special tokens, entropy, pattern types\(options.relations != nil ? ", relations" : "") of the pre-trained model, \(analysed) dev"))
             if fineTuned {
-                let model = "\(name)/finetune-pretrained-s\(firstSeed)"
-                stages.append(ReproductionStage(id: "\(name)/analyze-finetuned", kind: .analyzeFinetuned, task: task, seed: firstSeed,
+                let model = ReproductionStage.id(.finetunePretrained, task, seed: firstSeed)
+                stages.append(ReproductionStage(id: ReproductionStage.id(.analyzeFinetuned, task), kind: .analyzeFinetuned, task: task, seed: firstSeed,
                                                 dependencies: [model], work: Double(analysed),
                                                 summary: "the same analyses of the fine-tuned model (seed \(firstSeed)), \(analysed) dev"))
-                stages.append(ReproductionStage(id: "\(name)/compare", kind: .compare, task: task, seed: firstSeed,
+                stages.append(ReproductionStage(id: ReproductionStage.id(.compare, task), kind: .compare, task: task, seed: firstSeed,
                                                 dependencies: [model], work: Double(2 * analysed),
                                                 summary: "per-head cosine of pre-trained and fine-tuned maps, \(analysed) dev"))
                 let ablations = layers * heads + layers + 1
-                stages.append(ReproductionStage(id: "\(name)/ablate", kind: .ablate, task: task, seed: firstSeed,
+                stages.append(ReproductionStage(id: ReproductionStage.id(.ablate, task), kind: .ablate, task: task, seed: firstSeed,
                                                 dependencies: [model], work: Double(ablations * dev) * ablationPasses,
                                                 summary: "\(layers * heads) heads and \(layers) layers of the fine-tuned model switched off (\(options.ablationMode.rawValue)), \(dev) dev"))
             }
         }
         if let task = tasks.first {
             let name = task.name
-            stages.append(ReproductionStage(id: "viewer", kind: .viewer, task: task, seed: firstSeed,
-                                            dependencies: ["\(name)/finetune-pretrained-s\(firstSeed)", "\(name)/ablate"],
+            stages.append(ReproductionStage(id: ReproductionStage.id(.viewer, task), kind: .viewer, task: task, seed: firstSeed,
+                                            dependencies: [ReproductionStage.id(.finetunePretrained, task, seed: firstSeed), ReproductionStage.id(.ablate, task)],
                                             work: Double(2 * options.viewerExamples),
                                             summary: "attention viewer data, \(options.viewerExamples) \(name) dev examples"))
         }

@@ -143,40 +143,40 @@ extension ReproductionReport {
                      checkpoint: Checkpoint, folder: URL) throws -> ReproductionReport {
         var tasks: [TaskResult] = []
         for task in plan.tasks + plan.devOnly {
-            let base = folder.appendingPathComponent(task.name)
+            func file(_ kind: ReproductionStage.Kind, _ name: String) -> URL {
+                folder.appendingPathComponent(ReproductionStage.id(kind, task)).appendingPathComponent(name)
+            }
             let fineTuned = plan.tasks.contains(task)
-            func trainReport(_ stage: String) throws -> FineTuningReport {
-                let url = base.appendingPathComponent(stage).appendingPathComponent("train.json")
-                do { return try JSONDecoder().decode(FineTuningReport.self, from: Data(contentsOf: url)) } catch {
-                    throw BertologyError.badInput(url.path, "unreadable train.json: \(error.localizedDescription)")
-                }
+            func trainReport(_ kind: ReproductionStage.Kind, seed: UInt64? = nil) throws -> FineTuningReport {
+                let stage = folder.appendingPathComponent(ReproductionStage.id(kind, task, seed: seed))
+                return try JSONOutput.read(FineTuningReport.self, from: stage.appendingPathComponent("train.json"), what: "a fine-tuning's train.json")
             }
             var pretrained: [SeedScores]?, random: [SeedScores]?, untrained: [SeedScores]?
             var range: [String: FineTuningRange]?
             var cosine: [[Double]]?, perLayer: [Double]?, changing: [Int]?
             var patternsFT: [String: Double]?, specialFT: SpecialTokens?, ablation: Ablation?
             if fineTuned {
-                pretrained = try options.seeds.map { SeedScores(seed: $0, dev: try trainReport("finetune-pretrained-s\($0)").dev) }
-                random = try options.seeds.map { SeedScores(seed: $0, dev: try trainReport("finetune-random-s\($0)").dev) }
-                let untrainedReport = try trainReport("untrained")
+                pretrained = try options.seeds.map { SeedScores(seed: $0, dev: try trainReport(.finetunePretrained, seed: $0).dev) }
+                random = try options.seeds.map { SeedScores(seed: $0, dev: try trainReport(.finetuneRandom, seed: $0).dev) }
+                let untrainedReport = try trainReport(.untrained)
                 untrained = untrainedReport.untrained?.map { SeedScores(seed: $0.seed, dev: $0.dev) }
                 range = untrainedReport.untrainedRange
-                let grid = try Self.grid(base.appendingPathComponent("compare/cosine.json"), "cropped")
+                let grid = try Self.grid(file(.compare, "cosine.json"), "cropped")
                 cosine = grid
                 perLayer = grid.map(Self.mean)
                 changing = Array(perLayer!.indices.sorted { perLayer![$0] < perLayer![$1] }.prefix(2).map { $0 + 1 })
-                patternsFT = try Self.distribution(base.appendingPathComponent("analyze-finetuned/patterns.json"))
-                specialFT = try Self.special(base.appendingPathComponent("analyze-finetuned/special-tokens.json"))
-                ablation = try Self.ablation(base.appendingPathComponent("ablate").appendingPathComponent(AblationJournal.fileName))
+                patternsFT = try Self.distribution(file(.analyzeFinetuned, "patterns.json"))
+                specialFT = try Self.special(file(.analyzeFinetuned, "special-tokens.json"))
+                ablation = try Self.ablation(file(.ablate, AblationJournal.fileName))
             }
             tasks.append(TaskResult(
                 task: task.name, headlineMetric: task.headlineMetric.rawValue, fineTuned: fineTuned,
                 pretrainedFineTuned: pretrained, randomFineTuned: random, untrained: untrained, untrainedRange: range,
-                patternsPretrained: try Self.distribution(base.appendingPathComponent("analyze-pretrained/patterns.json")),
+                patternsPretrained: try Self.distribution(file(.analyzePretrained, "patterns.json")),
                 patternsFineTuned: patternsFT, cosine: cosine, cosinePerLayer: perLayer, layersChangingMost: changing,
-                specialTokensPretrained: try Self.special(base.appendingPathComponent("analyze-pretrained/special-tokens.json")),
+                specialTokensPretrained: try Self.special(file(.analyzePretrained, "special-tokens.json")),
                 specialTokensFineTuned: specialFT,
-                relationHeads: options.relations == nil ? nil : try Self.topHeads(base.appendingPathComponent("analyze-pretrained/relations.json"), "score"),
+                relationHeads: options.relations == nil ? nil : try Self.topHeads(file(.analyzePretrained, "relations.json"), "score"),
                 ablation: ablation))
         }
         var hashes = FileHashes()
@@ -196,37 +196,18 @@ extension ReproductionReport {
         return 100 * (tuned - base)
     }
 
-    static func json(_ url: URL) throws -> [String: Any] {
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] else {
-                throw BertologyError.badInput(url.path, "not a JSON object")
-            }
-            return object
-        } catch let error as BertologyError { throw error } catch {
-            throw BertologyError.badInput(url.path, "unreadable: \(error.localizedDescription)")
-        }
-    }
-
-    /// A number as JSONOutput writes it: a number, or the strings NaN / Infinity / -Infinity.
-    static func number(_ value: Any?) -> Double {
-        if let value = value as? Double { return value }
-        if let value = value as? NSNumber { return value.doubleValue }
-        if let value = value as? String { return Double(value) ?? .nan }
-        return .nan
-    }
-
     static func mean(_ values: [Double]) -> Double {
         let finite = values.filter(\.isFinite)
         return finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count)
     }
 
+    /// An analysis file of a stage, read back as the analysis wrote it.
+    static func analysis<Extra: Decodable>(_ url: URL, _ extra: Extra.Type) throws -> AnalysisFileContents<Extra> {
+        try JSONOutput.read(AnalysisFileContents<Extra>.self, from: url, what: "an analysis file")
+    }
+
     static func grid(_ url: URL, _ name: String) throws -> [[Double]] {
-        let object = try json(url)
-        guard let grids = object["grids"] as? [String: Any], let grid = grids[name] as? [String: Any],
-              let rows = grid["values"] as? [[Any]] else {
-            throw BertologyError.badInput(url.path, "no grid \"\(name)\"")
-        }
-        return rows.map { $0.map(number) }
+        try analysis(url, AnalysisNoExtra.self).grid(name, in: url).rows
     }
 
     /// The five highest cells of a grid, best first (ties in layer, head order).
@@ -239,19 +220,14 @@ extension ReproductionReport {
     }
 
     static func distribution(_ url: URL) throws -> [String: Double] {
-        guard let shares = try json(url)["distribution"] as? [String: Any] else {
-            throw BertologyError.badInput(url.path, "no \"distribution\"")
-        }
-        return shares.mapValues(number)
+        try analysis(url, PatternsExtra.self).extra.distribution
     }
 
     static func special(_ url: URL) throws -> SpecialTokens {
-        let cls = try grid(url, "cls"), sep = try grid(url, "sep-paper")
-        guard let row = try json(url)["last_layer_cls_row"] as? [String: [Any]] else {
-            throw BertologyError.badInput(url.path, "no \"last_layer_cls_row\"")
-        }
+        let file = try analysis(url, SpecialTokensExtra.self)
+        let cls = try file.grid("cls", in: url).rows, sep = try file.grid("sep-paper", in: url).rows
         return SpecialTokens(clsPerLayer: cls.map(mean), sepPerLayer: sep.map(mean),
-                             lastLayerCLSRow: row.mapValues { mean($0.map(number)) })
+                             lastLayerCLSRow: file.extra.last_layer_cls_row.mapValues(mean))
     }
 
     static func ablation(_ journal: URL) throws -> Ablation {
