@@ -85,15 +85,11 @@ let package = Package(
             path: "Sources/bertology"
         ),
         // MARK: - Build tools
-        // Writes a target's Resources/web files into a Swift file of string constants at build time.
-        .executableTarget(
-            name: "EmbedWebResources",
-            path: "Plugins/EmbedWebResources"
-        ),
+        // Writes a target's Resources/web files into a Swift file of string constants at build time
+        // (a shell command: no executable to build, so no build flags can break it).
         .plugin(
             name: "EmbedWebResourcesPlugin",
             capability: .buildTool(),
-            dependencies: ["EmbedWebResources"],
             path: "Plugins/EmbedWebResourcesPlugin"
         ),
         // MARK: - Tests

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The report's web files, real files in `Resources/web` compiled into the module at build time (the
-/// EmbedWebResources plugin writes their text into `embedded`): the style sheets, the attention viewer's
+/// EmbedWebResources plugin writes them, base64, into `encoded`): the style sheets, the attention viewer's
 /// script and the two page templates. Written pages inline them, so a page stays one self-contained file.
 enum WebResource: String, CaseIterable, Sendable {
     /// The style of every report page.
@@ -14,6 +14,11 @@ enum WebResource: String, CaseIterable, Sendable {
     case page = "page.html"
     /// One viewer's section: `{{id}}` (escaped), `{{data}}` and `{{config}}` (script-safe JSON).
     case viewerSection = "viewer-section.html"
+
+    /// Each web file's text, by file name (from the plugin's base64).
+    static let embedded: [String: String] = encoded.compactMapValues { base64 in
+        Data(base64Encoded: base64).map { String(decoding: $0, as: UTF8.self) }
+    }
 
     /// The file's text without its final newline (a template puts a newline after it where it wants one).
     var text: String {
