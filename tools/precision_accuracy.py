@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The accuracy tables of docs/PRECISION.md: each precision against transformers fp32 and against our fp32.
 
-Runs the release `bertology` in fp32, bf16 and bf16x3 and compares:
+Runs the release `bertology` in fp32, bf16, bf16x3 and int8 (or the --precisions given) and compares:
   1. inputs: `inspect --json` on every text of the parity manifest against transformers fp32
      (tools/reference/precision_reference.py wrote REF/reference.npz): max |diff| of the attentions and the last
      hidden state (and the logits of a classifier), one model per --ref;
@@ -16,7 +16,7 @@ stdout as Markdown. Runs are long on a loaded machine: run it with `nice -n 19`.
 Usage (from the repository root; numpy and scipy, e.g. the .venv of tools/reference/make-venv):
     .venv/bin/python tools/precision_accuracy.py --bin .build/release/bertology --data GLUE_DIR \
         --ref models/all-MiniLM-L6-v2=out/ref-minilm --ref CLS_DIR=out/ref-mrpc --classifier CLS_DIR \
-        --work out/precision-work [--sweep-limit N] [--steps inputs,sts-b,classifier,sweep]
+        --work out/precision-work [--sweep-limit N] [--steps inputs,sts-b,classifier,sweep] [--precisions fp32,int8]
 """
 
 import argparse
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-PRECISIONS = ["fp32", "bf16", "bf16x3"]
+PRECISIONS = ["fp32", "bf16", "bf16x3", "int8"]  # --precisions narrows it (fp32 first: the others compare to it)
 
 
 def run(command, output=None):
@@ -167,7 +167,9 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--sweep-limit", type=int)
     parser.add_argument("--steps", default="inputs,sts-b,classifier,sweep")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated, fp32 first")
     args = parser.parse_args()
+    PRECISIONS[:] = args.precisions.split(",")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     steps = args.steps.split(",")

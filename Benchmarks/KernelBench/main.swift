@@ -8,11 +8,14 @@ import FMAProbe
 import Foundation
 
 let usage = """
-    usage: kernel-bench [--kernel linear,linear-bf16,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
-                        [--threads 1,2] [--shapes bert|small|MxNxK,...] [--precision fp32,bf16,bf16x3] [--repeats N] [--json]
+    usage: kernel-bench [--kernel linear,linear-bf16,linear-int8,linear-backward,pieces,attention,layernorm,gelu] [--isa avx512,avx2,scalar|all|best]
+                        [--threads 1,2] [--shapes bert|small|MxNxK,...] [--precision fp32,bf16,bf16x3,int8] [--repeats N] [--json]
       linear      packed GEMM (weights packed once, as the model does), out = inp (M,K) · W (N,K)ᵀ
       linear-bf16 the same with bf16 operands and fp32 accumulation, and bf16x3 (hi + lo split, 3 products) (AVX512-BF16 where the CPU has it,
                   else the scalar emulation: not measured then), weights packed once in bf16 pairs
+      linear-int8 the same with int8 weights (per channel, packed once) and u8 activations quantized per row per
+                  call, exact int32 sums (AVX512-VNNI under avx512 where the CPU has it, else AVX2's int16 products);
+                  GFLOP/s counts 2 M N K as for fp32
       linear-backward  the fine-tuning gradients of the same shapes, apart: linear-dx d_inp (M,K) =
                   d_out (M,N) · W (N,K), linear-dw d_weight (N,K) += d_outᵀ · inp (plain weight)
       pieces      the packed GEMM apart (AVX-512, AVX2): the 12x32 register work alone on packed panels
@@ -21,7 +24,7 @@ let usage = """
       attention   B=32, 12 heads of 64, T=128, probabilities kept (QKᵀ and PV flops)
       layernorm   (M, 768) rows;  gelu  M x 3072 values
       --precision the linear layer's forms that linear and linear-bf16 measure (fp32: linear; bf16 and
-                  bf16x3: linear-bf16's two forms); default all three. The bf16 hardware found (AMX,
+                  bf16x3: linear-bf16's two forms; int8: linear-int8); default all four. The bf16 hardware found (AMX,
                   AVX512-BF16) is printed first.
     defaults: every kernel, the SIMD paths this CPU runs, 1 and all threads, BERT shapes, 7 repeats.
     """
@@ -29,7 +32,7 @@ let usage = """
 // MARK: - Options
 
 struct Options {
-    var kernels = ["linear", "linear-bf16", "linear-backward", "pieces", "attention", "layernorm", "gelu"]
+    var kernels = ["linear", "linear-bf16", "linear-int8", "linear-backward", "pieces", "attention", "layernorm", "gelu"]
     var isas = KernelISA.allCases.filter { $0 != .scalar && $0.isSupported }
     var threads = Array(Set([1, Kernels.maxThreads])).sorted()
     var shapes: String? = nil
@@ -72,7 +75,7 @@ func parseOptions() -> Options {
         case "--shapes": options.shapes = value(argument)
         case "--precision":
             options.precisions = value(argument).split(separator: ",").map { name in
-                guard let precision = Precision(rawValue: String(name)) else { fail("unknown precision \(name) (fp32, bf16 or bf16x3)") }
+                guard let precision = Precision(rawValue: String(name)) else { fail("unknown precision \(name) (fp32, bf16, bf16x3 or int8)") }
                 return precision
             }
         case "--repeats":
@@ -83,7 +86,7 @@ func parseOptions() -> Options {
         default: fail("unknown argument \(argument)")
         }
     }
-    for kernel in options.kernels where !["linear", "linear-bf16", "linear-backward", "pieces", "attention", "layernorm", "gelu"].contains(kernel) {
+    for kernel in options.kernels where !["linear", "linear-bf16", "linear-int8", "linear-backward", "pieces", "attention", "layernorm", "gelu"].contains(kernel) {
         fail("unknown kernel \(kernel)")
     }
     return options
@@ -229,6 +232,22 @@ func benchLinearBF16(_ m: Int, _ n: Int, _ k: Int, terms: Int, repeats: Int) -> 
     }
 }
 
+func benchLinearInt8(_ m: Int, _ n: Int, _ k: Int, repeats: Int) -> [Double] {
+    let input = Buffer(randomValues(m * k, seed: 1)), weight = randomValues(n * k, seed: 2)
+    let bias = Buffer(randomValues(n, seed: 3))
+    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: ck_pack_weight_int8_size(Int32(n), Int32(k)))
+    defer { packed.deallocate() }
+    ck_pack_weight_int8(packed, weight, Int32(n), Int32(k))
+    let workspace = Buffer(ck_linear_workspace_size(Int32(Kernels.maxThreads)))
+    let out = Buffer(m * n)
+    var epilogue = ck_linear_epilogue()
+    epilogue.bias = UnsafePointer(bias.pointer)
+    return measure(flops: 2 * Double(m) * Double(n) * Double(k), repeats: repeats) {
+        ck_linear_int8_forward(out.pointer, input.pointer, packed, &epilogue, Int32(m), Int32(n), Int32(k),
+                               workspace.pointer, workspace.count)
+    }
+}
+
 /// One half of ck_linear_backward: d_inp alone (`inputGradient`) or d_weight alone, 2 M N K flops.
 func benchLinearBackward(_ m: Int, _ n: Int, _ k: Int, inputGradient: Bool, repeats: Int) -> [Double] {
     let dOut = Buffer(randomValues(m * n, seed: 1)), input = Buffer(randomValues(m * k, seed: 2))
@@ -367,6 +386,11 @@ for isa in options.isas {
                             log(String(format: "    = %.1f%% of the bf16 dot-product peak (counting %d product%@ per pair)",
                                        100 * Double(terms) * Statistics(samples).median / bf16Peak, terms, terms == 1 ? "" : "s"))
                         }
+                    }
+                case "linear-int8":
+                    guard options.precisions.contains(.int8) else { break }
+                    for (m, n, k) in linearShapes(options.shapes) {
+                        record("linear-int8", "\(m)x\(n)x\(k)", benchLinearInt8(m, n, k, repeats: repeats))
                     }
                 case "linear-backward":
                     for (m, n, k) in linearShapes(options.shapes) {

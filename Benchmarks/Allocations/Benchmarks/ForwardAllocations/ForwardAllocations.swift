@@ -51,8 +51,8 @@ let benchmarks: @Sendable () -> Void = {
         ("forward minilm-l6 b1 s32", .miniLML6, 1, 32, false, .fp32),
     ]
     // The bf16 modes (on the AVX512-BF16 kernels where the CPU has them, else the emulation: the
-    // same buffers either way).
-    for precision in [Precision.bf16, .bf16x3] {
+    // same buffers either way) and int8 (its activations quantized in the fp32 form's workspace).
+    for precision in [Precision.bf16, .bf16x3, .int8] {
         cases.append(("forward minilm-l6 b8 s64 \(precision)", .miniLML6, 8, 64, false, precision))
         cases.append(("forward minilm-l6 b8 s64 +attentions \(precision)", .miniLML6, 8, 64, true, precision))
     }
