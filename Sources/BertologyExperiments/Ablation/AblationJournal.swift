@@ -55,20 +55,14 @@ public final class AblationJournal {
         public let repeatedLines: [Int]
     }
 
-    public let url: URL
-    private let descriptor: Int32
+    public var url: URL { file.url }
+    private let file: JournalFile
 
-    private init(url: URL, descriptor: Int32) {
-        self.url = url
-        self.descriptor = descriptor
-    }
-
-    deinit { close(descriptor) }
+    private init(_ file: JournalFile) { self.file = file }
 
     /// Starts a journal with `header` (written atomically: a journal always has a whole header).
     public static func create(at url: URL, header: Header) throws -> AblationJournal {
-        try AtomicFile.write(try JSONOutput.line(header) + "\n", to: url)
-        return try openForAppending(url)
+        AblationJournal(try JournalFile.create(at: url, firstLine: try JSONOutput.line(header)))
     }
 
     /// Opens an existing journal to continue it: drops a torn last line (truncating the file to the
@@ -85,34 +79,15 @@ public final class AblationJournal {
             try AtomicFile.write(text, to: url)
             contents = Contents(url: url, header: contents.header, records: contents.records,
                                 validBytes: text.utf8.count, tornBytes: 0, repeatedLines: contents.repeatedLines)
-        } else if contents.tornBytes > 0 && truncate(url.path, off_t(contents.validBytes)) != 0 {
-            throw BertologyError.io(url.path, "cannot drop the torn last line: \(String(cString: strerror(errno)))")
+        } else if contents.tornBytes > 0 {
+            try JournalFile.truncate(url, to: contents.validBytes)
         }
-        return (try openForAppending(url), contents)
-    }
-
-    private static func openForAppending(_ url: URL) throws -> AblationJournal {
-        let descriptor = open(url.path, O_WRONLY | O_APPEND)
-        guard descriptor >= 0 else { throw BertologyError.io(url.path, "cannot open for appending: \(String(cString: strerror(errno)))") }
-        return AblationJournal(url: url, descriptor: descriptor)
+        return (AblationJournal(try JournalFile.open(url)), contents)
     }
 
     /// Appends one record: one write of the whole line, then fsync.
     public func append(_ record: Record) throws {
-        let line = Data((try JSONOutput.line(record) + "\n").utf8)
-        let failure: Int32 = line.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += written
-            }
-            return fsync(descriptor) == 0 ? 0 : errno
-        }
-        guard failure == 0 else { throw BertologyError.io(url.path, "cannot append: \(String(cString: strerror(failure)))") }
+        try file.append(try JSONOutput.line(record))
     }
 
     /// Reads a journal. A last line that is not whole (no newline, or not valid JSON) is torn and
@@ -120,18 +95,7 @@ public final class AblationJournal {
     /// A record that repeats an ablation with the same results is left out (its line number is in
     /// `repeatedLines`); one with other results is an error naming both lines, unless `keepFirst`.
     public static func read(_ url: URL, keepFirst: Bool = false) throws -> Contents {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
-        }
-        let bytes = [UInt8](data)
-        var lines: [(range: Range<Int>, complete: Bool)] = []
-        var start = 0
-        for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
-            lines.append((start..<offset, true))
-            start = offset + 1
-        }
-        if start < bytes.count { lines.append((start..<bytes.count, false)) }
+        let (bytes, lines) = try JournalFile.lines(of: url)
         guard let first = lines.first, first.complete else {
             throw BertologyError.badInput(url.path, at: "line 1", "not an ablation journal (no whole header line)")
         }

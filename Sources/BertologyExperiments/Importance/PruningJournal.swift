@@ -49,37 +49,20 @@ public final class PruningJournal {
         }
     }
 
-    public let url: URL
-    private let descriptor: Int32
+    public var url: URL { file.url }
+    private let file: JournalFile
 
-    private init(url: URL, descriptor: Int32) {
-        self.url = url
-        self.descriptor = descriptor
-    }
-
-    deinit { close(descriptor) }
+    private init(_ file: JournalFile) { self.file = file }
 
     /// Starts a journal (its header written atomically).
     public static func create(at url: URL, header: Header) throws -> PruningJournal {
-        try AtomicFile.write(try JSONOutput.line(header) + "\n", to: url)
-        return try open(url)
+        PruningJournal(try JournalFile.create(at: url, firstLine: try JSONOutput.line(header)))
     }
 
     /// Opens a journal to continue it: checks its header against `header`, drops a torn last line, returns the points.
     /// - Throws: `.badInput` for a corrupt journal; `.usage` when it was written for other inputs.
     public static func resume(at url: URL, header: Header) throws -> (PruningJournal, [PruningPoint]) {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw BertologyError.io(url.path, "cannot read: \(error.localizedDescription)")
-        }
-        let bytes = [UInt8](data)
-        var lines: [(range: Range<Int>, complete: Bool)] = []
-        var start = 0
-        for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
-            lines.append((start..<offset, true))
-            start = offset + 1
-        }
-        if start < bytes.count { lines.append((start..<bytes.count, false)) }
+        let (bytes, lines) = try JournalFile.lines(of: url)
         let decoder = JSONDecoder()
         guard let first = lines.first, first.complete,
               let recorded = try? decoder.decode(Header.self, from: Data(bytes[first.range])), recorded.format == format else {
@@ -103,34 +86,13 @@ public final class PruningJournal {
             points.append(point)
             validBytes = line.range.upperBound + 1
         }
-        if validBytes < bytes.count && truncate(url.path, off_t(validBytes)) != 0 {
-            throw BertologyError.io(url.path, "cannot drop the torn last line: \(String(cString: strerror(errno)))")
-        }
-        return (try open(url), points)
-    }
-
-    private static func open(_ url: URL) throws -> PruningJournal {
-        let descriptor = Foundation.open(url.path, O_WRONLY | O_APPEND)
-        guard descriptor >= 0 else { throw BertologyError.io(url.path, "cannot open for appending: \(String(cString: strerror(errno)))") }
-        return PruningJournal(url: url, descriptor: descriptor)
+        if validBytes < bytes.count { try JournalFile.truncate(url, to: validBytes) }
+        return (PruningJournal(try JournalFile.open(url)), points)
     }
 
     /// Appends one point: one write of the whole line, then fsync.
     public func append(_ point: PruningPoint) throws {
-        let line = Data((try JSONOutput.line(point) + "\n").utf8)
-        let failure: Int32 = line.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += written
-            }
-            return fsync(descriptor) == 0 ? 0 : errno
-        }
-        guard failure == 0 else { throw BertologyError.io(url.path, "cannot append: \(String(cString: strerror(failure)))") }
+        try file.append(try JSONOutput.line(point))
     }
 }
 
