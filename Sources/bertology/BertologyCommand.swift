@@ -129,6 +129,7 @@ let optionOfSetting: [String: String] = [
     "keepFirst": "--keep-first", "folder": "--out folder", "epochs": "--epochs", "learningRate": "--lr",
     "warmupRatio": "--warmup-ratio", "weightDecay": "--weight-decay", "saveEvery": "--save-every",
     "extraSeeds": "--seeds", "initialization": "--init", "seeds": "--seeds", "precision": "--precision",
+    "step": "--step", "until": "--until", "orders": "--orders", "randomSeeds": "--random-seeds",
 ]
 
 /// `text` with each setting named in backticks replaced by its option (``optionOfSetting``).

@@ -58,7 +58,7 @@ public struct ImportanceAgainstAblation: Sendable, Equatable, Codable {
         }
         let drops: [[Double?]] = grid.map { row in row.array!.map { $0.double.map { baseline - $0 } } }
         guard drops.contains(where: { $0.contains { $0 != nil && $0!.isFinite } }) else {
-            throw BertologyError.badInput(path, "the sweep switched no head off (run `bertology ablate` with --heads all)")
+            throw BertologyError.badInput(path, "the sweep switched no head off alone (only layers): importance is compared with single heads")
         }
         return AblationDrops(mode: object["mode"]?.string ?? "", metric: metric, drops: drops)
     }

@@ -30,7 +30,7 @@ public struct ImportanceFile: Sendable, Equatable, Codable {
         "layer_importance": "I_l = (1/N) sum over the examples of |d L(x) / d xi_l|, xi_l one gate on all of layer l's heads at once (what switching the whole layer off removes): per example the sum of its heads' gradients, then the absolute value",
         "loss": "the mean loss over the examples with every head kept (or, with removed heads, without them)",
         "removed": "heads removed (gate 0) before the gradients were taken; their importance is 0",
-        "against_ablation": "Spearman's rho between I_h and the drop of the task score (baseline minus score) when head h alone is switched off in an `ablate` sweep, over the heads the sweep switched off; the top heads by each and the heads in both",
+        "against_ablation": "Spearman's rho between I_h and the drop of the task score (baseline minus score) when head h alone is switched off in an ablation sweep, over the heads the sweep switched off; the top heads by each and the heads in both",
     ]
 
     enum CodingKeys: String, CodingKey {

@@ -39,13 +39,13 @@ public struct PruningOptions: Sendable {
 
     /// - Throws: `BertologyError` `.usage` for a step outside (0, 1), a fraction outside (0, 1], no order, no seed.
     public func validate() throws {
-        guard step > 0 && step < 1 else { throw BertologyError.usage("--step \(step) is outside (0, 1): the share of the remaining heads each step removes, for example 0.1") }
+        guard step > 0 && step < 1 else { throw BertologyError.usage("`step` \(step) is outside (0, 1): the share of the remaining heads each step removes, for example 0.1") }
         if let until, !(until > 0 && until <= 1) {
-            throw BertologyError.usage("--until \(until) is outside (0, 1]: stop once the score is below this fraction of the baseline's")
+            throw BertologyError.usage("`until` \(until) is outside (0, 1]: stop once the score is below this fraction of the baseline's")
         }
         guard !orders.isEmpty else { throw BertologyError.usage("no pruning order chosen") }
         if orders.contains(.random) && !(1...100).contains(randomSeeds) {
-            throw BertologyError.usage("--random-seeds \(randomSeeds) is outside 1...100")
+            throw BertologyError.usage("`randomSeeds` \(randomSeeds) is outside 1...100")
         }
     }
 }

@@ -42,7 +42,7 @@ public final class PruningJournal {
             if task != other.task || split != other.split || dataSHA256 != other.dataSHA256 || examples != other.examples
                 || limit != other.limit || seed != other.seed { result.append("the data") }
             if step != other.step || until != other.until || orders != other.orders || randomSeeds != other.randomSeeds {
-                result.append("the options (--step, --until, --orders, --random-seeds)")
+                result.append("the options (`step`, `until`, `orders`, `randomSeeds`)")
             }
             if ablationSHA256 != other.ablationSHA256 { result.append("the ablation file") }
             return result.isEmpty ? ["the journal's format"] : result
@@ -73,7 +73,7 @@ public final class PruningJournal {
         }
         let differences = recorded.differences(from: header)
         guard differences.isEmpty else {
-            throw BertologyError.usage("\(url.path) was written for other inputs (\(differences.joined(separator: ", ")) differ): rerun with the same inputs, or start again with --force")
+            throw BertologyError.usage("\(url.path) was written for other inputs (\(differences.joined(separator: ", ")) differ): rerun with the same inputs, or start again with `force`")
         }
         var points: [PruningPoint] = []
         var validBytes = first.range.upperBound + 1

@@ -58,7 +58,7 @@ public enum PruningReport {
                                           header: ["order"] + fractions.map { "\(Int($0 * 100))%" }, rows: table)]
         var notes = HTMLReport.Section(title: "Orders and files", id: "definitions")
         notes.paragraphs = PruningOrder.allCases.map { "\($0.rawValue): \(names[$0]!)" }
-            + ["pruning-journal.jsonl holds every point as it was scored (prune --resume continues from it); pruning.csv lists the heads removed at each point."]
+            + ["pruning-journal.jsonl holds every point as it was scored (a resumed run continues from it); pruning.csv lists the heads removed at each point."]
         let report = HTMLReport(title: "Pruning: \(result.model) on \(result.task) \(result.split)",
                                 subtitle: "Bertology: iterative head pruning (Michel et al. 2019) beside the paper's ablation order and random orders.",
                                 parameters: [("model", result.model), ("task", "\(result.task) \(result.split)"), ("examples", "\(result.examples)"),
