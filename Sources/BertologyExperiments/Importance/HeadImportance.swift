@@ -28,7 +28,16 @@ public enum HeadImportance {
         var evaluation = options
         evaluation.scorer = .classifier
         let prepared = try PreparedEvaluation(checkpoint: checkpoint, dataset: dataset, options: evaluation)
-        let gates = try HeadGateGradients(model: checkpoint.model)
+        return try compute(prepared, gates: try HeadGateGradients(model: checkpoint.model), removed: removed,
+                           progress: progress, start: start)
+    }
+
+    /// The same on data already tokenized and batched for the classifier (`prepared`), with `gates` made for its
+    /// model: a pruning run computes importance at every step without preparing either again.
+    static func compute(_ prepared: PreparedEvaluation, gates: HeadGateGradients, removed: Set<HeadID>,
+                        progress: ProgressHandler? = nil,
+                        start: UInt64 = DispatchTime.now().uptimeNanoseconds) throws -> HeadImportanceResult {
+        let (checkpoint, dataset) = (prepared.checkpoint, prepared.dataset)
         let targets = try Self.targets(prepared)
         let (layers, heads) = (gates.layerCount, gates.headCount)
         var headSums = [Double](repeating: 0, count: layers * heads), layerSums = [Double](repeating: 0, count: layers)

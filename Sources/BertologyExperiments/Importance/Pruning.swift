@@ -111,6 +111,8 @@ public final class PruningRun: @unchecked Sendable {
     public let options: PruningOptions
     let prepared: PreparedEvaluation
     let session: InferenceSession
+    /// The gate gradients of the model, made once for every importance computation of the run.
+    private lazy var gates = Result { try HeadGateGradients(model: checkpoint.model) }
     let layers: Int, heads: Int
 
     /// Prepares the data (tokenized and batched once).
@@ -191,8 +193,7 @@ public final class PruningRun: @unchecked Sendable {
                         continue
                     }
                     try checkCancelled()
-                    let importance = try HeadImportance.compute(checkpoint: checkpoint, dataset: dataset, options: options.evaluation,
-                                                                removed: Set(removed))
+                    let importance = try HeadImportance.compute(prepared, gates: gates.get(), removed: Set(removed))
                     let next = choose(from: importance.ranking.reversed(), removed: removed)
                     if next.isEmpty { break }
                     removed += next
@@ -200,7 +201,7 @@ public final class PruningRun: @unchecked Sendable {
                     if belowThreshold(try add(.importance, nil, step, removed)) { break }
                 }
             case .oneShot:
-                let importance = try HeadImportance.compute(checkpoint: checkpoint, dataset: dataset, options: options.evaluation)
+                let importance = try HeadImportance.compute(prepared, gates: gates.get(), removed: [])
                 try follow(.oneShot, nil, importance.ranking.reversed())
             case .ablation:
                 let drops: [[Double?]]
